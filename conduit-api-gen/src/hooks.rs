@@ -1,0 +1,108 @@
+//! The one seam between the generated client and hand-written behaviour.
+//!
+//! Progenitor routes every operation through `ClientHooks`; implementing it
+//! here once, in terms of a [`Middleware`] object, means an operation added
+//! by regeneration gets the SDK's auth, retries and tracing with no new code.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
+
+use crate::{Client, OPERATIONS};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Static facts about one operation of the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// Progenitor's name for it (the `Client` method, snake case).
+    pub id: &'static str,
+    /// The spec's operationId.
+    pub spec_id: &'static str,
+    /// HTTP method, upper case.
+    pub method: &'static str,
+    /// Path template, such as `/v1/custom-tools/{id}/run`.
+    pub path: &'static str,
+}
+
+impl Operation {
+    /// The operation progenitor calls `id`, if the spec has it.
+    pub fn find(id: &str) -> Option<&'static Operation> {
+        OPERATIONS.iter().find(|op| op.id == id)
+    }
+}
+
+/// Behaviour applied to every request of the generated client.
+pub trait Middleware: Send + Sync + 'static {
+    /// Edits or refuses a request before it is sent. A refusal becomes
+    /// `Error::InvalidRequest` and nothing is sent.
+    fn prepare(
+        &self,
+        request: &mut reqwest::Request,
+        op: Option<&'static Operation>,
+    ) -> Result<(), String>;
+
+    /// Sends the request, and any retries, on `client`.
+    fn execute<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: reqwest::Request,
+        op: Option<&'static Operation>,
+    ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>>;
+}
+
+/// The generated client's inner value: the middleware, if any.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    middleware: Option<Arc<dyn Middleware>>,
+}
+
+impl Hooks {
+    /// Hooks that run `middleware` on every request.
+    pub fn new(middleware: Arc<dyn Middleware>) -> Self {
+        Self {
+            middleware: Some(middleware),
+        }
+    }
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("middleware", &self.middleware.is_some())
+            .finish()
+    }
+}
+
+impl ClientHooks<Hooks> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+    ) -> Result<(), Error<E>> {
+        match &self.inner().middleware {
+            Some(m) => m
+                .prepare(request, Operation::find(info.operation_id))
+                .map_err(Error::InvalidRequest),
+            None => Ok(()),
+        }
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        match &self.inner().middleware {
+            Some(m) => {
+                m.execute(self.client(), request, Operation::find(info.operation_id))
+                    .await
+            }
+            None => self.client().execute(request).await,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Running progenitor over a (merged) spec.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+use quote::quote;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result, Surface, normalize::normalize};
+
+/// The outcome of generating the raw client.
+#[derive(Debug)]
+pub struct Generated {
+    /// Formatted Rust source for `conduit-api-gen`.
+    pub code: String,
+    /// The reviewable summary of what `code` offers.
+    pub surface: Surface,
+    /// What normalisation changed, one line each.
+    pub notes: Vec<String>,
+}
+
+/// Normalises, validates and generates the raw client for `doc`.
+pub fn generate(doc: &Value) -> Result<Generated> {
+    let mut normalized = doc.clone();
+    let notes = normalize(&mut normalized);
+    let spec: openapiv3::OpenAPI =
+        serde_json::from_value(normalized).map_err(|e| Error::Invalid(e.to_string()))?;
+    validate(&spec)?;
+
+    let mut settings = GenerationSettings::default();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_tag(TagStyle::Merged)
+        .with_derive("schemars::JsonSchema")
+        // Every request goes through `crate::Hooks`, which is how the SDK
+        // applies auth, retries and tracing to operations it has never seen.
+        .with_inner_type(quote!(crate::Hooks))
+        .with_hooks(HooksMode::Expected);
+    // Progenitor asserts on constructs it does not support; report those as
+    // errors naming the spec rather than crashing the build script.
+    let tokens = catch_unwind(AssertUnwindSafe(|| {
+        Generator::new(&settings).generate_tokens(&spec)
+    }))
+    .map_err(|panic| Error::Generate(format!("progenitor panicked: {}", panic_text(&panic))))?
+    .map_err(|e| Error::Generate(e.to_string()))?;
+
+    let mut file: syn::File =
+        syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
+    let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
+    let table: syn::File = syn::parse2(surface.operation_table())
+        .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
+    file.items.extend(table.items);
+    Ok(Generated {
+        code: prettyplease::unparse(&file),
+        surface,
+        notes,
+    })
+}
+
+/// SHA-256 of the document's JSON form: any edit to the spec changes it.
+pub fn fingerprint(doc: &Value) -> String {
+    let digest = Sha256::digest(doc.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn validate(spec: &openapiv3::OpenAPI) -> Result<()> {
+    if !spec.openapi.starts_with("3.0") {
+        return Err(Error::Invalid(format!(
+            "OpenAPI {} is not supported; progenitor takes 3.0.x",
+            spec.openapi
+        )));
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, method, op) in spec.operations() {
+        let label = format!("{} {path}", method.to_ascii_uppercase());
+        let Some(id) = &op.operation_id else {
+            return Err(Error::Invalid(format!("{label} has no operationId")));
+        };
+        if let Some(first) = seen.insert(id.clone(), label.clone()) {
+            return Err(Error::Invalid(format!(
+                "operationId {id} is used by both {first} and {label}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Source;
+
+    fn vendored() -> Value {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        Source::load(&root.join(crate::VENDORED_SPEC)).unwrap().doc
+    }
+
+    #[test]
+    fn error_responses_get_their_own_type() {
+        let generated = generate(&vendored()).unwrap();
+        let op = &generated.surface.operations[0];
+        assert_eq!(op.operation_id, "runCustomTool");
+        assert_eq!(op.response, "types::RunCustomToolResponse");
+        // Without normalisation progenitor types errors as the success body.
+        assert_eq!(op.error, "types::ApiError");
+        assert!(generated.code.contains("pub struct ApiError"));
+    }
+
+    #[test]
+    fn the_operation_table_lists_every_operation() {
+        let generated = generate(&vendored()).unwrap();
+        assert!(generated.code.contains("pub const OPERATIONS"));
+        assert!(generated.code.contains("\"/v1/custom-tools/{id}/run\""));
+    }
+
+    #[test]
+    fn duplicate_operation_ids_are_refused() {
+        let mut doc = vendored();
+        let op = doc["paths"]["/v1/custom-tools/{id}/run"]["post"].clone();
+        doc["paths"]["/v1/other/{id}"] = serde_json::json!({ "post": op });
+        let err = generate(&doc).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("operationId runCustomTool is used by both"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn openapi_3_1_is_refused_clearly() {
+        let mut doc = vendored();
+        doc["openapi"] = "3.1.0".into();
+        let err = generate(&doc).unwrap_err();
+        assert!(err.to_string().contains("3.1.0"), "{err}");
+    }
+
+    #[test]
+    fn the_fingerprint_follows_any_edit() {
+        let doc = vendored();
+        let mut edited = doc.clone();
+        edited["info"]["description"] = "edited".into();
+        assert_ne!(fingerprint(&doc), fingerprint(&edited));
+        assert_eq!(fingerprint(&doc), fingerprint(&doc.clone()));
+    }
+}
