@@ -116,28 +116,6 @@ impl Surface {
         }
         out
     }
-
-    /// What changed from `old` to `self`, one line per operation or type.
-    pub fn changes_since(&self, old: &Surface) -> Vec<String> {
-        let ops = |s: &Surface| -> BTreeMap<String, String> {
-            s.operations
-                .iter()
-                .map(|o| (o.operation_id.clone(), o.render()))
-                .collect()
-        };
-        let types = |s: &Surface| -> BTreeMap<String, String> {
-            s.types
-                .iter()
-                .map(|(n, l)| (n.clone(), render_type(n, l)))
-                .collect()
-        };
-        let mut out = diff("operation", &ops(old), &ops(self));
-        out.extend(diff("type", &types(old), &types(self)));
-        if out.is_empty() && old.spec_sha256 != self.spec_sha256 {
-            out.push("~ spec changed (documentation only; the Rust surface is the same)".into());
-        }
-        out
-    }
 }
 
 impl Operation {
@@ -176,23 +154,6 @@ fn render_type(name: &str, lines: &[String]) -> String {
         let _ = writeln!(out, "- `{line}`");
     }
     out.push('\n');
-    out
-}
-
-fn diff(kind: &str, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, body) in new {
-        match old.get(name) {
-            None => out.push(format!("+ {kind} {name}")),
-            Some(before) if before != body => out.push(format!("~ {kind} {name}")),
-            Some(_) => {}
-        }
-    }
-    out.extend(
-        old.keys()
-            .filter(|n| !new.contains_key(*n))
-            .map(|n| format!("- {kind} {n}")),
-    );
     out
 }
 
@@ -369,4 +330,60 @@ fn type_string(ty: &Type) -> String {
         s = s.replace(prefix, "");
     }
     s.replace("types::builder::", "types::").replace(',', ", ")
+}
+
+/// Added (`+`), removed (`-`) and changed (`~`) `### ` sections between two
+/// renderings of SURFACE.md, labelled by their `## ` heading.
+pub fn section_changes(old: &str, new: &str) -> Vec<String> {
+    let sections = |text: &str| {
+        let mut out = std::collections::BTreeMap::new();
+        let (mut group, mut title, mut body) = (String::new(), None::<String>, String::new());
+        for line in text.lines().chain(std::iter::once("## end")) {
+            if line.starts_with("## ") || line.starts_with("### ") {
+                if let Some(t) = title.take() {
+                    out.insert(t, std::mem::take(&mut body));
+                }
+                if let Some(g) = line.strip_prefix("## ") {
+                    group = g.to_lowercase();
+                } else {
+                    let name = line[4..].split(':').next().unwrap_or_default();
+                    title = Some(format!("{} {}", group.trim_end_matches('s'), name));
+                }
+            } else if title.is_some() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        out
+    };
+    let (old, new) = (sections(old), sections(new));
+    let mut out = Vec::new();
+    for (name, body) in &new {
+        match old.get(name) {
+            None => out.push(format!("+ {name}")),
+            Some(b) if b != body => out.push(format!("~ {name}")),
+            _ => {}
+        }
+    }
+    out.extend(
+        old.keys()
+            .filter(|k| !new.contains_key(*k))
+            .map(|k| format!("- {k}")),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_changes_reports_added_removed_and_changed() {
+        let old = "## Operations\n\n### `a`: GET /a\n- x\n### `b`: GET /b\n- y\n## Types\n\n### `T`\n- `f: String`\n";
+        let new = "## Operations\n\n### `a`: GET /a\n- x2\n### `c`: GET /c\n- z\n## Types\n\n### `T`\n- `f: String`\n";
+        assert_eq!(
+            section_changes(old, new),
+            vec!["~ operation `a`", "+ operation `c`", "- operation `b`"]
+        );
+    }
 }

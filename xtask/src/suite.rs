@@ -1,0 +1,65 @@
+//! `cargo xtask test`: everything CI checks, in one command.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{cargo, prism, regen, run_step};
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    if let Some(arg) = args.first() {
+        return Err(format!("`cargo xtask test` takes no arguments (got {arg})"));
+    }
+    let started = Instant::now();
+    run_step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_step(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    println!("\n== regen --check");
+    regen::run(&["--check".to_owned()])?;
+    run_step(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    run_step("tests", cargo().args(["test", "--workspace"]))?;
+
+    println!("\n== start Prism");
+    let prism = prism::start(0, true)?;
+    println!("Prism on {}", prism.url);
+    run_step(
+        "conformance (Prism)",
+        conformance().env("CONDUIT_PRISM_URL", &prism.url),
+    )?;
+    drop(prism);
+    println!(
+        "\nxtask test: all steps passed in {:.0?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// The `conformance` test targets, which are ignored unless run against Prism.
+fn conformance() -> Command {
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "-p",
+        "conduit-api-gen",
+        "-p",
+        "conduit-sdk",
+        "--test",
+        "conformance",
+        "--",
+        "--ignored",
+    ]);
+    cmd
+}
