@@ -1,1 +1,56 @@
-//! Conduit SDK (skeleton).
+//! Rust SDK for the [Conduit](https://conduit.ai) public API.
+//!
+//! [`Client`] adds what every call needs on top of the generated raw client
+//! (`conduit-api-gen`): bearer auth, retry on 429 with `Retry-After`, typed
+//! [`Error`]s and `tracing` spans. It applies to every operation of the spec,
+//! including ones a later `cargo xtask regen` adds, which are reachable
+//! through [`Client::call`] at once.
+//!
+//! # Quickstart
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), conduit_sdk::Error> {
+//! use conduit_sdk::Client;
+//!
+//! // CONDUIT_API_TOKEN, and optionally CONDUIT_BASE_URL, CONDUIT_WORKSPACE_ID
+//! // and CONDUIT_MAX_RETRIES, configure the client.
+//! let client = Client::from_env()?;
+//!
+//! let run = client
+//!     .custom_tools()
+//!     .run("kg77c0dy0mgdpzmqz6tesry8w184002s")
+//!     .parameter("order_id", "ord_12345")
+//!     .send()
+//!     .await?;
+//!
+//! // A tool whose own code failed is a 200 with `success: false`:
+//! // `into_result` turns that into an error carrying its text and logs.
+//! let run = run.into_result()?;
+//! println!("{:?} in {:?}", run.message(), run.run_time());
+//! # Ok(()) }
+//! ```
+//!
+//! Any operation of the raw client, with the same auth, retries and errors:
+//!
+//! ```no_run
+//! # async fn demo(client: conduit_sdk::Client) -> Result<(), conduit_sdk::Error> {
+//! let response = client
+//!     .call(|raw| raw.run_custom_tool().id("kg77c0dy0mgdpzmqz6tesry8w184002s").send())
+//!     .await?;
+//! println!("success: {}", response.data.success);
+//! # Ok(()) }
+//! ```
+
+mod call;
+mod client;
+mod custom_tools;
+mod error;
+mod middleware;
+pub mod retry;
+
+pub use client::{Client, ClientBuilder};
+pub use conduit_api_gen as raw;
+pub use custom_tools::{CustomTools, RunTool, ToolRun};
+pub use error::{Error, ErrorKind};
+pub use progenitor_client::ResponseValue;
+pub use retry::{RetryPolicy, Sleep};

@@ -1,0 +1,193 @@
+//! Auth, path checks, retries and tracing for every request of the raw client.
+
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use conduit_api_gen::{BoxFuture, Middleware, Operation};
+use reqwest::header::{AUTHORIZATION, HeaderValue, USER_AGENT};
+use tracing::Instrument;
+
+use crate::retry::{Decision, Outcome, RetryPolicy, Sleep};
+
+/// What the middleware learns during one [`Client::call`](crate::Client::call),
+/// for the error it may become.
+#[derive(Debug, Default)]
+pub(crate) struct CallState {
+    attempts: AtomicU32,
+    last_status: AtomicU16,
+    retry_after: Mutex<Option<Duration>>,
+    operation: OnceLock<&'static str>,
+}
+
+impl CallState {
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn last_status(&self) -> Option<reqwest::StatusCode> {
+        reqwest::StatusCode::from_u16(self.last_status.load(Ordering::Relaxed)).ok()
+    }
+
+    pub(crate) fn operation(&self) -> Option<&'static str> {
+        self.operation.get().copied()
+    }
+
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        *self.retry_after.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+tokio::task_local! {
+    /// Set by `Client::call` around the raw call; absent when the raw client
+    /// is used directly, which still gets auth and retries.
+    pub(crate) static CALL: Arc<CallState>;
+}
+
+fn with_call(f: impl FnOnce(&CallState)) {
+    let _ = CALL.try_with(|state| f(state));
+}
+
+/// The SDK's [`Middleware`].
+pub(crate) struct Transport {
+    pub(crate) authorization: HeaderValue,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) base_path: String,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) sleeper: Arc<dyn Sleep>,
+}
+
+impl Middleware for Transport {
+    fn prepare(
+        &self,
+        request: &mut reqwest::Request,
+        op: Option<&'static Operation>,
+    ) -> Result<(), String> {
+        if let Some(op) = op {
+            with_call(|s| {
+                let _ = s.operation.set(op.id);
+            });
+        }
+        if let Some(op) = op
+            && !path_matches(request.url().path(), &self.base_path, op.path)
+        {
+            // A path parameter such as `..` was resolved away by URL
+            // normalisation: the request would reach another endpoint.
+            return Err(format!(
+                "a path parameter of {} changes the request path (got {})",
+                op.id,
+                request.url().path()
+            ));
+        }
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        headers.insert(USER_AGENT, self.user_agent.clone());
+        Ok(())
+    }
+
+    fn execute<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: reqwest::Request,
+        op: Option<&'static Operation>,
+    ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
+        Box::pin(self.send_with_retries(client, request, op.map_or("unknown", |o| o.id)))
+    }
+}
+
+impl Transport {
+    async fn send_with_retries(
+        &self,
+        client: &reqwest::Client,
+        mut request: reqwest::Request,
+        op: &'static str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let method = request.method().clone();
+        let mut attempt = 1;
+        loop {
+            // A streaming body cannot be replayed; such a request gets one try.
+            let replay = request.try_clone();
+            let span = tracing::info_span!(
+                "conduit.request",
+                operation = op,
+                method = %method,
+                attempt,
+                status = tracing::field::Empty,
+                retry_in_ms = tracing::field::Empty,
+            );
+            let result = client.execute(request).instrument(span.clone()).await;
+            with_call(|s| s.attempts.store(attempt, Ordering::Relaxed));
+            let outcome = match &result {
+                Ok(response) => {
+                    let status = response.status();
+                    span.record("status", status.as_u16());
+                    with_call(|s| s.last_status.store(status.as_u16(), Ordering::Relaxed));
+                    Outcome::of_response(status, response.headers(), SystemTime::now())
+                }
+                Err(e) => Outcome::of_error(e),
+            };
+            if let Outcome::Throttled { retry_after } = &outcome {
+                with_call(|s| {
+                    *s.retry_after.lock().unwrap_or_else(|e| e.into_inner()) = *retry_after
+                });
+            }
+            let decision = self.retry.decide(&outcome, &method, attempt);
+            let (Decision::RetryAfter(wait), Some(next)) = (&decision, replay) else {
+                if let Decision::TooLong(wait) = decision {
+                    span.in_scope(|| {
+                        tracing::warn!(
+                            wait_ms = wait.as_millis() as u64,
+                            "retry-after exceeds max_wait; giving up"
+                        );
+                    });
+                } else if decision == Decision::Exhausted {
+                    span.in_scope(|| tracing::warn!(?outcome, "retries exhausted"));
+                }
+                return result;
+            };
+            span.record("retry_in_ms", wait.as_millis() as u64);
+            span.in_scope(|| {
+                tracing::info!(?outcome, wait_ms = wait.as_millis() as u64, "retrying")
+            });
+            drop(result);
+            self.sleeper.sleep(*wait).await;
+            request = next;
+            attempt += 1;
+        }
+    }
+}
+
+/// Whether `actual` is `base_path` followed by `template`, each `{param}`
+/// standing for exactly one non-empty segment.
+pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> bool {
+    let Some(rest) = actual.strip_prefix(base_path.trim_end_matches('/')) else {
+        return false;
+    };
+    let got: Vec<&str> = rest.split('/').collect();
+    let want: Vec<&str> = template.split('/').collect();
+    got.len() == want.len()
+        && got.iter().zip(&want).all(|(g, w)| {
+            if w.starts_with('{') && w.ends_with('}') {
+                !g.is_empty()
+            } else {
+                g == w
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_matches;
+
+    #[test]
+    fn paths_match_their_template_segment_by_segment() {
+        let t = "/v1/custom-tools/{id}/run";
+        assert!(path_matches("/v1/custom-tools/abc/run", "", t));
+        assert!(path_matches("/v1/custom-tools/a%2Fb/run", "", t));
+        assert!(path_matches("/proxy/v1/custom-tools/abc/run", "/proxy/", t));
+        assert!(!path_matches("/v1/custom-tools/run", "", t));
+        assert!(!path_matches("/v1/run", "", t));
+        assert!(!path_matches("/v1/custom-tools//run", "", t));
+        assert!(!path_matches("/other/v1/custom-tools/abc/run", "/proxy", t));
+    }
+}
