@@ -54,3 +54,8 @@ pub use custom_tools::{CustomTools, RunTool, ToolRun};
 pub use error::{Error, ErrorKind};
 pub use progenitor_client::ResponseValue;
 pub use retry::{RetryPolicy, Sleep};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

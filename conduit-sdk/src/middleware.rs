@@ -177,7 +177,71 @@ pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> boo
 
 #[cfg(test)]
 mod tests {
-    use super::path_matches;
+    use std::sync::Mutex;
+
+    use super::*;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    struct NoSleep(Mutex<u32>);
+
+    impl Sleep for NoSleep {
+        fn sleep(
+            &self,
+            _: Duration,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            *self.0.lock().unwrap() += 1;
+            Box::pin(async {})
+        }
+    }
+
+    /// Sends `method` to a server answering 503 once, then 200; returns the
+    /// final status and how many requests the server saw.
+    async fn unavailable_then_ok(m: reqwest::Method) -> (u16, usize) {
+        let server = MockServer::start().await;
+        Mock::given(method(m.as_str()))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method(m.as_str()))
+            .respond_with(ResponseTemplate::new(200))
+            .with_priority(2)
+            .mount(&server)
+            .await;
+        let transport = Transport {
+            authorization: HeaderValue::from_static("Bearer t"),
+            user_agent: HeaderValue::from_static("test"),
+            base_path: "/".into(),
+            retry: RetryPolicy::default(),
+            sleeper: Arc::new(NoSleep(Mutex::new(0))),
+        };
+        let client = reqwest::Client::new();
+        let request = client.request(m, server.uri()).build().unwrap();
+        let status = transport
+            .send_with_retries(&client, request, "test")
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        (status, server.received_requests().await.unwrap().len())
+    }
+
+    #[tokio::test]
+    async fn idempotent_methods_retry_503_and_post_does_not() {
+        for m in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+            reqwest::Method::HEAD,
+        ] {
+            assert_eq!(unavailable_then_ok(m.clone()).await, (200, 2), "{m}");
+        }
+        for m in [reqwest::Method::POST, reqwest::Method::PATCH] {
+            assert_eq!(unavailable_then_ok(m.clone()).await, (503, 1), "{m}");
+        }
+    }
 
     #[test]
     fn paths_match_their_template_segment_by_segment() {

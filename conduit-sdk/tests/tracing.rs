@@ -1,0 +1,110 @@
+//! Spans carry the operation, method, attempt, status and wait; the token
+//! appears nowhere: not in trace output, Debug output or error text.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use wiremock::MockServer;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn subscriber(out: &Captured) -> impl tracing::Subscriber + Send + Sync {
+    let out = out.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(move || out.clone())
+        .finish()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spans_record_operation_attempt_status_and_wait() {
+    let out = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&out));
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("1")), 1, ok()).await;
+    let (client, _) = client(&server);
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    let text = out.text();
+    for part in [
+        "conduit.request",
+        "operation=\"run_custom_tool\"",
+        "method=POST",
+        "attempt=1",
+        "attempt=2",
+        "status=429",
+        "status=200",
+        "retry_in_ms=1000",
+        "retrying",
+    ] {
+        assert!(text.contains(part), "{part} missing from:\n{text}");
+    }
+    assert!(!text.contains(TOKEN), "token leaked into traces:\n{text}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_failure_shows_the_token_anywhere() {
+    let out = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&out));
+    let server = MockServer::start().await;
+    let mut texts = Vec::new();
+    for response in [
+        error(401, "Invalid token"),
+        error(404, "Custom tool not found"),
+        error(500, "boom"),
+        throttled(Some("1")),
+        throttled(Some("999")),
+        wiremock::ResponseTemplate::new(200).set_body_string("not json"),
+        wiremock::ResponseTemplate::new(502).set_body_raw("<html>bad gateway</html>", "text/html"),
+    ] {
+        server.reset().await;
+        always(&server, response).await;
+        let (client, _) = client(&server);
+        texts.push(format!("{client:?}"));
+        let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+        texts.push(format!("{err} | {err:?} | {err:#?}"));
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            texts.push(format!("{s} | {s:?}"));
+            source = s.source();
+        }
+    }
+    // Transport failures and refused input too.
+    let closed = conduit_sdk::Client::builder()
+        .token(TOKEN)
+        .base_url("http://127.0.0.1:9")
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let err = closed.custom_tools().run(TOOL).send().await.unwrap_err();
+    texts.push(format!("{err} | {err:?}"));
+    let err = closed.custom_tools().run("").send().await.unwrap_err();
+    texts.push(format!("{err} | {err:?}"));
+    texts.push(format!("{:?}", conduit_sdk::Client::builder().token(TOKEN)));
+    texts.push(out.text());
+    for text in &texts {
+        assert!(!text.contains(TOKEN), "token leaked: {text}");
+        assert!(!text.contains("TOKEN_4f9a2c"), "token leaked: {text}");
+    }
+}
