@@ -43,7 +43,6 @@ impl Client {
                 Err(_) => {
                     return Err(Error::new(ErrorKind::Timeout)
                         .with_message(format!("no response within {limit:?}"))
-                        .with_status(state.last_status().filter(|s| !s.is_success()))
                         .with_attempts(state.attempts())
                         .with_operation(state.operation()));
                 }

@@ -115,8 +115,9 @@ impl Transport {
                 status = tracing::field::Empty,
                 retry_in_ms = tracing::field::Empty,
             );
-            let result = client.execute(request).instrument(span.clone()).await;
+            // Counted before sending: a call cut short mid-attempt still sent it.
             with_call(|s| s.attempts.store(attempt, Ordering::Relaxed));
+            let result = client.execute(request).instrument(span.clone()).await;
             let outcome = match &result {
                 Ok(response) => {
                     let status = response.status();

@@ -227,5 +227,19 @@ async fn total_timeout_bounds_the_whole_call_including_waits() {
         .unwrap();
     let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
+    assert!(!err.is_status(), "a timeout is not a status error: {err:?}");
+    assert_eq!(err.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_call_cut_short_mid_attempt_counts_that_attempt() {
+    let server = MockServer::start().await;
+    always(&server, ok().set_delay(Duration::from_secs(5))).await;
+    let client = builder(&server)
+        .total_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
     assert_eq!(err.attempts(), 1);
 }

@@ -1,0 +1,384 @@
+//! Tests of the `conduit` example CLI, run as a process against a local
+//! wiremock server.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "tok-cli-test-8f3a1c9e";
+const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
+
+/// Variables of the CLI that a test sets only on purpose.
+const CONDUIT_VARS: [&str; 4] = [
+    "CONDUIT_API_TOKEN",
+    "CONDUIT_BASE_URL",
+    "CONDUIT_MAX_RETRIES",
+    "CONDUIT_WORKSPACE_ID",
+];
+
+/// The example binary, built once per test run: cargo does not build
+/// examples for integration tests.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // target/<profile>/deps/cli-xxxx -> target/<profile>
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--example", "conduit", "-p", "conduit-sdk"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let out = build.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the example failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = profile_dir
+            .join("examples")
+            .join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+#[derive(Debug)]
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    /// stdout as the one JSON document it should be.
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    fn assert_token_hidden(&self) {
+        assert!(
+            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
+            "the token was printed: {self:?}"
+        );
+    }
+}
+
+/// Runs the CLI with `args`, none of the `CONDUIT_*` variables but `env`.
+async fn conduit(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let binary = tokio::task::spawn_blocking(binary).await.unwrap();
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    for var in CONDUIT_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the CLI finishes within 60 s")
+        .expect("the CLI runs");
+    Output {
+        code: out.status.code().expect("the CLI exits, not killed"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Runs `tools run tool_1 ITEMS...` against `server` with the test token.
+async fn run_tool(server: &MockServer, items: &[&str]) -> Output {
+    let uri = server.uri();
+    let mut args = vec!["--base-url", &uri, "tools", "run", "tool_1"];
+    args.extend_from_slice(items);
+    conduit(&args, &[("CONDUIT_API_TOKEN", TOKEN)]).await
+}
+
+fn success_body() -> Value {
+    json!({"data": {
+        "success": true,
+        "message": "Order ord_1 is shipped",
+        "result": {"message": "Order ord_1 is shipped", "rawData": {"status": "shipped"}},
+        "error": null,
+        "logs": null,
+        "run_time_ms": 842
+    }})
+}
+
+/// A server answering every tool run with `response`.
+async fn server_answering(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOOL_PATH))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
+    server.received_requests().await.expect("recording is on")
+}
+
+#[tokio::test]
+async fn a_successful_run_prints_its_data_and_sends_the_items() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let out = run_tool(
+        &server,
+        &[
+            "order_id=ord_1",
+            "count:=3",
+            "flags:=[true]",
+            "--workspace",
+            "ws_9",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let data = out.json();
+    assert_eq!(data["success"], true, "{out:?}");
+    assert_eq!(data["message"], "Order ord_1 is shipped", "{out:?}");
+    assert_eq!(data["result"]["rawData"]["status"], "shipped", "{out:?}");
+
+    let requests = requests(&server).await;
+    assert_eq!(requests.len(), 1);
+    let body: Value = requests[0].body_json().unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "parameters": {"order_id": "ord_1", "count": 3, "flags": [true]},
+            "workspace_id": "ws_9"
+        })
+    );
+    let auth = requests[0]
+        .headers
+        .get("authorization")
+        .expect("auth header");
+    assert_eq!(auth.to_str().unwrap(), format!("Bearer {TOKEN}"));
+}
+
+#[tokio::test]
+async fn items_split_at_the_first_separator() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let out = run_tool(&server, &["a=b:=c", "n:=1", "s:=\"x=y\"", "e="]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let body: Value = requests(&server).await[0].body_json().unwrap();
+    assert_eq!(
+        body["parameters"],
+        json!({"a": "b:=c", "n": 1, "s": "x=y", "e": ""})
+    );
+}
+
+#[tokio::test]
+async fn a_failed_tool_exits_1_with_its_error_and_data() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(json!({"data": {
+        "success": false,
+        "message": null,
+        "result": null,
+        "error": "boom",
+        "logs": "trace",
+        "run_time_ms": 12
+    }})))
+    .await;
+    let out = run_tool(&server, &["order_id=ord_1"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("boom"), "{out:?}");
+    let data = out.json();
+    assert_eq!(data["success"], false, "{out:?}");
+    assert_eq!(data["error"], "boom", "{out:?}");
+}
+
+#[tokio::test]
+async fn invalid_json_after_colon_equals_is_a_usage_error() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let out = run_tool(&server, &["count:=[1,"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("Usage"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(requests(&server).await.len(), 0);
+}
+
+#[tokio::test]
+async fn malformed_items_are_usage_errors() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    for item in ["no_separator", "=value", ":=1"] {
+        let out = run_tool(&server, &[item]).await;
+        assert_eq!(out.code, 2, "{item}: {out:?}");
+    }
+    assert_eq!(requests(&server).await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_token_exits_2_without_sending() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let uri = server.uri();
+    let out = conduit(&["--base-url", &uri, "tools", "run", "tool_1"], &[]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("CONDUIT_API_TOKEN"), "{out:?}");
+    assert_eq!(requests(&server).await.len(), 0);
+}
+
+#[tokio::test]
+async fn help_prints_usage_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let out = conduit(&[flag], &[]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stdout.contains("tools run TOOL_ID"), "{out:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_api_error_exits_3_with_status_and_message() {
+    let server = server_answering(
+        ResponseTemplate::new(404).set_body_json(json!({"error": "Custom tool not found"})),
+    )
+    .await;
+    let out = run_tool(&server, &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("404"), "{out:?}");
+    assert!(out.stderr.contains("Custom tool not found"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+fn rate_limited() -> ResponseTemplate {
+    ResponseTemplate::new(429)
+        .insert_header("Retry-After", "0")
+        .set_body_json(json!({"error": "Rate limit exceeded"}))
+}
+
+#[tokio::test]
+async fn max_retries_flag_bounds_rate_limit_retries_over_the_env() {
+    let server = server_answering(rate_limited()).await;
+    let uri = server.uri();
+    let out = conduit(
+        &[
+            "--base-url",
+            &uri,
+            "--max-retries",
+            "1",
+            "tools",
+            "run",
+            "tool_1",
+        ],
+        &[("CONDUIT_API_TOKEN", TOKEN), ("CONDUIT_MAX_RETRIES", "5")],
+    )
+    .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("429"), "{out:?}");
+    assert_eq!(requests(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn max_retries_env_applies_without_the_flag() {
+    let server = server_answering(rate_limited()).await;
+    let uri = server.uri();
+    let out = conduit(
+        &["--base-url", &uri, "tools", "run", "tool_1"],
+        &[("CONDUIT_API_TOKEN", TOKEN), ("CONDUIT_MAX_RETRIES", "0")],
+    )
+    .await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+#[tokio::test]
+async fn base_url_env_applies_without_the_flag() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let uri = server.uri();
+    let out = conduit(
+        &["tools", "run", "tool_1"],
+        &[("CONDUIT_API_TOKEN", TOKEN), ("CONDUIT_BASE_URL", &uri)],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(requests(&server).await.len(), 1);
+}
+
+/// Nothing listens on port 1.
+const DEAD_URL: &str = "http://127.0.0.1:1";
+
+#[tokio::test]
+async fn a_connection_failure_exits_4() {
+    let out = conduit(
+        &[
+            "--base-url",
+            DEAD_URL,
+            "--max-retries",
+            "0",
+            "tools",
+            "run",
+            "tool_1",
+        ],
+        &[("CONDUIT_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_timeout_exits_4_quickly() {
+    let server = server_answering(
+        ResponseTemplate::new(200)
+            .set_body_json(success_body())
+            .set_delay(Duration::from_secs(5)),
+    )
+    .await;
+    let uri = server.uri();
+    // Build first, so that only the run is timed.
+    tokio::task::spawn_blocking(binary).await.unwrap();
+    let start = Instant::now();
+    let out = conduit(
+        &[
+            "--base-url",
+            &uri,
+            "--timeout",
+            "0.3",
+            "tools",
+            "run",
+            "tool_1",
+        ],
+        &[("CONDUIT_API_TOKEN", TOKEN)],
+    )
+    .await;
+    let took = start.elapsed();
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[tokio::test]
+async fn the_token_is_never_printed() {
+    let server = server_answering(
+        ResponseTemplate::new(404).set_body_json(json!({"error": "Custom tool not found"})),
+    )
+    .await;
+    let not_found = run_tool(&server, &[]).await;
+    assert_eq!(not_found.code, 3, "{not_found:?}");
+    not_found.assert_token_hidden();
+
+    let dead = conduit(
+        &[
+            "--base-url",
+            DEAD_URL,
+            "--max-retries",
+            "0",
+            "tools",
+            "run",
+            "tool_1",
+        ],
+        &[("CONDUIT_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(dead.code, 4, "{dead:?}");
+    dead.assert_token_hidden();
+}
