@@ -3,7 +3,7 @@
 //! Both run the same steps, so what the build compiles is what review sees:
 //! [`source`] loads a spec or a reference page, [`merge`] folds pages into the
 //! vendored spec, [`normalize`] rewrites what progenitor cannot take as-is,
-//! [`generate`] runs progenitor, and [`surface`] renders the reviewable summary.
+//! [`mod@generate`] runs progenitor, and [`surface`] renders the reviewable summary.
 
 pub mod error;
 pub mod generate;
