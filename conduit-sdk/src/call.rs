@@ -60,6 +60,18 @@ async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState) -> Error
     let mapped = match error {
         RawError::InvalidRequest(message) => Error::invalid_input(message),
         RawError::CommunicationError(e) | RawError::InvalidUpgrade(e) => transport(e),
+        RawError::ResponseBodyError(e) if exceeds_limit(&e) => {
+            let message = "the response body exceeds max_response_bytes and was not read";
+            match state.last_status() {
+                Some(status) if !status.is_success() => Error::for_status(status)
+                    .with_retry_after(state.retry_after())
+                    .with_message(message),
+                status => Error::new(ErrorKind::Decode)
+                    .with_status(status)
+                    .with_message(message),
+            }
+            .with_source(e)
+        }
         RawError::ResponseBodyError(e) => transport(e)
             .with_status(state.last_status())
             .with_message("the response body could not be read"),
@@ -100,6 +112,17 @@ async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState) -> Error
         .with_attempts(state.attempts())
         .with_operation(state.operation())
         .with_retry_after(retry_after)
+}
+
+fn exceeds_limit(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 pub(crate) fn transport(e: reqwest::Error) -> Error {

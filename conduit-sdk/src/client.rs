@@ -16,6 +16,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.conduit.ai";
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 /// A Conduit API client.
 ///
@@ -110,6 +111,7 @@ pub struct ClientBuilder {
     http_client: Option<reqwest::Client>,
     sleeper: Option<Arc<dyn Sleep>>,
     allow_insecure_http: bool,
+    max_response_bytes: Option<usize>,
 }
 
 impl ClientBuilder {
@@ -214,6 +216,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest response body read (default 32 MiB). A larger body fails
+    /// the call instead of filling memory.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = Some(limit);
+        self
+    }
+
     /// How retry waits are taken (default: `tokio::time::sleep`).
     pub fn sleeper(mut self, sleeper: Arc<dyn Sleep>) -> Self {
         self.sleeper = Some(sleeper);
@@ -260,6 +269,9 @@ impl ClientBuilder {
             base_path: base_url.path().to_owned(),
             retry: self.retry.clone(),
             sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioSleep)),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
         };
         let root = base_url.as_str().trim_end_matches('/');
         let raw = conduit_api_gen::Client::new_with_client(

@@ -55,6 +55,7 @@ pub(crate) struct Transport {
     pub(crate) base_path: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) sleeper: Arc<dyn Sleep>,
+    pub(crate) max_response_bytes: usize,
 }
 
 impl Middleware for Transport {
@@ -117,7 +118,11 @@ impl Transport {
             );
             // Counted before sending: a call cut short mid-attempt still sent it.
             with_call(|s| s.attempts.store(attempt, Ordering::Relaxed));
-            let result = client.execute(request).instrument(span.clone()).await;
+            let result = client
+                .execute(request)
+                .instrument(span.clone())
+                .await
+                .map(|r| limit_body(r, self.max_response_bytes));
             let outcome = match &result {
                 Ok(response) => {
                     let status = response.status();
@@ -156,6 +161,29 @@ impl Transport {
             attempt += 1;
         }
     }
+}
+
+/// Makes reading more than `limit` bytes of the body fail, so that a huge
+/// or endless body cannot exhaust memory. Bodies whose declared length is
+/// within the limit are left alone (hyper enforces the declared length).
+fn limit_body(response: reqwest::Response, limit: usize) -> reqwest::Response {
+    if response
+        .content_length()
+        .is_some_and(|len| len <= limit as u64)
+    {
+        return response;
+    }
+    let url = response.url().clone();
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
+    let mut limited = http::Response::from_parts(parts, body);
+    // reqwest keeps a response's URL in an extension only its builder can set.
+    if let Ok(marker) = reqwest::ResponseBuilderExt::url(http::Response::builder(), url).body(()) {
+        limited
+            .extensions_mut()
+            .extend(marker.into_parts().0.extensions);
+    }
+    reqwest::Response::from(limited)
 }
 
 /// Whether `actual` is `base_path` followed by `template`, each `{param}`
@@ -217,6 +245,7 @@ mod tests {
             base_path: "/".into(),
             retry: RetryPolicy::default(),
             sleeper: Arc::new(NoSleep(Mutex::new(0))),
+            max_response_bytes: 1024,
         };
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();

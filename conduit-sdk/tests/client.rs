@@ -294,3 +294,42 @@ async fn the_raw_client_gets_auth_and_retries_too() {
             .all(|r| r.headers.get("authorization").unwrap() == &format!("Bearer {TOKEN}"))
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_fails_without_being_buffered() {
+    let big = "x".repeat(256 * 1024);
+    for (status, kind) in [(200u16, ErrorKind::Decode), (404, ErrorKind::NotFound)] {
+        let server = MockServer::start().await;
+        // A documented status, so progenitor would read the whole body.
+        let body = format!("{{\"error\": \"{big}\"}}");
+        always(
+            &server,
+            ResponseTemplate::new(status).set_body_raw(body, "application/json"),
+        )
+        .await;
+        let client = builder(&server)
+            .max_response_bytes(64 * 1024)
+            .build()
+            .unwrap();
+        let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{status}: {err:?}");
+        assert_eq!(err.status().unwrap().as_u16(), status);
+        assert!(err.to_string().contains("max_response_bytes"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_within_the_limit_is_read() {
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let client = builder(&server).max_response_bytes(1024).build().unwrap();
+    assert!(
+        client
+            .custom_tools()
+            .run(TOOL)
+            .send()
+            .await
+            .unwrap()
+            .success()
+    );
+}
