@@ -1,24 +1,32 @@
-//! Generates the raw client from the vendored spec into OUT_DIR.
-
-use std::path::Path;
+//! With the `codegen` feature (the default), generates the raw client from
+//! the vendored spec into OUT_DIR. Without it, `src/generated.rs` is used.
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let spec = root.join(conduit_codegen::VENDORED_SPEC);
-    println!("cargo:rerun-if-changed={}", spec.display());
-    let generated =
-        conduit_codegen::Source::load(&spec).and_then(|s| conduit_codegen::generate(&s.doc));
-    match generated {
-        Ok(generated) => {
-            let out = Path::new(&std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
-                .join("codegen.rs");
-            if let Err(e) = std::fs::write(&out, generated.code) {
-                eprintln!("error: cannot write {}: {e}", out.display());
+    #[cfg(feature = "codegen")]
+    codegen::run();
+}
+
+#[cfg(feature = "codegen")]
+mod codegen {
+    use std::path::Path;
+
+    pub fn run() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = root.join(conduit_codegen::VENDORED_SPEC);
+        println!("cargo:rerun-if-changed={}", spec.display());
+        let generated =
+            conduit_codegen::Source::load(&spec).and_then(|s| conduit_codegen::generate(&s.doc));
+        let code = match generated {
+            Ok(generated) => generated.code,
+            Err(e) => {
+                eprintln!("error: {}: {e}", spec.display());
                 std::process::exit(1);
             }
-        }
-        Err(e) => {
-            eprintln!("error: {}: {e}", spec.display());
+        };
+        let out =
+            Path::new(&std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("codegen.rs");
+        if let Err(e) = std::fs::write(&out, code) {
+            eprintln!("error: cannot write {}: {e}", out.display());
             std::process::exit(1);
         }
     }

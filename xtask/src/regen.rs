@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use conduit_codegen::surface::section_changes;
-use conduit_codegen::{SURFACE_FILE, Source, VENDORED_SPEC, generate, merge::merge};
+use conduit_codegen::{
+    GENERATED_FILE, GENERATED_HEADER, SURFACE_FILE, Source, VENDORED_SPEC, generate, merge::merge,
+};
 
 use crate::{cargo, root, run_step};
 
@@ -25,9 +27,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if check {
         return Ok(());
     }
+    // Both ways of getting the client: generated in build.rs, and checked in.
     run_step(
         "build the raw client",
         cargo().args(["build", "-p", "conduit-api-gen"]),
+    )?;
+    run_step(
+        "build the SDK on the checked-in client",
+        cargo().args(["build", "-p", "conduit-sdk"]),
     )?;
     if changes.is_empty() {
         println!("no change to the generated API");
@@ -60,6 +67,9 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
 
     let summary = generated.surface.render();
     let old_summary = std::fs::read_to_string(&surface_path).unwrap_or_default();
+    let generated_path = root.join(GENERATED_FILE);
+    let code = format!("{GENERATED_HEADER}{}", generated.code);
+    let code_changed = std::fs::read_to_string(&generated_path).unwrap_or_default() != code;
     let spec_changed = merged != vendored.doc;
     let changes = section_changes(&old_summary, &summary);
 
@@ -71,8 +81,13 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         if summary != old_summary {
             stale.push(format!("{SURFACE_FILE} is stale"));
         }
+        if code_changed {
+            stale.push(format!("{GENERATED_FILE} is stale"));
+        }
         if stale.is_empty() {
-            println!("regen --check: {VENDORED_SPEC} and {SURFACE_FILE} are up to date");
+            println!(
+                "regen --check: {VENDORED_SPEC}, {SURFACE_FILE} and {GENERATED_FILE} are up to date"
+            );
             return Ok(changes);
         }
         for line in &changes {
@@ -92,6 +107,11 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         std::fs::write(&surface_path, &summary)
             .map_err(|e| format!("cannot write {}: {e}", surface_path.display()))?;
         println!("updated {SURFACE_FILE}");
+    }
+    if code_changed {
+        std::fs::write(&generated_path, code)
+            .map_err(|e| format!("cannot write {}: {e}", generated_path.display()))?;
+        println!("updated {GENERATED_FILE}");
     }
     Ok(changes)
 }
@@ -114,7 +134,7 @@ mod tests {
     /// A scratch workspace holding copies of the spec and the summary.
     fn scratch() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        for file in [VENDORED_SPEC, SURFACE_FILE] {
+        for file in [VENDORED_SPEC, SURFACE_FILE, GENERATED_FILE] {
             let to = dir.path().join(file);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(root().join(file), to).unwrap();
@@ -153,6 +173,7 @@ mod tests {
         assert!(surface.contains("Client::list_custom_tools()"));
         // The old operation is still there, and the result is now up to date.
         assert!(surface.contains("### `runCustomTool`"));
+        assert!(read(&root, GENERATED_FILE).contains("pub fn list_custom_tools(&self)"));
         regen(&root, &[], true).unwrap();
         // The merged spec generates a client with the new method.
         let spec = Source::load(&root.join(VENDORED_SPEC)).unwrap();
@@ -163,7 +184,11 @@ mod tests {
     #[test]
     fn a_conflicting_page_is_refused_and_changes_nothing() {
         let (_dir, root) = scratch();
-        let before = (read(&root, VENDORED_SPEC), read(&root, SURFACE_FILE));
+        let before = (
+            read(&root, VENDORED_SPEC),
+            read(&root, SURFACE_FILE),
+            read(&root, GENERATED_FILE),
+        );
         let pages = [
             fixture("list-custom-tools.md"),
             fixture("conflicting-run-custom-tool.md"),
@@ -172,10 +197,12 @@ mod tests {
         assert!(err.contains("POST /v1/custom-tools/{id}/run"), "{err}");
         assert!(err.contains("conflicting-run-custom-tool.md"), "{err}");
         assert!(err.contains(VENDORED_SPEC), "{err}");
-        assert_eq!(
-            before,
-            (read(&root, VENDORED_SPEC), read(&root, SURFACE_FILE))
+        let after = (
+            read(&root, VENDORED_SPEC),
+            read(&root, SURFACE_FILE),
+            read(&root, GENERATED_FILE),
         );
+        assert_eq!(before, after);
     }
 
     #[test]
@@ -188,6 +215,7 @@ mod tests {
         std::fs::write(root.join(VENDORED_SPEC), spec).unwrap();
         let err = regen(&root, &[], true).unwrap_err();
         assert!(err.contains("SURFACE.md is stale"), "{err}");
+        assert!(err.contains("generated.rs is stale"), "{err}");
         regen(&root, &[], false).unwrap();
         regen(&root, &[], true).unwrap();
     }

@@ -24,6 +24,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     )?;
     println!("\n== regen --check");
     regen::run(&["--check".to_owned()])?;
+    // Applications build conduit-api-gen without `codegen`, on the
+    // checked-in client; the workspace's other steps use build.rs output.
+    run_step(
+        "check the SDK on the checked-in client",
+        cargo().args(["check", "-p", "conduit-sdk"]),
+    )?;
     run_step(
         "docs",
         cargo()
