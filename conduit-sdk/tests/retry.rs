@@ -179,13 +179,22 @@ async fn a_connection_that_cannot_be_opened_is_retried_even_for_post() {
     assert_eq!(sleep.waits().len(), 2);
 }
 
+/// An HTTP client with no timers of its own. On a paused clock tokio jumps
+/// to the next timer whenever the runtime waits on I/O, so a request timeout
+/// or the pool's idle timer would fire or skew the measured wait.
+fn paused_clock_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_default_sleeper_waits_on_the_tokio_clock() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("2")), 1, ok()).await;
-    // No reqwest timeouts: on a paused clock they would fire at once.
     let client = builder(&server)
-        .http_client(reqwest::Client::new())
+        .http_client(paused_clock_http())
         .build()
         .unwrap();
     let start = tokio::time::Instant::now();
@@ -204,7 +213,7 @@ async fn dropping_a_call_during_a_retry_wait_sends_nothing_more() {
     let server = MockServer::start().await;
     always(&server, throttled(Some("10"))).await;
     let client = builder(&server)
-        .http_client(reqwest::Client::new())
+        .http_client(paused_clock_http())
         .build()
         .unwrap();
     let call = tokio::spawn({
