@@ -152,7 +152,13 @@ async fn unexpected(mut response: reqwest::Response) -> Error {
     let api_message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| Some(v.get("error")?.as_str()?.to_owned()));
-    let error = Error::for_status(status).with_retry_after(retry_after);
+    let mut error = Error::for_status(status).with_retry_after(retry_after);
+    if status.is_redirection()
+        && let Some(to) = response.headers().get(reqwest::header::LOCATION)
+    {
+        let to = String::from_utf8_lossy(to.as_bytes()).into_owned();
+        error = error.with_message(format!("not following a redirect to another origin: {to}"));
+    }
     match api_message {
         Some(m) => error.with_api_message(Some(m)),
         None => error.with_body(&body),

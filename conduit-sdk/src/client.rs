@@ -260,6 +260,7 @@ impl ClientBuilder {
             None => reqwest::Client::builder()
                 .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| Error::config("the HTTP client could not be built").with_source(e))?,
         };
@@ -302,21 +303,28 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
-/// Checks and normalises a base URL: http(s) only, no query or fragment,
-/// no clear-text http beyond loopback unless allowed.
+/// Checks and normalises a base URL: http(s) only, no credentials, query or
+/// fragment, no clear-text http beyond loopback unless allowed. Messages show
+/// the URL with any user info masked.
 fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Error> {
     let raw = raw.trim();
+    let shown = mask_user_info(raw);
     let url = Url::parse(raw).map_err(|e| {
         Error::config(format!(
-            "base URL {raw:?} is not an absolute URL ({e}); it should look like https://api.conduit.ai"
+            "base URL {shown:?} is not an absolute URL ({e}); it should look like https://api.conduit.ai"
         ))
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(
+            "base URL must not hold credentials; the token authenticates",
+        ));
+    }
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure_http || is_loopback(&url) => {}
         "http" => {
             return Err(Error::config(format!(
-                "base URL {raw:?} uses plain http to a host that is not loopback, \
+                "base URL {shown:?} uses plain http to a host that is not loopback, \
                  which would send the token in clear text; use https or allow_insecure_http"
             )));
         }
@@ -327,19 +335,45 @@ fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Error> {
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::config(format!("base URL {raw:?} has no host")));
+        return Err(Error::config(format!("base URL {shown:?} has no host")));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::config(format!(
-            "base URL {raw:?} must not have a query or fragment"
+            "base URL {shown:?} must not have a query or fragment"
         )));
     }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::config(
-            "base URL must not hold credentials; use the token",
-        ));
-    }
     Ok(url)
+}
+
+/// `scheme://user:pass@host/…` → `scheme://***@host/…`, for messages.
+fn mask_user_info(raw: &str) -> String {
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    let end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    match raw[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..start], &raw[start + at..]),
+        None => raw.to_owned(),
+    }
+}
+
+/// Follows redirects only within the base URL's origin: a redirect elsewhere
+/// would re-send the request body (tool parameters) to a host the caller did
+/// not choose. The 3xx is then returned as an error naming the target.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -379,6 +413,14 @@ mod tests {
             assert!(e.is_invalid_input(), "{bad}: {e}");
         }
         assert!(parse_base_url("http://api.conduit.ai", true).is_ok());
+    }
+
+    #[test]
+    fn user_info_is_masked_in_messages() {
+        assert_eq!(mask_user_info("https://u:p@h/x?y#z"), "https://***@h/x?y#z");
+        assert_eq!(mask_user_info("u:p@h"), "***@h");
+        assert_eq!(mask_user_info("https://h/a@b"), "https://h/a@b");
+        assert_eq!(mask_user_info("https://u:p@"), "https://***@");
     }
 
     #[test]

@@ -234,10 +234,17 @@ impl Error {
     }
 }
 
+/// At most [`SNIPPET_LIMIT`] bytes of text, plus `…` when cut. Lossy
+/// decoding can grow invalid bytes threefold, so the cut is made after it.
 fn snippet(body: &[u8]) -> String {
-    let cut = &body[..body.len().min(SNIPPET_LIMIT)];
-    let mut s = String::from_utf8_lossy(cut).into_owned();
-    if body.len() > SNIPPET_LIMIT {
+    let mut s = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_LIMIT)]).into_owned();
+    let mut cut = s.len().min(SNIPPET_LIMIT);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let shortened = cut < s.len() || body.len() > SNIPPET_LIMIT;
+    s.truncate(cut);
+    if shortened {
         s.push('…');
     }
     s

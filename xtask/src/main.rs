@@ -1,5 +1,6 @@
 //! Maintainers' commands. Run `cargo xtask help`.
 
+mod fuzz;
 mod prism;
 mod regen;
 mod suite;
@@ -17,6 +18,9 @@ commands:
   test                         the whole suite: fmt, clippy, regen --check, docs, tests,
                                Prism conformance
   mock [--port N]              serve the vendored spec with the pinned Prism on 127.0.0.1:4010
+  fuzz [--seconds N] [--cases N]
+                               property tests (proptest) of response decoding, error mapping,
+                               Retry-After parsing and spec loading, in release mode, time-bounded
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         "regen" => regen::run(rest),
         "test" => suite::run(rest),
         "mock" => prism::mock(rest),
+        "fuzz" => fuzz::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,319 @@
+//! The `conduit` example CLI against hostile servers and hostile input: each
+//! case ends in the documented exit status (2 usage or configuration error,
+//! nothing sent; 3 an error response, including a body that does not
+//! decode; 4 a transport error or timeout) with a useful message.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{Raw, RawServer, raw_head};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "tok-cli-hostile-5b2e7d41";
+const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
+
+/// Variables of the CLI that a test sets only on purpose.
+const CONDUIT_VARS: [&str; 4] = [
+    "CONDUIT_API_TOKEN",
+    "CONDUIT_BASE_URL",
+    "CONDUIT_MAX_RETRIES",
+    "CONDUIT_WORKSPACE_ID",
+];
+
+/// The example binary, built once per test run (as in tests/cli.rs): cargo
+/// does not build examples for integration tests.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--example", "conduit", "-p", "conduit-sdk"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let out = build.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the example failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = profile_dir
+            .join("examples")
+            .join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+#[derive(Debug)]
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn assert_token_hidden(&self) {
+        assert!(
+            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
+            "the token was printed: {self:?}"
+        );
+    }
+}
+
+/// Runs the CLI with `args`, none of the `CONDUIT_*` variables but the token.
+async fn conduit(args: &[&str]) -> Output {
+    let binary = tokio::task::spawn_blocking(binary).await.unwrap();
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    for var in CONDUIT_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("CONDUIT_API_TOKEN", TOKEN);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the CLI finishes within 60 s")
+        .expect("the CLI runs");
+    let out = Output {
+        code: out.status.code().expect("the CLI exits, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    out.assert_token_hidden();
+    out
+}
+
+/// `tools run TOOL_ID` against `base_url`.
+async fn run_tool_at(base_url: &str, tool_id: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--base-url", base_url];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["tools", "run", "--", tool_id]);
+    conduit(&args).await
+}
+
+fn success_body() -> Value {
+    json!({"data": {
+        "success": true,
+        "message": "Order ord_1 is shipped",
+        "result": {"message": "Order ord_1 is shipped"},
+        "error": null,
+        "logs": null,
+        "run_time_ms": 842
+    }})
+}
+
+async fn server_answering(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOOL_PATH))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
+    server.received_requests().await.expect("recording is on")
+}
+
+// ----------------------------------------------------- hostile responses --
+
+#[tokio::test]
+async fn an_html_502_exits_3_naming_502_and_showing_the_page() {
+    let server = server_answering(
+        ResponseTemplate::new(502)
+            .set_body_raw("<html><h1>502 Bad Gateway</h1></html>", "text/html"),
+    )
+    .await;
+    let out = run_tool_at(&server.uri(), "tool_1", &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("HTTP 502"), "{out:?}");
+    assert!(out.stderr.contains("<h1>502 Bad Gateway</h1>"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(requests(&server).await.len(), 1, "POST is not retried");
+}
+
+#[tokio::test]
+async fn a_200_that_breaks_the_schema_exits_3() {
+    let server = server_answering(
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"success": "yes"}})),
+    )
+    .await;
+    let out = run_tool_at(&server.uri(), "tool_1", &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("HTTP 200"), "{out:?}");
+    assert!(out.stderr.contains("did not decode"), "{out:?}");
+    assert!(out.stderr.contains("\"success\":\"yes\""), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+/// A complete response whose JSON stops half-way is a body that does not
+/// decode: exit 3, like any unusable answer from the API.
+#[tokio::test]
+async fn a_truncated_json_body_exits_3() {
+    let full = serde_json::to_string(&success_body()).unwrap();
+    let server = server_answering(
+        ResponseTemplate::new(200).set_body_raw(&full[..full.len() / 2], "application/json"),
+    )
+    .await;
+    let out = run_tool_at(&server.uri(), "tool_1", &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("HTTP 200"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+/// A connection that ends before the declared length is a transport
+/// failure: exit 4.
+#[tokio::test]
+async fn a_connection_dropped_mid_body_exits_4() {
+    let mut response = raw_head(
+        200,
+        &["Content-Type: application/json", "Content-Length: 1000"],
+    );
+    response.extend_from_slice(b"{\"data\": {");
+    let server = RawServer::start(Raw::Close(response));
+    let out = run_tool_at(&server.uri, "tool_1", &[]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("transport error"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert_eq!(server.heads().len(), 1);
+}
+
+#[tokio::test]
+async fn a_body_stalled_after_the_headers_exits_4() {
+    let mut response = raw_head(
+        200,
+        &["Content-Type: application/json", "Content-Length: 1000"],
+    );
+    response.extend_from_slice(b"{\"data\": {");
+    let server = RawServer::start(Raw::Stall(response));
+    let out = run_tool_at(&server.uri, "tool_1", &["--timeout", "0.3"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("timed out"), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_40_mib_200_exits_3_without_reading_it_all() {
+    let body = vec![b' '; 40 * 1024 * 1024];
+    let server =
+        server_answering(ResponseTemplate::new(200).set_body_raw(body, "application/json")).await;
+    let out = run_tool_at(&server.uri(), "tool_1", &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("max_response_bytes"), "{out:?}");
+    assert!(
+        out.stderr.len() < 4096,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}
+
+// -------------------------------------------------------------- tool ids --
+
+#[tokio::test]
+async fn dot_segment_blank_and_backslash_ids_exit_2_and_send_nothing() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    for id in ["..", ".", "", " tool_1", "a\\b"] {
+        let out = run_tool_at(&server.uri(), id, &[]).await;
+        assert_eq!(out.code, 2, "{id:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{id:?}: {out:?}");
+    }
+    assert_eq!(requests(&server).await.len(), 0);
+}
+
+#[tokio::test]
+async fn special_ids_are_sent_as_exactly_one_encoded_segment() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(success_body()))
+        .mount(&server)
+        .await;
+    let cases = [
+        ("a/b", "a%2Fb"),
+        ("../x", "..%2Fx"),
+        ("a?b", "a%3Fb"),
+        ("a#b", "a%23b"),
+        ("50%", "50%25"),
+        ("%2e%2e", "%252e%252e"),
+        ("a b", "a%20b"),
+        ("ü", "%C3%BC"),
+        ("工具", "%E5%B7%A5%E5%85%B7"),
+        ("🔧", "%F0%9F%94%A7"),
+        ("...", "..."),
+        ("-dash", "-dash"),
+    ];
+    for (id, encoded) in cases {
+        let out = run_tool_at(&server.uri(), id, &[]).await;
+        assert_eq!(out.code, 0, "{id:?}: {out:?}");
+        let reqs = requests(&server).await;
+        let got = reqs.last().unwrap().url.path().to_owned();
+        assert_eq!(got, format!("/v1/custom-tools/{encoded}/run"), "{id:?}");
+    }
+    assert_eq!(requests(&server).await.len(), cases.len());
+}
+
+// ------------------------------------------------------------- base URLs --
+
+#[tokio::test]
+async fn a_base_url_without_scheme_exits_2_and_sends_nothing() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let host_port = server.uri().trim_start_matches("http://").to_owned();
+    let localhost = host_port.replace("127.0.0.1", "localhost");
+    for url in [host_port.as_str(), localhost.as_str(), "api.conduit.ai"] {
+        let out = run_tool_at(url, "tool_1", &[]).await;
+        assert_eq!(out.code, 2, "{url}: {out:?}");
+        assert!(out.stderr.contains("base URL"), "{url}: {out:?}");
+    }
+    assert_eq!(requests(&server).await.len(), 0);
+}
+
+/// Plain http to a host that is not loopback is refused before connecting.
+/// The unspecified addresses are not loopback for the SDK, yet a connection
+/// to them stays on this machine (to this test's server, for `0.0.0.0`), so
+/// "nothing sent" is checked rather than assumed and no traffic can leave
+/// the machine even if the rule regressed. (A public name such as
+/// `http://example.com` is refused by the same rule; the unit tests of
+/// `client.rs` cover that without a network.)
+#[tokio::test]
+async fn plain_http_to_a_non_loopback_host_exits_2_and_sends_nothing() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let port = server.address().port();
+    let v4 = format!("http://0.0.0.0:{port}");
+    let v6 = format!("http://[::]:{port}");
+    for url in [v4.as_str(), v6.as_str()] {
+        let out = run_tool_at(url, "tool_1", &[]).await;
+        assert_eq!(out.code, 2, "{url}: {out:?}");
+        assert!(out.stderr.contains("plain http"), "{url}: {out:?}");
+    }
+    assert_eq!(requests(&server).await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_path_prefix_and_trailing_slash_works() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/proxy/conduit{TOOL_PATH}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(success_body()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    for url in [
+        format!("{}/proxy/conduit/", server.uri()),
+        format!("{}/proxy/conduit", server.uri()),
+    ] {
+        let out = run_tool_at(&url, "tool_1", &[]).await;
+        assert_eq!(out.code, 0, "{url}: {out:?}");
+    }
+}

@@ -1,0 +1,468 @@
+//! Property tests: fuzzing on the stable toolchain. `Retry-After` parsing on
+//! arbitrary strings, and the whole call (response decoding, error mapping,
+//! retries) against a local server answering arbitrary statuses, headers
+//! and bodies. None may panic; every error keeps the status that was sent.
+//!
+//! Each property runs 64 cases by default; `CONDUIT_FUZZ_CASES=N` raises
+//! that (`cargo xtask fuzz` does). A failure prints the smallest input
+//! found.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use conduit_sdk::ErrorKind;
+use conduit_sdk::raw::types::ApiError;
+use conduit_sdk::retry::parse_retry_after;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Map, Value, json};
+use wiremock::matchers::any as any_request;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The longest `Retry-After` taken literally.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The longest wait the default policy takes.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The longest snippet an error can hold: 512 body bytes, each decoded at
+/// worst to a 3-byte U+FFFD, and an ellipsis.
+const LOSSY_SNIPPET_MAX: usize = 3 * 512 + '…'.len_utf8();
+
+fn cases() -> u32 {
+    std::env::var("CONDUIT_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(64)
+}
+
+/// No regression files are written next to the sources: a failure prints
+/// its minimal input, which becomes a plain test.
+fn config() -> Config {
+    Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+// ------------------------------------------------------------ Retry-After --
+
+/// Strings shaped like `Retry-After` values, valid or nearly so.
+fn retry_after_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ \t]{0,2}[0-9]{0,25}(\\.[0-9]{0,10})?([eE][+-]?[0-9]{1,4})?[ \t]{0,2}",
+        "[-+ .0-9eE]{0,24}",
+        "(inf|Inf|INF|NaN|nan|infinity|-inf|0x1F|1_000|١٢)",
+        "(Mon|Tue|Wed|Thu|Fri|Sat|Sun|Xyz), [0-9]{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Foo) [0-9]{1,6} [0-9]{2}:[0-9]{2}:[0-9]{2} (GMT|UTC|PST)",
+        "(Sunday|Monday), [0-9]{2}-(Nov|Dec)-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+        "(Sun|Mon) (Nov|Dec) [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}",
+    ]
+}
+
+fn now_strategy() -> impl Strategy<Value = SystemTime> {
+    (0u64..=8_000_000_000).prop_map(|s| UNIX_EPOCH + Duration::from_secs(s))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn retry_after_never_panics_and_stays_within_a_year(
+        value in any::<String>(),
+        now in now_strategy(),
+    ) {
+        if let Some(wait) = parse_retry_after(&value, now) {
+            prop_assert!(wait <= YEAR, "{value:?} -> {wait:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_like_values_never_panic_and_stay_within_a_year(
+        value in retry_after_like(),
+        now in now_strategy(),
+    ) {
+        if let Some(wait) = parse_retry_after(&value, now) {
+            prop_assert!(wait <= YEAR, "{value:?} -> {wait:?}");
+        }
+    }
+
+    #[test]
+    fn digits_are_that_many_seconds_capped_at_a_year(
+        digits in "[0-9]{1,40}",
+        left in "[ \t]{0,3}",
+        right in "[ \t]{0,3}",
+        now in now_strategy(),
+    ) {
+        let significant = digits.trim_start_matches('0');
+        let expected = if significant.len() > 12 {
+            YEAR
+        } else {
+            Duration::from_secs(significant.parse().unwrap_or(0)).min(YEAR)
+        };
+        let value = format!("{left}{digits}{right}");
+        prop_assert_eq!(parse_retry_after(&value, now), Some(expected), "{:?}", value);
+    }
+
+    #[test]
+    fn an_http_date_waits_until_that_second(
+        // Dates from 1973 on, so that `now + offset` is never before 1970.
+        now in (100_000_000u64..=8_000_000_000).prop_map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+        offset in -100_000_000i64..=100_000_000,
+    ) {
+        // HTTP-dates have whole seconds: compare against a whole-second now.
+        let at = if offset >= 0 {
+            now + Duration::from_secs(offset.unsigned_abs())
+        } else {
+            now - Duration::from_secs(offset.unsigned_abs())
+        };
+        let expected = Duration::from_secs(offset.max(0).unsigned_abs()).min(YEAR);
+        let value = httpdate::fmt_http_date(at);
+        prop_assert_eq!(parse_retry_after(&value, now), Some(expected), "{}", value);
+    }
+}
+
+// ------------------------------------------------------ whole-call fuzzing --
+
+/// A response body, shown as text when a failure is printed.
+#[derive(Clone)]
+struct Body(Vec<u8>);
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// One response the server gives to every request.
+#[derive(Clone, Debug)]
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    retry_after: Option<String>,
+    body: Body,
+}
+
+/// Statuses wiremock can send as a final answer, weighted towards the
+/// documented ones and those with their own rules.
+fn status() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        2 => 200u16..600,
+        3 => select(vec![
+            200u16, 201, 204, 205, 301, 302, 304, 307, 308, 400, 401, 403, 404, 409, 418,
+            429, 500, 502, 503, 504, 599,
+        ]),
+    ]
+}
+
+fn content_type() -> impl Strategy<Value = &'static str> {
+    select(vec![
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "text/html",
+        "application/octet-stream",
+        "application/problem+json",
+    ])
+}
+
+fn retry_after() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(prop_oneof!["[0-9]{1,3}", "[ -~]{0,24}", retry_after_like(),])
+}
+
+/// Any JSON value, nested a few levels.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
+        ".{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..6).prop_map(Value::Array),
+            vec((".{0,10}", inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+/// A run's `data`: with `mangled`, each field may be missing or of the
+/// wrong type; without, every field is there with its documented type
+/// (values still arbitrary: any `result`, huge or negative run times).
+/// Unknown extra fields are added either way.
+fn data_object(mangled: bool) -> impl Strategy<Value = Value> {
+    let field = move |valid: BoxedStrategy<Value>| {
+        if mangled {
+            proptest::option::weighted(0.8, prop_oneof![3 => valid, 1 => json_value()]).boxed()
+        } else {
+            valid.prop_map(Some).boxed()
+        }
+    };
+    let opt_string = || prop_oneof![Just(Value::Null), ".{0,30}".prop_map(Value::from)].boxed();
+    let number = prop_oneof![
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Value::Number)),
+        any::<i64>().prop_map(Value::from),
+        select(vec![
+            json!(0),
+            json!(-1),
+            json!(1e308),
+            json!(-1e308),
+            json!(u64::MAX)
+        ]),
+    ]
+    .boxed();
+    (
+        field(any::<bool>().prop_map(Value::from).boxed()),
+        field(opt_string()),
+        field(json_value().boxed()),
+        field(opt_string()),
+        field(opt_string()),
+        field(number),
+        vec((".{0,10}", json_value()), 0..3),
+    )
+        .prop_map(
+            |(success, message, result, error, logs, run_time_ms, extra)| {
+                let mut data: Map<String, Value> = extra.into_iter().collect();
+                for (key, value) in [
+                    ("success", success),
+                    ("message", message),
+                    ("result", result),
+                    ("error", error),
+                    ("logs", logs),
+                    ("run_time_ms", run_time_ms),
+                ] {
+                    if let Some(v) = value {
+                        data.insert(key.to_owned(), v);
+                    }
+                }
+                Value::Object(data)
+            },
+        )
+}
+
+/// `{"data": ...}` with every documented field well typed.
+fn valid_data_body() -> impl Strategy<Value = Body> {
+    data_object(false).prop_map(|d| Body(to_body(&json!({ "data": d }))))
+}
+
+fn to_body(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("a Value serializes")
+}
+
+/// Bodies shaped like what the API sends, or nearly: error objects with any
+/// `error` value, `data` objects with any fields, truncated or deeply
+/// nested JSON.
+fn json_body() -> impl Strategy<Value = Body> {
+    let error_object =
+        (json_value(), vec((".{0,10}", json_value()), 0..3)).prop_map(|(error, extra)| {
+            let mut map: Map<String, Value> = extra.into_iter().collect();
+            map.insert("error".into(), error);
+            to_body(&Value::Object(map))
+        });
+    let error_string = ".{0,80}".prop_map(|e| to_body(&json!({ "error": e })));
+    let data = data_object(true).prop_map(|d| to_body(&json!({ "data": d })));
+    let truncated = (data_object(true), any::<prop::sample::Index>()).prop_map(|(d, at)| {
+        let full = to_body(&json!({ "data": d }));
+        let cut = at.index(full.len());
+        full[..cut].to_vec()
+    });
+    let deep = (1usize..3000, any::<bool>()).prop_map(|(depth, in_result)| {
+        let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        if in_result {
+            format!(r#"{{"data": {{"success": true, "result": {nested}, "run_time_ms": 1}}}}"#)
+                .into_bytes()
+        } else {
+            nested.into_bytes()
+        }
+    });
+    prop_oneof![
+        2 => error_object,
+        2 => error_string,
+        3 => data,
+        1 => truncated,
+        1 => deep,
+        1 => json_value().prop_map(|v| to_body(&v)),
+    ]
+    .prop_map(Body)
+}
+
+fn byte_body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        vec(any::<u8>(), 0..2048),
+        ".{0,600}".prop_map(String::into_bytes),
+    ]
+    .prop_map(Body)
+}
+
+fn answer(body: impl Strategy<Value = Body>) -> impl Strategy<Value = Answer> {
+    (status(), content_type(), retry_after(), body).prop_map(
+        |(status, content_type, retry_after, body)| Answer {
+            status,
+            content_type,
+            retry_after,
+            body,
+        },
+    )
+}
+
+/// The kind a non-success status maps to.
+fn kind_for(status: u16) -> ErrorKind {
+    match status {
+        400 => ErrorKind::BadRequest,
+        401 => ErrorKind::Unauthorized,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Server,
+        _ => ErrorKind::OtherStatus,
+    }
+}
+
+/// The server message an error should carry. A documented error status
+/// decodes its body as the generated `ApiError`, exactly as the raw client
+/// does (serde also accepts `["text"]` for it, a one-element array in
+/// field order); any other status takes the `error` string of a JSON
+/// object.
+fn api_message(status: u16, body: &[u8]) -> Option<String> {
+    if [400, 401, 403, 404, 429].contains(&status) {
+        serde_json::from_slice::<ApiError>(body)
+            .ok()
+            .map(|e| e.error)
+    } else {
+        serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| Some(v.get("error")?.as_str()?.to_owned()))
+    }
+}
+
+/// What an error keeps of `body`.
+fn snippet_of(body: &[u8]) -> String {
+    let mut s = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+    if body.len() > 512 {
+        s.push('…');
+    }
+    s
+}
+
+/// Runs the tool against a server answering every request with each
+/// generated [`Answer`], checking what comes back.
+fn fuzz_calls(strategy: impl Strategy<Value = Answer>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(MockServer::start());
+    let sleep = RecordingSleep::default();
+    let client = builder(&server)
+        .sleeper(Arc::new(sleep.clone()))
+        .build()
+        .unwrap();
+    let mut runner = TestRunner::new(config());
+    let result = runner.run(&strategy, |answer| {
+        let Answer {
+            status,
+            content_type,
+            retry_after,
+            body,
+        } = answer;
+        let mut template = ResponseTemplate::new(status).set_body_raw(body.0.clone(), content_type);
+        if let Some(v) = &retry_after {
+            template = template.insert_header("retry-after", v.as_str());
+        }
+        let waits_before = sleep.waits().len();
+        let (result, sent) = rt.block_on(async {
+            server.reset().await;
+            Mock::given(any_request())
+                .respond_with(template)
+                .mount(&server)
+                .await;
+            let result = client.custom_tools().run(TOOL).send().await;
+            (result, requests(&server).await)
+        });
+        let waits = sleep.waits().split_off(waits_before);
+        prop_assert!(
+            waits.iter().all(|w| *w <= MAX_WAIT),
+            "a wait above the cap was taken: {waits:?}"
+        );
+        prop_assert_eq!(waits.len() + 1, sent, "one wait between attempts");
+        if status != 429 {
+            prop_assert_eq!(sent, 1, "POST is only retried after 429");
+        }
+        let err = match result {
+            Ok(run) => {
+                prop_assert_eq!(status, 200, "only the documented 200 succeeds");
+                // The accessors of any decoded run are total.
+                let _ = (run.run_time(), run.raw_data::<Value>(), run.message());
+                let _ = run.into_result().map_err(|e| e.to_string());
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        let text = format!("{err} | {err:?}");
+        prop_assert!(!text.contains(TOKEN), "the token leaked: {text}");
+        prop_assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{}", text);
+        prop_assert_eq!(err.attempts() as usize, sent, "{}", text);
+        let expected_kind = match status {
+            200 => ErrorKind::Decode,
+            201..=299 => ErrorKind::OtherStatus,
+            _ => kind_for(status),
+        };
+        prop_assert_eq!(err.kind(), expected_kind, "{}", text);
+        if let Some(snippet) = err.body_snippet() {
+            // The first 512 bytes of the body, lossily decoded: bounded, though
+            // each invalid byte becomes a 3-byte U+FFFD (see tests/hostile.rs,
+            // `snippets_stay_within_512_bytes_and_an_ellipsis`).
+            prop_assert!(
+                snippet.len() <= LOSSY_SNIPPET_MAX,
+                "{} bytes",
+                snippet.len()
+            );
+            // 204 and 304 carry no body on the wire.
+            if ![204, 304].contains(&status) {
+                prop_assert_eq!(snippet, snippet_of(&body.0));
+            }
+        }
+        if status >= 400 {
+            let expected = api_message(status, &body.0);
+            prop_assert_eq!(err.api_message(), expected.as_deref(), "{}", text);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn any_status_with_any_bytes_gives_a_typed_error_with_that_status() {
+    fuzz_calls(answer(byte_body()));
+}
+
+#[test]
+fn any_status_with_api_shaped_json_gives_a_typed_error_with_that_status() {
+    fuzz_calls(answer(json_body()));
+}
+
+#[test]
+fn a_200_with_any_data_object_decodes_or_is_a_decode_error() {
+    fuzz_calls(
+        (
+            content_type(),
+            prop_oneof![3 => valid_data_body(), 1 => json_body()],
+        )
+            .prop_map(|(content_type, body)| Answer {
+                status: 200,
+                content_type,
+                retry_after: None,
+                body,
+            }),
+    );
+}

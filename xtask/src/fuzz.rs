@@ -1,0 +1,250 @@
+//! `cargo xtask fuzz [--seconds N] [--cases N]`: the property-test targets
+//! (`conduit-sdk` and `conduit-codegen`, `tests/fuzz.rs`), built in release
+//! mode and run with many cases, each under a hard time bound.
+//!
+//! This is fuzzing on the stable toolchain: cargo-fuzz needs nightly and
+//! libFuzzer, while proptest runs wherever `cargo test` does and shrinks a
+//! failure to a minimal input. A target that fails, or that is still
+//! running when its time is up, fails the command.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{cargo, root, run_step};
+
+const USAGE: &str = "\
+usage: cargo xtask fuzz [--seconds N] [--cases N]
+
+Runs the property tests of conduit-sdk and conduit-codegen (tests/fuzz.rs)
+in release mode with N cases per property (default 10000), killing and
+failing a target that runs longer than --seconds (default 60).";
+
+/// The packages whose `fuzz` test target is run.
+const PACKAGES: [&str; 2] = ["conduit-sdk", "conduit-codegen"];
+const DEFAULT_SECONDS: u64 = 60;
+const DEFAULT_CASES: u32 = 10_000;
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    seconds: u64,
+    cases: u32,
+}
+
+/// A built `fuzz` test binary.
+struct Target {
+    package: String,
+    executable: PathBuf,
+    /// The package directory, which `cargo test` would run it in.
+    dir: PathBuf,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let Some(options) = parse_args(args)? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    run_step(
+        "build the fuzz targets (release)",
+        &mut build_command(false),
+    )?;
+    let targets = built_targets()?;
+    let started = Instant::now();
+    for target in &targets {
+        run_target(target, &options)?;
+    }
+    println!(
+        "\nxtask fuzz: {} targets passed, {} cases per property, in {:.0?}",
+        targets.len(),
+        options.cases,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// `None` for `--help`.
+fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        seconds: DEFAULT_SECONDS,
+        cases: DEFAULT_CASES,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if arg.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next().cloned())
+                .ok_or_else(|| format!("{name} expects a value\n\n{USAGE}"))
+        };
+        match name {
+            "-h" | "--help" => return Ok(None),
+            "--seconds" => options.seconds = positive(name, &value()?)?,
+            "--cases" => {
+                options.cases = u32::try_from(positive(name, &value()?)?)
+                    .map_err(|_| format!("--cases is too large\n\n{USAGE}"))?;
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    Ok(Some(options))
+}
+
+fn positive(name: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{name} expects a positive whole number, got `{value}`\n\n{USAGE}"))
+}
+
+/// `cargo test --release --no-run` of the `fuzz` targets.
+fn build_command(json: bool) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--no-run", "--test", "fuzz"]);
+    for package in PACKAGES {
+        cmd.args(["-p", package]);
+    }
+    if json {
+        cmd.arg("--message-format=json");
+    }
+    cmd.current_dir(root());
+    cmd
+}
+
+/// The executables of the `fuzz` targets, from cargo's JSON messages (the
+/// build is already done, so this only reports it).
+fn built_targets() -> Result<Vec<Target>, String> {
+    let out = build_command(true)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo: cannot start: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("listing the fuzz targets failed ({})", out.status));
+    }
+    let mut targets = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let is_fuzz_test = message["reason"] == "compiler-artifact"
+            && message["target"]["name"] == "fuzz"
+            && message["profile"]["test"] == true;
+        let (Some(executable), Some(manifest)) = (
+            message["executable"].as_str(),
+            message["manifest_path"].as_str(),
+        ) else {
+            continue;
+        };
+        if !is_fuzz_test {
+            continue;
+        }
+        let dir = PathBuf::from(manifest)
+            .parent()
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("cargo reported a manifest without a folder: {manifest}"))?;
+        let package = dir
+            .file_name()
+            .map_or_else(|| manifest.to_owned(), |n| n.to_string_lossy().into_owned());
+        targets.push(Target {
+            package,
+            executable: PathBuf::from(executable),
+            dir,
+        });
+    }
+    targets.sort_by_key(|t| PACKAGES.iter().position(|p| *p == t.package));
+    if targets.len() != PACKAGES.len() {
+        return Err(format!(
+            "expected a fuzz test target in each of {PACKAGES:?}, cargo built {}",
+            targets.len()
+        ));
+    }
+    Ok(targets)
+}
+
+/// Runs one target with the case count set, killing it at the time bound.
+fn run_target(target: &Target, options: &Options) -> Result<(), String> {
+    let name = format!(
+        "fuzz {} ({} cases per property)",
+        target.package, options.cases
+    );
+    println!("\n== {name}");
+    let limit = Duration::from_secs(options.seconds);
+    let started = Instant::now();
+    let mut child = Command::new(&target.executable)
+        .current_dir(&target.dir)
+        .env("CONDUIT_FUZZ_CASES", options.cases.to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{name}: cannot start {}: {e}", target.executable.display()))?;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => {
+                println!("{name}: passed in {:.1?}", started.elapsed());
+                return Ok(());
+            }
+            Ok(Some(status)) => return Err(format!("{name} failed ({status})")),
+            Ok(None) if started.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{name} did not finish within {} s and was stopped; \
+                     lower --cases or raise --seconds",
+                    options.seconds
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => {
+                let _ = child.kill();
+                return Err(format!("{name}: cannot wait for it: {e}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn options_have_defaults_and_both_spellings() {
+        assert_eq!(
+            parse_args(&[]).unwrap(),
+            Some(Options {
+                seconds: 60,
+                cases: 10_000
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["--seconds", "5", "--cases=10"])).unwrap(),
+            Some(Options {
+                seconds: 5,
+                cases: 10
+            })
+        );
+        assert_eq!(parse_args(&args(&["--help"])).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        for bad in [
+            &["--seconds"][..],
+            &["--seconds", "0"],
+            &["--seconds", "x"],
+            &["--cases", "-1"],
+            &["--cases", "99999999999"],
+            &["--frobnicate"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
