@@ -1,10 +1,11 @@
 //! Tests of the `conduit` example CLI, run as a process against a local
 //! wiremock server.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::OnceLock;
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::cli::{Output, binary, conduit};
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -12,89 +13,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "tok-cli-test-8f3a1c9e";
 const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
-
-/// Variables of the CLI that a test sets only on purpose.
-const CONDUIT_VARS: [&str; 4] = [
-    "CONDUIT_API_TOKEN",
-    "CONDUIT_BASE_URL",
-    "CONDUIT_MAX_RETRIES",
-    "CONDUIT_WORKSPACE_ID",
-];
-
-/// The example binary, built once per test run: cargo does not build
-/// examples for integration tests.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // target/<profile>/deps/cli-xxxx -> target/<profile>
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in <target>/<profile>/deps");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args(["build", "--example", "conduit", "-p", "conduit-sdk"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let out = build.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "building the example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let binary = profile_dir
-            .join("examples")
-            .join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.is_file(), "{} was not built", binary.display());
-        binary
-    })
-}
-
-#[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    /// stdout as the one JSON document it should be.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
-    }
-
-    fn assert_token_hidden(&self) {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token was printed: {self:?}"
-        );
-    }
-}
-
-/// Runs the CLI with `args`, none of the `CONDUIT_*` variables but `env`.
-async fn conduit(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let binary = tokio::task::spawn_blocking(binary).await.unwrap();
-    let mut cmd = tokio::process::Command::new(binary);
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
-    for var in CONDUIT_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the CLI finishes within 60 s")
-        .expect("the CLI runs");
-    Output {
-        code: out.status.code().expect("the CLI exits, not killed"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
 
 /// Runs `tools run tool_1 ITEMS...` against `server` with the test token.
 async fn run_tool(server: &MockServer, items: &[&str]) -> Output {
@@ -364,7 +282,7 @@ async fn the_token_is_never_printed() {
     .await;
     let not_found = run_tool(&server, &[]).await;
     assert_eq!(not_found.code, 3, "{not_found:?}");
-    not_found.assert_token_hidden();
+    not_found.assert_hides(TOKEN);
 
     let dead = conduit(
         &[
@@ -380,5 +298,5 @@ async fn the_token_is_never_printed() {
     )
     .await;
     assert_eq!(dead.code, 4, "{dead:?}");
-    dead.assert_token_hidden();
+    dead.assert_hides(TOKEN);
 }

@@ -5,11 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::OnceLock;
-use std::time::Duration;
-
+use common::cli::Output;
 use common::{Raw, RawServer, raw_head};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -18,81 +14,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TOKEN: &str = "tok-cli-hostile-5b2e7d41";
 const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
 
-/// Variables of the CLI that a test sets only on purpose.
-const CONDUIT_VARS: [&str; 4] = [
-    "CONDUIT_API_TOKEN",
-    "CONDUIT_BASE_URL",
-    "CONDUIT_MAX_RETRIES",
-    "CONDUIT_WORKSPACE_ID",
-];
-
-/// The example binary, built once per test run (as in tests/cli.rs): cargo
-/// does not build examples for integration tests.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in <target>/<profile>/deps");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args(["build", "--example", "conduit", "-p", "conduit-sdk"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let out = build.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "building the example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let binary = profile_dir
-            .join("examples")
-            .join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.is_file(), "{} was not built", binary.display());
-        binary
-    })
-}
-
-#[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn assert_token_hidden(&self) {
-        assert!(
-            !self.stdout.contains(TOKEN) && !self.stderr.contains(TOKEN),
-            "the token was printed: {self:?}"
-        );
-    }
-}
-
-/// Runs the CLI with `args`, none of the `CONDUIT_*` variables but the token.
+/// Runs the CLI with `args` and the test token, checking it is never printed.
 async fn conduit(args: &[&str]) -> Output {
-    let binary = tokio::task::spawn_blocking(binary).await.unwrap();
-    let mut cmd = tokio::process::Command::new(binary);
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
-    for var in CONDUIT_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("CONDUIT_API_TOKEN", TOKEN);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the CLI finishes within 60 s")
-        .expect("the CLI runs");
-    let out = Output {
-        code: out.status.code().expect("the CLI exits, not killed"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    out.assert_token_hidden();
+    let out = common::cli::conduit(args, &[("CONDUIT_API_TOKEN", TOKEN)]).await;
+    out.assert_hides(TOKEN);
     out
 }
 

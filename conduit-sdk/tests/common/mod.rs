@@ -1,6 +1,8 @@
 //! Shared helpers for the wiremock tests.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,92 @@
+//! Running the `conduit` example CLI as a process.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Variables of the CLI that a test sets only on purpose.
+const CONDUIT_VARS: [&str; 4] = [
+    "CONDUIT_API_TOKEN",
+    "CONDUIT_BASE_URL",
+    "CONDUIT_MAX_RETRIES",
+    "CONDUIT_WORKSPACE_ID",
+];
+
+/// The example binary, built once per test run: cargo does not build
+/// examples for a single integration test target.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // target/<profile>/deps/cli-xxxx -> target/<profile>
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in <target>/<profile>/deps");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--example", "conduit", "-p", "conduit-sdk"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let out = build.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the example failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = profile_dir
+            .join("examples")
+            .join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+/// What one run of the CLI did.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout as the one JSON document it should be.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    pub fn assert_hides(&self, token: &str) {
+        assert!(
+            !self.stdout.contains(token) && !self.stderr.contains(token),
+            "the token was printed: {self:?}"
+        );
+    }
+}
+
+/// Runs the CLI with `args` and, of the `CONDUIT_*` variables, only `env`.
+pub async fn conduit(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let binary = tokio::task::spawn_blocking(binary).await.unwrap();
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    for var in CONDUIT_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the CLI finishes within 60 s")
+        .expect("the CLI runs");
+    Output {
+        code: out.status.code().expect("the CLI exits, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
