@@ -46,12 +46,14 @@ mod client;
 mod custom_tools;
 mod error;
 mod middleware;
+mod pages;
 pub mod retry;
 
 pub use client::{Client, ClientBuilder};
 pub use conduit_api_gen as raw;
 pub use custom_tools::{CustomTools, RunTool, ToolRun};
 pub use error::{Error, ErrorKind};
+pub use pages::Pages;
 pub use progenitor_client::ResponseValue;
 pub use retry::{RetryPolicy, Sleep};
 
