@@ -20,19 +20,22 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn demo(client: conduit_sdk::Client) -> Result<(), conduit_sdk::Error> {
-    /// # let list_op = |raw: &conduit_sdk::raw::Client, cursor: Option<String>| {
-    /// #     raw.run_custom_tool().id(cursor.unwrap_or_default()).send()
-    /// # };
-    /// // With a list operation such as `raw.list_conversations()`:
-    /// // |raw, cursor| { let b = raw.list_conversations().limit(100);
-    /// //                 match cursor { Some(c) => b.cursor(c), None => b }.send() }
-    /// let mut pages = client.pages(list_op);
+    /// // The vendored spec has no list operation yet; with one, this reads
+    /// // `let b = raw.list_conversations().limit(100);
+    /// //  match cursor { Some(c) => b.cursor(c), None => b }.send()`.
+    /// let mut pages = client.pages(|raw, cursor| {
+    ///     raw.run_custom_tool().id(cursor.unwrap_or_else(|| "first".into())).send()
+    /// });
     /// while let Some(page) = pages.next().await? {
     ///     println!("{:?}", page.data);
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn pages<'a, F>(&'a self, fetch: F) -> Pages<'a, F> {
+    pub fn pages<'a, T, E, F, Fut>(&'a self, fetch: F) -> Pages<'a, F>
+    where
+        F: FnMut(&'a conduit_api_gen::Client, Option<String>) -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
+    {
         Pages {
             client: self,
             fetch,
