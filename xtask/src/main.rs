@@ -1,5 +1,6 @@
 //! Maintainers' commands. Run `cargo xtask help`.
 
+mod bench;
 mod fuzz;
 mod prism;
 mod regen;
@@ -21,6 +22,8 @@ commands:
   fuzz [--seconds N] [--cases N]
                                property tests (proptest) of response decoding, error mapping,
                                Retry-After parsing and spec loading, in release mode, time-bounded
+  bench [--quick] [--json]     measure the SDK against plain reqwest and time codegen; writes
+                               BENCHMARKS.md; --json prints the headline numbers last
 ";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         "test" => suite::run(rest),
         "mock" => prism::mock(rest),
         "fuzz" => fuzz::run(rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,104 @@
+//! `conduit-bench [--quick]`: runs the measurements and prints them as one
+//! JSON object on the last line of stdout. Progress goes to stderr.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use conduit_bench::breakdown::{self, Layers};
+use conduit_bench::measure::{self, Clients, Config};
+use conduit_bench::server::Server;
+use serde_json::json;
+
+fn main() -> ExitCode {
+    let mut config = Config::full();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => config = Config::quick(),
+            "-h" | "--help" => {
+                println!("usage: conduit-bench [--quick]");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!(
+                    "conduit-bench: unknown argument {other}\nusage: conduit-bench [--quick]"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(&config) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("conduit-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &Config) -> Result<serde_json::Value, String> {
+    let started = Instant::now();
+    let server = Server::start().map_err(|e| format!("server: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let base = server.url();
+    let server = Arc::new(server);
+    let phases = {
+        let config = config.clone();
+        let server = server.clone();
+        async move {
+            let phase = |name: &str| eprintln!("conduit-bench: {name}");
+            phase("memory growth over sequential SDK calls");
+            let rss = measure::rss_growth(&base, &config).await?;
+            let clients = Arc::new(Clients::new(&base)?);
+            phase("sequential latency, SDK and baseline alternated");
+            let latency = measure::latency(&clients, &config).await?;
+            phase("throughput at 64 in flight");
+            let throughput = measure::throughput(&clients, &config).await?;
+            phase("Retry-After punctuality");
+            let retry = measure::retry_after(&clients, &server, &config).await?;
+            phase("overhead by layer");
+            let layers = Arc::new(Layers::new(&base)?);
+            let breakdown = breakdown::breakdown(
+                &layers,
+                config.breakdown_rounds,
+                config.breakdown_sequential,
+                config.breakdown_requests,
+            )
+            .await?;
+            Ok::<_, String>((rss, latency, throughput, retry, breakdown))
+        }
+    };
+    // Spawned, so the measured futures are polled on the runtime's workers
+    // like an application's tasks, not on this thread.
+    let (rss, latency, throughput, retry, breakdown) =
+        runtime
+            .block_on(runtime.spawn(phases))
+            .map_err(|e| format!("measurement task: {e}"))??;
+    drop(runtime);
+    drop(server);
+
+    eprintln!("conduit-bench: code generation");
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(conduit_codegen::VENDORED_SPEC);
+    let codegen = measure::codegen(&spec, config)?;
+
+    Ok(json!({
+        "mode": config.mode,
+        "latency": latency,
+        "throughput": throughput,
+        "retry_after": retry,
+        "rss": rss,
+        "codegen": codegen,
+        "breakdown": breakdown,
+        "elapsed_s": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    }))
+}

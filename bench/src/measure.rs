@@ -1,0 +1,454 @@
+//! The measurements `cargo xtask bench` reports, one function each.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::baseline::{self, RunData};
+use crate::server::Server;
+use crate::stats::{Summary, median, round};
+
+/// The tool id every request names.
+pub const TOOL_ID: &str = "kg77c0dy0mgdpzmqz6tesry8w184002s";
+/// The bearer token every request carries.
+pub const TOKEN: &str = "bench-token";
+/// The one parameter every request sends.
+pub const PARAMETER: (&str, &str) = ("order_id", "ord_12345");
+/// Requests in flight at once in the throughput measurement.
+pub const CONCURRENCY: usize = 64;
+
+/// How much of each measurement to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `quick` or `full`, for the report.
+    pub mode: &'static str,
+    /// Untimed SDK/baseline pairs before the latency samples.
+    pub latency_warmup: usize,
+    /// Timed SDK/baseline pairs.
+    pub latency_pairs: usize,
+    /// Requests per throughput round.
+    pub throughput_requests: usize,
+    /// Timed throughput rounds per client (after one untimed round each).
+    pub throughput_rounds: usize,
+    /// Runs of the 429 → retry measurement (about 1 s each).
+    pub retry_runs: usize,
+    /// (operations, runs) for the code generation timings.
+    pub codegen: Vec<(usize, usize)>,
+    /// Calls before the first memory reading.
+    pub rss_first: usize,
+    /// Calls before the second memory reading, counting the first ones.
+    pub rss_total: usize,
+    /// Interleaved rounds of the per-layer breakdown.
+    pub breakdown_rounds: usize,
+    /// Sequential calls per layer and round in the breakdown.
+    pub breakdown_sequential: usize,
+    /// Requests per layer and round in the breakdown's bursts.
+    pub breakdown_requests: usize,
+}
+
+impl Config {
+    /// Enough for stable medians in well under three minutes on two cores.
+    pub fn quick() -> Self {
+        Self {
+            mode: "quick",
+            latency_warmup: 1_000,
+            latency_pairs: 10_000,
+            throughput_requests: 4_000,
+            throughput_rounds: 15,
+            retry_runs: 3,
+            codegen: vec![(10, 3), (100, 3), (500, 1)],
+            rss_first: 1_000,
+            rss_total: 10_000,
+            breakdown_rounds: 3,
+            breakdown_sequential: 1_000,
+            breakdown_requests: 5_000,
+        }
+    }
+
+    /// The full run.
+    pub fn full() -> Self {
+        Self {
+            mode: "full",
+            latency_warmup: 2_000,
+            latency_pairs: 50_000,
+            throughput_requests: 5_000,
+            throughput_rounds: 31,
+            retry_runs: 5,
+            codegen: vec![(10, 9), (100, 7), (500, 5)],
+            rss_first: 1_000,
+            rss_total: 10_000,
+            breakdown_rounds: 5,
+            breakdown_sequential: 3_000,
+            breakdown_requests: 10_000,
+        }
+    }
+}
+
+/// One SDK client and one reqwest client, both pointed at the same server
+/// and reused for every call, so both connection pools stay warm.
+#[derive(Clone)]
+pub struct Clients {
+    /// The SDK, with its defaults (retries, timeouts, the real sleeper).
+    pub sdk: conduit_sdk::Client,
+    /// A plain `reqwest::Client::new()`.
+    pub http: reqwest::Client,
+    /// The server's URL.
+    pub base: String,
+}
+
+/// Which of the two clients to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// `client.custom_tools().run(..).parameter(..).send()`.
+    Sdk,
+    /// [`baseline::run_tool`].
+    Baseline,
+}
+
+impl Clients {
+    /// Clients for `base` (the server's URL).
+    pub fn new(base: &str) -> Result<Self, String> {
+        let sdk = conduit_sdk::Client::builder()
+            .token(TOKEN)
+            .base_url(base)
+            .build()
+            .map_err(|e| format!("SDK client: {e}"))?;
+        Ok(Self {
+            sdk,
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+        })
+    }
+
+    /// One run through the SDK.
+    pub async fn sdk_run(&self) -> Result<conduit_sdk::ToolRun, String> {
+        self.sdk
+            .custom_tools()
+            .run(TOOL_ID)
+            .parameter(PARAMETER.0, PARAMETER.1)
+            .send()
+            .await
+            .map_err(|e| format!("SDK call: {e}"))
+    }
+
+    /// The same run, by hand.
+    pub async fn baseline_run(&self) -> Result<RunData, String> {
+        baseline::run_tool(
+            &self.http,
+            &self.base,
+            TOKEN,
+            TOOL_ID,
+            PARAMETER.0,
+            PARAMETER.1,
+        )
+        .await
+        .map_err(|e| format!("baseline call: {e}"))
+    }
+
+    /// One run through `which`, checking it decoded a successful run.
+    pub async fn run(&self, which: Which) -> Result<(), String> {
+        let success = match which {
+            Which::Sdk => self.sdk_run().await?.success(),
+            Which::Baseline => self.baseline_run().await?.success,
+        };
+        if success {
+            Ok(())
+        } else {
+            Err(format!("{which:?}: the run did not decode as a success"))
+        }
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Sequential latency, SDK and baseline calls alternated.
+pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String> {
+    for _ in 0..config.latency_warmup {
+        clients.run(Which::Sdk).await?;
+        clients.run(Which::Baseline).await?;
+    }
+    let mut sdk = Vec::with_capacity(config.latency_pairs);
+    let mut base = Vec::with_capacity(config.latency_pairs);
+    for _ in 0..config.latency_pairs {
+        let start = Instant::now();
+        clients.run(Which::Sdk).await?;
+        sdk.push(micros(start.elapsed()));
+        let start = Instant::now();
+        clients.run(Which::Baseline).await?;
+        base.push(micros(start.elapsed()));
+    }
+    let per_pair: Vec<f64> = sdk.iter().zip(&base).map(|(s, b)| s / b).collect();
+    Ok(json!({
+        "warmup_pairs": config.latency_warmup,
+        "pairs": config.latency_pairs,
+        "sdk_us": Summary::of(&sdk).to_json(),
+        "baseline_us": Summary::of(&base).to_json(),
+        "pair_ratio": Summary::of(&per_pair).to_json(),
+        "ratio": round(median(&sdk) / median(&base)),
+    }))
+}
+
+/// CPU time the threads of this process have used, in ns, split into the
+/// loopback server's thread and everything else (the clients and the
+/// runtime), from `/proc/self/task/*/schedstat`. Unlike wall-clock rates it
+/// barely moves when other processes compete for the cores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cpu {
+    /// Every thread but the server's.
+    pub clients_ns: u64,
+    /// The server's thread.
+    pub server_ns: u64,
+}
+
+impl Cpu {
+    /// Now.
+    pub fn now() -> Self {
+        let mut cpu = Self::default();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let Some(ns) = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if comm.trim_end() == crate::server::THREAD_NAME {
+                cpu.server_ns += ns;
+            } else {
+                cpu.clients_ns += ns;
+            }
+        }
+        cpu
+    }
+}
+
+/// One burst of concurrent requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Burst {
+    /// Requests per second, wall clock.
+    pub rps: f64,
+    /// CPU µs per request of every thread but the server's.
+    pub client_cpu_us: f64,
+}
+
+/// A request, boxed so every kind is driven the same way.
+pub type Request = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Sends `total` requests, [`CONCURRENCY`] at a time.
+pub async fn burst(request: &Request, total: usize) -> Result<Burst, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu = Cpu::now();
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let request = request.clone();
+        let next = next.clone();
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                request().await?;
+            }
+            Ok::<(), String>(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| format!("throughput task: {e}"))??;
+    }
+    let elapsed = start.elapsed();
+    let used = Cpu::now();
+    Ok(Burst {
+        rps: total as f64 / elapsed.as_secs_f64(),
+        client_cpu_us: used.clients_ns.saturating_sub(cpu.clients_ns) as f64 / 1e3 / total as f64,
+    })
+}
+
+/// A [`Request`] running `which` on `clients`.
+pub fn request(clients: &Arc<Clients>, which: Which) -> Request {
+    let clients = clients.clone();
+    Arc::new(move || {
+        let clients = clients.clone();
+        Box::pin(async move { clients.run(which).await })
+    })
+}
+
+/// Throughput at [`CONCURRENCY`] requests in flight; rounds alternate.
+pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value, String> {
+    let sdk_request = request(clients, Which::Sdk);
+    let base_request = request(clients, Which::Baseline);
+    // Untimed: opens the pools' connections.
+    burst(&sdk_request, config.throughput_requests).await?;
+    burst(&base_request, config.throughput_requests).await?;
+    let mut sdk = Vec::new();
+    let mut base = Vec::new();
+    for _ in 0..config.throughput_rounds {
+        sdk.push(burst(&sdk_request, config.throughput_requests).await?);
+        base.push(burst(&base_request, config.throughput_requests).await?);
+    }
+    let rps = |bursts: &[Burst]| bursts.iter().map(|b| b.rps).collect::<Vec<_>>();
+    let paired: Vec<f64> = sdk.iter().zip(&base).map(|(s, b)| s.rps / b.rps).collect();
+    let cpu = |bursts: &[Burst]| bursts.iter().map(|b| b.client_cpu_us).collect::<Vec<_>>();
+    Ok(json!({
+        "concurrency": CONCURRENCY,
+        "requests_per_round": config.throughput_requests,
+        "rounds": config.throughput_rounds,
+        "sdk_rps": Summary::of(&rps(&sdk)).to_json(),
+        "baseline_rps": Summary::of(&rps(&base)).to_json(),
+        "ratio": round(median(&rps(&sdk)) / median(&rps(&base))),
+        "round_pair_ratio": Summary::of(&paired).to_json(),
+        "sdk_client_cpu_us": Summary::of(&cpu(&sdk)).to_json(),
+        "baseline_client_cpu_us": Summary::of(&cpu(&base)).to_json(),
+        "client_cpu_ratio": round(median(&cpu(&sdk)) / median(&cpu(&base))),
+    }))
+}
+
+/// How late after `Retry-After` the SDK's retry reaches the server: the
+/// server answers 429 with `Retry-After: 1`, then 200; lateness is the
+/// retry's arrival minus (the moment the 429 was written + 1 s), in ms.
+pub async fn retry_after(
+    clients: &Clients,
+    server: &Server,
+    config: &Config,
+) -> Result<Value, String> {
+    let mut late = Vec::new();
+    for _ in 0..config.retry_runs {
+        server.set_recording(true);
+        server.throttle_next(1);
+        let run = clients.sdk_run().await;
+        let seen = server.recorded_at_least(2).await;
+        server.set_recording(false);
+        server.throttle_next(0);
+        let run = run?;
+        let statuses: Vec<u16> = seen.iter().map(|s| s.status).collect();
+        if statuses != [429, 200] || !run.success() {
+            return Err(format!(
+                "retry run: the server answered {statuses:?}, expected [429, 200]"
+            ));
+        }
+        let deadline = seen[0].answered + Duration::from_secs(1);
+        let arrived = seen[1].arrived;
+        late.push(if arrived >= deadline {
+            millis(arrived - deadline)
+        } else {
+            -millis(deadline - arrived)
+        });
+    }
+    Ok(json!({
+        "runs": config.retry_runs,
+        "late_ms": late.iter().map(|&x| round(x)).collect::<Vec<_>>(),
+        "summary_ms": Summary::of(&late).to_json(),
+        "median_ms": round(median(&late)),
+    }))
+}
+
+/// `VmRSS` of this process, in KiB.
+pub fn rss_kb() -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmRSS in /proc/self/status".into())
+}
+
+/// Resident memory growth over sequential SDK calls on a fresh client.
+pub async fn rss_growth(base: &str, config: &Config) -> Result<Value, String> {
+    let clients = Clients::new(base)?;
+    let before = rss_kb()?;
+    for _ in 0..config.rss_first {
+        clients.run(Which::Sdk).await?;
+    }
+    let first = rss_kb()?;
+    for _ in config.rss_first..config.rss_total {
+        clients.run(Which::Sdk).await?;
+    }
+    let last = rss_kb()?;
+    Ok(json!({
+        "before_kb": before,
+        "after_first_kb": first,
+        "after_total_kb": last,
+        "first_calls": config.rss_first,
+        "total_calls": config.rss_total,
+        "growth_kb": last as i64 - first as i64,
+    }))
+}
+
+/// The vendored spec with its single operation cloned `n` times as
+/// `POST /v1/bench{i}/{id}/run` (`benchOp{i}`), each with the same inline
+/// error bodies, path parameter and request body.
+pub fn synthetic_spec(vendored: &Value, n: usize) -> Result<Value, String> {
+    let paths = vendored["paths"]
+        .as_object()
+        .ok_or("the vendored spec has no paths")?;
+    let [(_, item)] = paths.iter().collect::<Vec<_>>()[..] else {
+        return Err(format!(
+            "expected one path in the vendored spec, found {}",
+            paths.len()
+        ));
+    };
+    let item = item.as_object().ok_or("the path item is not an object")?;
+    let [(method, operation)] = item.iter().collect::<Vec<_>>()[..] else {
+        return Err("expected one operation in the vendored spec".into());
+    };
+    let mut new_paths = serde_json::Map::new();
+    for i in 0..n {
+        let mut op = operation.clone();
+        op["operationId"] = json!(format!("benchOp{i}"));
+        new_paths.insert(
+            format!("/v1/bench{i}/{{id}}/run"),
+            json!({ method.clone(): op }),
+        );
+    }
+    let mut doc = vendored.clone();
+    doc["paths"] = Value::Object(new_paths);
+    Ok(doc)
+}
+
+/// Times `conduit_codegen::generate` on synthetic specs of each size.
+pub fn codegen(spec_path: &Path, config: &Config) -> Result<Value, String> {
+    let vendored = conduit_codegen::Source::load(spec_path)
+        .map_err(|e| format!("{}: {e}", spec_path.display()))?
+        .doc;
+    let mut sizes = Vec::new();
+    for &(operations, runs) in &config.codegen {
+        let doc = synthetic_spec(&vendored, operations)?;
+        let mut times = Vec::new();
+        let mut lines = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let generated = conduit_codegen::generate(&doc)
+                .map_err(|e| format!("generate ({operations} operations): {e}"))?;
+            times.push(millis(start.elapsed()));
+            lines = generated.code.lines().count();
+            drop(generated);
+        }
+        eprintln!(
+            "  {operations} operations: median {:.0} ms over {runs} run(s)",
+            median(&times)
+        );
+        sizes.push(json!({
+            "operations": operations,
+            "runs": runs,
+            "generated_lines": lines,
+            "ms": Summary::of(&times).to_json(),
+            "median_ms": round(median(&times)),
+        }));
+    }
+    Ok(Value::Array(sizes))
+}
