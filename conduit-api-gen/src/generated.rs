@@ -643,8 +643,9 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// Every operation of the vendored spec, for middleware that must
-/// treat all of them alike (retry safety, path checks, tracing).
+/// Every operation of the vendored spec, sorted by `id`, for
+/// middleware that must treat all of them alike (retry safety,
+/// path checks, tracing).
 pub const OPERATIONS: &[crate::Operation] = &[
     crate::Operation {
         id: "run_custom_tool",

@@ -113,3 +113,15 @@ fn the_operation_table_matches_the_spec() {
     assert_eq!(op.method, "POST");
     assert_eq!(op.path, "/v1/custom-tools/{id}/run");
 }
+
+#[test]
+fn the_operation_table_is_sorted_for_lookup() {
+    let ids: Vec<&str> = conduit_api_gen::OPERATIONS.iter().map(|op| op.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted);
+    for op in conduit_api_gen::OPERATIONS {
+        assert_eq!(conduit_api_gen::Operation::find(op.id), Some(op));
+    }
+    assert_eq!(conduit_api_gen::Operation::find("no_such_operation"), None);
+}

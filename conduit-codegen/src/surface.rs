@@ -84,7 +84,10 @@ impl Surface {
 
     /// `pub const OPERATIONS`, the table runtime middleware looks up.
     pub fn operation_table(&self) -> TokenStream {
-        let rows = self.operations.iter().map(|op| {
+        // Sorted by id, so lookups can binary search.
+        let mut sorted: Vec<&Operation> = self.operations.iter().collect();
+        sorted.sort_by(|a, b| a.rust_method.cmp(&b.rust_method));
+        let rows = sorted.into_iter().map(|op| {
             let (id, spec_id, method, path) =
                 (&op.rust_method, &op.operation_id, &op.method, &op.path);
             quote! {
@@ -92,8 +95,9 @@ impl Surface {
             }
         });
         quote! {
-            /// Every operation of the vendored spec, for middleware that must
-            /// treat all of them alike (retry safety, path checks, tracing).
+            /// Every operation of the vendored spec, sorted by `id`, for
+            /// middleware that must treat all of them alike (retry safety,
+            /// path checks, tracing).
             pub const OPERATIONS: &[crate::Operation] = &[#(#rows),*];
         }
     }

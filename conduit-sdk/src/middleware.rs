@@ -106,8 +106,13 @@ impl Transport {
         let method = request.method().clone();
         let mut attempt = 1;
         loop {
-            // A streaming body cannot be replayed; such a request gets one try.
-            let replay = request.try_clone();
+            // Kept for a retry, so only while one is possible. A streaming
+            // body cannot be replayed; such a request gets one try.
+            let replay = if attempt <= self.retry.get_max_retries() {
+                request.try_clone()
+            } else {
+                None
+            };
             let span = tracing::info_span!(
                 "conduit.request",
                 operation = op,
@@ -192,16 +197,19 @@ pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> boo
     let Some(rest) = actual.strip_prefix(base_path.trim_end_matches('/')) else {
         return false;
     };
-    let got: Vec<&str> = rest.split('/').collect();
-    let want: Vec<&str> = template.split('/').collect();
-    got.len() == want.len()
-        && got.iter().zip(&want).all(|(g, w)| {
-            if w.starts_with('{') && w.ends_with('}') {
-                !g.is_empty()
-            } else {
-                g == w
+    let (mut got, mut want) = (rest.split('/'), template.split('/'));
+    loop {
+        match (got.next(), want.next()) {
+            (None, None) => return true,
+            (Some(g), Some(w)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return false;
+                }
             }
-        })
+            (Some(g), Some(w)) if g == w => {}
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
