@@ -469,10 +469,16 @@ fn table(m: &Value, cold: Option<&Result<ColdBuild, String>>, summary: &Value) -
         fmt(num(&lat["pairs"]), 0),
     );
     let tp = &m["throughput"];
+    let throughput_ratio = num(&summary["throughput_ratio"]);
     let _ = writeln!(
         t,
-        "| `throughput_ratio` | {} | none set (1.0 = parity) | n/a | SDK {}; baseline {}; {} rounds each of {} requests, {} in flight; client CPU per request: SDK {} µs, baseline {} µs (ratio {}) |",
-        fmt(num(&summary["throughput_ratio"]), 3),
+        "| `throughput_ratio` | {} | ≥ 0.95 | {} | SDK {}; baseline {}; {} rounds each of {} requests, {} in flight; client CPU per request: SDK {} µs, baseline {} µs (ratio {}) |",
+        fmt(throughput_ratio, 3),
+        verdict(
+            throughput_ratio
+                .is_finite()
+                .then_some(throughput_ratio >= 0.95)
+        ),
         spread(&tp["sdk_rps"], 0, " req/s"),
         spread(&tp["baseline_rps"], 0, " req/s"),
         tp["rounds"],
