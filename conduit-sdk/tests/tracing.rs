@@ -70,8 +70,11 @@ async fn no_failure_shows_the_token_anywhere() {
     let server = MockServer::start().await;
     let mut texts = Vec::new();
     for response in [
+        error(400, "Invalid workspace id"),
         error(401, "Invalid token"),
+        error(403, "Read-only token"),
         error(404, "Custom tool not found"),
+        error(409, "Conflict"),
         error(500, "boom"),
         throttled(Some("1")),
         throttled(Some("999")),
@@ -102,6 +105,38 @@ async fn no_failure_shows_the_token_anywhere() {
     let err = closed.custom_tools().run("").send().await.unwrap_err();
     texts.push(format!("{err} | {err:?}"));
     texts.push(format!("{:?}", conduit_sdk::Client::builder().token(TOKEN)));
+    // A timeout, a failed tool and configuration errors.
+    server.reset().await;
+    always(&server, ok().set_delay(std::time::Duration::from_secs(5))).await;
+    let slow = builder(&server)
+        .timeout(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let err = slow.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    texts.push(format!("{err} | {err:?}"));
+    server.reset().await;
+    let failed = serde_json::json!({"data": {"success": false, "message": null, "result": null,
+        "error": "boom", "logs": "log line", "run_time_ms": 1}});
+    always(
+        &server,
+        wiremock::ResponseTemplate::new(200).set_body_json(failed),
+    )
+    .await;
+    let (client, _) = client(&server);
+    let run = client.custom_tools().run(TOOL).send().await.unwrap();
+    texts.push(format!("{run:?}"));
+    let err = run.into_result().unwrap_err();
+    assert!(err.is_tool_failure());
+    texts.push(format!("{err} | {err:?}"));
+    for url in ["http://example.com", "not a url", "https://u:p@x"] {
+        let err = conduit_sdk::Client::builder()
+            .token(TOKEN)
+            .base_url(url)
+            .build()
+            .unwrap_err();
+        texts.push(format!("{err} | {err:?}"));
+    }
     texts.push(out.text());
     for text in &texts {
         assert!(!text.contains(TOKEN), "token leaked: {text}");
