@@ -209,8 +209,10 @@ impl ClientBuilder {
     }
 
     /// Your own `reqwest::Client` (proxies, TLS roots…). Its own timeouts
-    /// apply; combining it with [`timeout`](Self::timeout) or
-    /// [`connect_timeout`](Self::connect_timeout) is an error.
+    /// and redirect policy apply (the SDK's own client follows redirects
+    /// only within the base URL's origin); combining it with
+    /// [`timeout`](Self::timeout) or [`connect_timeout`](Self::connect_timeout)
+    /// is an error.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
