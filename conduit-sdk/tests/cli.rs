@@ -5,14 +5,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cli::{Output, binary, conduit};
+use common::cli::{Output, binary, conduit, requests, server_answering, success_body};
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const TOKEN: &str = "tok-cli-test-8f3a1c9e";
-const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
 
 /// Runs `tools run tool_1 ITEMS...` against `server` with the test token.
 async fn run_tool(server: &MockServer, items: &[&str]) -> Output {
@@ -20,32 +18,6 @@ async fn run_tool(server: &MockServer, items: &[&str]) -> Output {
     let mut args = vec!["--base-url", &uri, "tools", "run", "tool_1"];
     args.extend_from_slice(items);
     conduit(&args, &[("CONDUIT_API_TOKEN", TOKEN)]).await
-}
-
-fn success_body() -> Value {
-    json!({"data": {
-        "success": true,
-        "message": "Order ord_1 is shipped",
-        "result": {"message": "Order ord_1 is shipped", "rawData": {"status": "shipped"}},
-        "error": null,
-        "logs": null,
-        "run_time_ms": 842
-    }})
-}
-
-/// A server answering every tool run with `response`.
-async fn server_answering(response: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOOL_PATH))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
-    server.received_requests().await.expect("recording is on")
 }
 
 #[tokio::test]

@@ -5,14 +5,13 @@
 
 mod common;
 
-use common::cli::Output;
+use common::cli::{Output, TOOL_PATH, requests, server_answering, success_body};
 use common::{Raw, RawServer, raw_head};
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "tok-cli-hostile-5b2e7d41";
-const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
 
 /// Runs the CLI with `args` and the test token, checking it is never printed.
 async fn conduit(args: &[&str]) -> Output {
@@ -27,31 +26,6 @@ async fn run_tool_at(base_url: &str, tool_id: &str, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     args.extend_from_slice(&["tools", "run", "--", tool_id]);
     conduit(&args).await
-}
-
-fn success_body() -> Value {
-    json!({"data": {
-        "success": true,
-        "message": "Order ord_1 is shipped",
-        "result": {"message": "Order ord_1 is shipped"},
-        "error": null,
-        "logs": null,
-        "run_time_ms": 842
-    }})
-}
-
-async fn server_answering(response: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOOL_PATH))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
-    server.received_requests().await.expect("recording is on")
 }
 
 // ----------------------------------------------------- hostile responses --

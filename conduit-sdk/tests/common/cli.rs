@@ -5,7 +5,40 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The path of `tools run tool_1`.
+pub const TOOL_PATH: &str = "/v1/custom-tools/tool_1/run";
+
+/// A documented 200 body of a successful run.
+pub fn success_body() -> Value {
+    json!({"data": {
+        "success": true,
+        "message": "Order ord_1 is shipped",
+        "result": {"message": "Order ord_1 is shipped", "rawData": {"status": "shipped"}},
+        "error": null,
+        "logs": null,
+        "run_time_ms": 842
+    }})
+}
+
+/// A server answering every run of `tool_1` with `response`.
+pub async fn server_answering(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOOL_PATH))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The requests `server` received.
+pub async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
+    server.received_requests().await.expect("recording is on")
+}
 
 /// Variables of the CLI that a test sets only on purpose.
 const CONDUIT_VARS: [&str; 4] = [
