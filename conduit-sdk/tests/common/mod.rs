@@ -101,6 +101,23 @@ pub async fn always(server: &MockServer, response: ResponseTemplate) {
         .await;
 }
 
+/// Runs the tool with each id and checks the path the server saw holds it
+/// as exactly one segment, encoded as given.
+pub async fn assert_ids_encode(cases: &[(&str, &str)]) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok())
+        .mount(&server)
+        .await;
+    let (client, _) = client(&server);
+    for (id, encoded) in cases {
+        client.custom_tools().run(*id).send().await.unwrap();
+        let reqs = server.received_requests().await.unwrap();
+        let got = reqs.last().unwrap().url.path().to_owned();
+        assert_eq!(got, format!("/v1/custom-tools/{encoded}/run"), "{id:?}");
+    }
+}
+
 pub async fn requests(server: &MockServer) -> usize {
     server.received_requests().await.unwrap_or_default().len()
 }
