@@ -1,11 +1,17 @@
-//! `cargo xtask fuzz [--seconds N] [--cases N]`: the property-test targets
-//! (`conduit-sdk` and `conduit-codegen`, `tests/fuzz.rs`), built in release
-//! mode and run with many cases, each under a hard time bound.
+//! `cargo xtask fuzz [--seconds N] [--cases N]`: every fuzz target, each
+//! under a time bound.
 //!
-//! This is fuzzing on the stable toolchain: cargo-fuzz needs nightly and
-//! libFuzzer, while proptest runs wherever `cargo test` does and shrinks a
-//! failure to a minimal input. A target that fails, or that is still
-//! running when its time is up, fails the command.
+//! - The libFuzzer targets in `fuzz/` (cargo-fuzz, on the nightly toolchain):
+//!   whole HTTP responses through the SDK, `Retry-After` parsing, and spec
+//!   loading and generation. Each runs for `--seconds`; cargo-fuzz is
+//!   installed first if it is missing.
+//! - The property tests (`conduit-sdk` and `conduit-codegen`,
+//!   `tests/fuzz.rs`), built in release mode and run with `--cases` cases,
+//!   killed and failed after `--seconds`. They also run, with few cases, in
+//!   `cargo xtask test`, which has no nightly toolchain to rely on.
+//!
+//! A crash, a failed property or a target still running when its time is up
+//! fails the command.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -18,9 +24,13 @@ use crate::{cargo, root, run_step};
 const USAGE: &str = "\
 usage: cargo xtask fuzz [--seconds N] [--cases N]
 
-Runs the property tests of conduit-sdk and conduit-codegen (tests/fuzz.rs)
-in release mode with N cases per property (default 10000), killing and
-failing a target that runs longer than --seconds (default 60).";
+Runs the libFuzzer targets in fuzz/ (cargo fuzz, nightly) for --seconds each
+(default 60), then the property tests of conduit-sdk and conduit-codegen
+(tests/fuzz.rs) in release mode with --cases cases per property (default
+10000), failing a target that runs longer than --seconds.";
+
+/// The cargo-fuzz targets in `fuzz/fuzz_targets`.
+const LIBFUZZER_TARGETS: [&str; 3] = ["response", "retry_after", "spec_source"];
 
 /// The packages whose `fuzz` test target is run.
 const PACKAGES: [&str; 2] = ["conduit-sdk", "conduit-codegen"];
@@ -46,21 +56,65 @@ pub fn run(args: &[String]) -> Result<(), String> {
         println!("{USAGE}");
         return Ok(());
     };
+    let started = Instant::now();
+    run_libfuzzer(&options)?;
     run_step(
         "build the fuzz targets (release)",
         &mut build_command(false),
     )?;
     let targets = built_targets()?;
-    let started = Instant::now();
     for target in &targets {
         run_target(target, &options)?;
     }
     println!(
-        "\nxtask fuzz: {} targets passed, {} cases per property, in {:.0?}",
+        "\nxtask fuzz: {} libFuzzer targets ran {} s each without a crash; \
+         {} property targets passed, {} cases per property, in {:.0?}",
+        LIBFUZZER_TARGETS.len(),
+        options.seconds,
         targets.len(),
         options.cases,
         started.elapsed()
     );
+    Ok(())
+}
+
+/// Runs each cargo-fuzz target for `options.seconds`, installing cargo-fuzz
+/// if needed. libFuzzer needs the nightly toolchain.
+fn run_libfuzzer(options: &Options) -> Result<(), String> {
+    let nightly = |args: &[&str]| {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["run", "nightly", "cargo"]).args(args);
+        cmd.env_remove("CARGO").env_remove("RUSTUP_TOOLCHAIN");
+        cmd
+    };
+    let has_nightly = nightly(&["--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_nightly {
+        return Err(
+            "the libFuzzer targets need a nightly toolchain (rustup toolchain list)".into(),
+        );
+    }
+    let has_cargo_fuzz = nightly(&["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_cargo_fuzz {
+        run_step(
+            "install cargo-fuzz",
+            cargo().args(["install", "cargo-fuzz", "--locked"]),
+        )?;
+    }
+    for target in LIBFUZZER_TARGETS {
+        let time = format!("-max_total_time={}", options.seconds);
+        run_step(
+            &format!("cargo fuzz run {target} ({} s)", options.seconds),
+            &mut nightly(&["fuzz", "run", "--fuzz-dir", "fuzz", target, "--", &time]),
+        )?;
+    }
     Ok(())
 }
 

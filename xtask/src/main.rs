@@ -20,8 +20,9 @@ commands:
                                Prism conformance
   mock [--port N]              serve the vendored spec with the pinned Prism on 127.0.0.1:4010
   fuzz [--seconds N] [--cases N]
-                               property tests (proptest) of response decoding, error mapping,
-                               Retry-After parsing and spec loading, in release mode, time-bounded
+                               libFuzzer targets (cargo fuzz, nightly) and property tests of
+                               response decoding, error mapping, Retry-After parsing and spec
+                               loading, each bounded in time
   bench [--quick] [--json]     measure the SDK against plain reqwest and time codegen; writes
                                BENCHMARKS.md; --json prints the headline numbers last
 ";
