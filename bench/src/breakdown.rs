@@ -113,27 +113,13 @@ impl Layers {
                 .map_err(|e| fail(&e))?
                 .success
             }
-            Layer::Generated | Layer::GeneratedTimeouts => {
-                let client = if layer == Layer::Generated {
-                    &self.generated
-                } else {
-                    &self.generated_timeouts
+            Layer::Generated | Layer::GeneratedTimeouts | Layer::SdkRaw => {
+                let client = match layer {
+                    Layer::Generated => &self.generated,
+                    Layer::GeneratedTimeouts => &self.generated_timeouts,
+                    _ => self.clients.sdk.raw(),
                 };
                 client
-                    .run_custom_tool()
-                    .id(TOOL_ID)
-                    .body(body())
-                    .send()
-                    .await
-                    .map_err(|e| fail(&e))?
-                    .into_inner()
-                    .data
-                    .success
-            }
-            Layer::SdkRaw => {
-                self.clients
-                    .sdk
-                    .raw()
                     .run_custom_tool()
                     .id(TOOL_ID)
                     .body(body())

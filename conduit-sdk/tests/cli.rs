@@ -197,9 +197,9 @@ async fn base_url_env_applies_without_the_flag() {
 /// Nothing listens on port 1.
 const DEAD_URL: &str = "http://127.0.0.1:1";
 
-#[tokio::test]
-async fn a_connection_failure_exits_4() {
-    let out = conduit(
+/// `tools run tool_1` with no retries against a port nothing listens on.
+async fn run_against_dead_url() -> Output {
+    conduit(
         &[
             "--base-url",
             DEAD_URL,
@@ -211,7 +211,12 @@ async fn a_connection_failure_exits_4() {
         ],
         &[("CONDUIT_API_TOKEN", TOKEN)],
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_connection_failure_exits_4() {
+    let out = run_against_dead_url().await;
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
 }
@@ -256,19 +261,7 @@ async fn the_token_is_never_printed() {
     assert_eq!(not_found.code, 3, "{not_found:?}");
     not_found.assert_hides(TOKEN);
 
-    let dead = conduit(
-        &[
-            "--base-url",
-            DEAD_URL,
-            "--max-retries",
-            "0",
-            "tools",
-            "run",
-            "tool_1",
-        ],
-        &[("CONDUIT_API_TOKEN", TOKEN)],
-    )
-    .await;
+    let dead = run_against_dead_url().await;
     assert_eq!(dead.code, 4, "{dead:?}");
     dead.assert_hides(TOKEN);
 }
