@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use progenitor_client::{Error as RawError, ResponseValue};
 use serde::Serialize;
 
+use crate::gate::Partition;
 use crate::middleware::{CALL, CallState};
 use crate::{Client, Error, ErrorKind, retry};
 
@@ -34,7 +35,22 @@ impl Client {
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        let state = Arc::new(CallState::default());
+        self.call_in(None, f).await
+    }
+
+    /// [`call`](Self::call) in the gate partition `partition` (the client's
+    /// default when `None`).
+    pub(crate) async fn call_in<'a, T, E, F, Fut>(
+        &'a self,
+        partition: Option<Arc<Partition>>,
+        f: F,
+    ) -> Result<ResponseValue<T>, Error>
+    where
+        F: FnOnce(&'a conduit_api_gen::Client) -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
+        E: Serialize,
+    {
+        let state = Arc::new(CallState::in_partition(partition));
         let call = CALL.scope(state.clone(), f(self.raw()));
         let result = match self.total_timeout() {
             None => call.await,
@@ -44,19 +60,31 @@ impl Client {
                     return Err(Error::new(ErrorKind::Timeout)
                         .with_message(format!("no response within {limit:?}"))
                         .with_attempts(state.attempts())
+                        .with_waited(state.waited())
                         .with_operation(state.operation()));
                 }
             },
         };
         match result {
             Ok(value) => Ok(value),
-            Err(e) => Err(map_error(e, &state).await),
+            Err(e) => Err(map_error(e, &state, self.system_time()).await),
         }
     }
 }
 
 /// Maps progenitor's error, using what the middleware saw of the call.
-async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState) -> Error {
+async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState, now: SystemTime) -> Error {
+    if let Some(left) = state.refused() {
+        // The gate's stand-in 429: nothing was sent this time.
+        return Error::new(ErrorKind::RateLimited)
+            .with_message(format!(
+                "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
+            ))
+            .with_retry_after(Some(left))
+            .with_attempts(state.attempts())
+            .with_waited(state.waited())
+            .with_operation(state.operation());
+    }
     let mapped = match error {
         RawError::InvalidRequest(message) => Error::invalid_input(message),
         RawError::CommunicationError(e) | RawError::InvalidUpgrade(e) => transport(e),
@@ -77,7 +105,7 @@ async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState) -> Error
             .with_message("the response body could not be read"),
         RawError::ErrorResponse(value) => {
             let status = value.status();
-            let retry_after = retry::retry_after(value.headers(), SystemTime::now());
+            let retry_after = retry::retry_after(value.headers(), now);
             let api_message = serde_json::to_value(value.into_inner())
                 .ok()
                 .and_then(|v| Some(v.get("error")?.as_str()?.to_owned()));
@@ -100,7 +128,7 @@ async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState) -> Error
                 .with_body(&body)
                 .with_source(e),
         },
-        RawError::UnexpectedResponse(response) => unexpected(response).await,
+        RawError::UnexpectedResponse(response) => unexpected(response, now).await,
         RawError::Custom(message) => Error::new(ErrorKind::Transport).with_message(message),
     };
     let retry_after = if mapped.kind() == ErrorKind::RateLimited {
@@ -110,6 +138,7 @@ async fn map_error<E: Serialize>(error: RawError<E>, state: &CallState) -> Error
     };
     mapped
         .with_attempts(state.attempts())
+        .with_waited(state.waited())
         .with_operation(state.operation())
         .with_retry_after(retry_after)
 }
@@ -138,9 +167,9 @@ pub(crate) fn transport(e: reqwest::Error) -> Error {
 
 /// An undocumented status: keep the server's `error` string if the body has
 /// one, else a bounded snippet. Reads at most 64 KiB of the body.
-async fn unexpected(mut response: reqwest::Response) -> Error {
+async fn unexpected(mut response: reqwest::Response, now: SystemTime) -> Error {
     let status = response.status();
-    let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+    let retry_after = retry::retry_after(response.headers(), now);
     let mut body = Vec::new();
     while body.len() < UNEXPECTED_BODY_LIMIT {
         match response.chunk().await {

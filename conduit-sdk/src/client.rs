@@ -7,8 +7,10 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 
+use crate::gate::{Partition, Rate, RateLimiter};
 use crate::middleware::Transport;
-use crate::retry::{RetryPolicy, Sleep, TokioSleep};
+use crate::retry::RetryPolicy;
+use crate::time::{Clock, ManualTime, Sleep, TokioTime};
 use crate::{CustomTools, Error};
 
 /// The production API.
@@ -44,6 +46,8 @@ struct Inner {
     workspace_id: Option<String>,
     retry: RetryPolicy,
     total_timeout: Option<Duration>,
+    limiter: RateLimiter,
+    clock: Arc<dyn Clock>,
 }
 
 impl Client {
@@ -53,8 +57,8 @@ impl Client {
     }
 
     /// A client configured from the environment: `CONDUIT_API_TOKEN`
-    /// (required), `CONDUIT_BASE_URL`, `CONDUIT_WORKSPACE_ID` and
-    /// `CONDUIT_MAX_RETRIES`.
+    /// (required), `CONDUIT_BASE_URL`, `CONDUIT_WORKSPACE_ID`,
+    /// `CONDUIT_MAX_RETRIES` and `CONDUIT_RATE_LIMIT` (such as `120/min`).
     pub fn from_env() -> Result<Self, Error> {
         ClientBuilder::from_env()?.build()
     }
@@ -80,8 +84,25 @@ impl Client {
         self.inner.workspace_id.as_deref()
     }
 
+    /// The rate limiter every request of this client passes.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
     pub(crate) fn total_timeout(&self) -> Option<Duration> {
         self.inner.total_timeout
+    }
+
+    pub(crate) fn system_time(&self) -> std::time::SystemTime {
+        self.inner.clock.system_time()
+    }
+
+    /// The gate partition of calls in `workspace_id`; `None` when the gate
+    /// is disabled.
+    pub(crate) fn workspace_partition(&self, workspace_id: &str) -> Option<Arc<Partition>> {
+        self.inner
+            .limiter
+            .partition(&workspace_key(workspace_id), &self.inner.clock)
     }
 }
 
@@ -92,6 +113,7 @@ impl fmt::Debug for Client {
             .field("workspace_id", &self.inner.workspace_id)
             .field("retry", &self.inner.retry)
             .field("total_timeout", &self.inner.total_timeout)
+            .field("rate_limiter", &self.inner.limiter)
             .field("token", &"<redacted>")
             .finish()
     }
@@ -110,6 +132,8 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     http_client: Option<reqwest::Client>,
     sleeper: Option<Arc<dyn Sleep>>,
+    clock: Option<Arc<dyn Clock>>,
+    limiter: Option<RateLimiter>,
     allow_insecure_http: bool,
     max_response_bytes: Option<usize>,
 }
@@ -140,6 +164,14 @@ impl ClientBuilder {
                 ))
             })?;
             builder = builder.max_retries(n);
+        }
+        if let Some(rate) = set("CONDUIT_RATE_LIMIT") {
+            let rate: Rate = rate.parse().map_err(|_| {
+                Error::config(format!(
+                    "CONDUIT_RATE_LIMIT must be a rate such as 120/min or 2/s, got {rate:?}"
+                ))
+            })?;
+            builder = builder.rate_limit(rate);
         }
         Ok(builder)
     }
@@ -225,9 +257,47 @@ impl ClientBuilder {
         self
     }
 
-    /// How retry waits are taken (default: `tokio::time::sleep`).
+    /// How waits are taken: retry backoff, `Retry-After` and the
+    /// rate-limit gate (default: [`TokioTime`]). It must wait on the time
+    /// line of the [`clock`](Self::clock).
     pub fn sleeper(mut self, sleeper: Arc<dyn Sleep>) -> Self {
         self.sleeper = Some(sleeper);
+        self
+    }
+
+    /// How the time is read, for the gate's deadlines and rates and for
+    /// HTTP-date `Retry-After` values (default: [`TokioTime`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Virtual time for tests: `time` is both the clock and the sleeper,
+    /// so every wait is recorded and none is taken.
+    ///
+    /// ```
+    /// use conduit_sdk::{Client, time::ManualTime};
+    ///
+    /// let time = ManualTime::new();
+    /// let client = Client::builder().token("t").manual_time(&time).build()?;
+    /// # Ok::<(), conduit_sdk::Error>(())
+    /// ```
+    pub fn manual_time(self, time: &ManualTime) -> Self {
+        self.clock(Arc::new(time.clone()))
+            .sleeper(Arc::new(time.clone()))
+    }
+
+    /// Paces every workspace evenly at `rate` from the first call: shorthand
+    /// for `rate_limiter(RateLimiter::fixed(rate))`. Also read from
+    /// `CONDUIT_RATE_LIMIT` (such as `120/min`).
+    pub fn rate_limit(self, rate: Rate) -> Self {
+        self.rate_limiter(RateLimiter::fixed(rate))
+    }
+
+    /// The rate limiter calls pass (default: [`RateLimiter::adaptive`]). A
+    /// handle given to several builders makes their clients share it.
+    pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -266,12 +336,22 @@ impl ClientBuilder {
                 .build()
                 .map_err(|e| Error::config("the HTTP client could not be built").with_source(e))?,
         };
+        let workspace_id = self.workspace_id.filter(|w| !w.trim().is_empty());
+        let clock = self.clock.unwrap_or_else(|| Arc::new(TokioTime));
+        let limiter = self.limiter.unwrap_or_default();
+        let partition_key = match &workspace_id {
+            Some(ws) => workspace_key(ws),
+            None => token_key(token.trim()),
+        };
         let transport = Transport {
             authorization,
             user_agent,
             base_path: base_url.path().to_owned(),
             retry: self.retry.clone(),
-            sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioSleep)),
+            sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioTime)),
+            partition: limiter.partition(&partition_key, &clock),
+            limiter: limiter.clone(),
+            clock: clock.clone(),
             max_response_bytes: self
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
@@ -286,9 +366,11 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 raw,
                 base_url,
-                workspace_id: self.workspace_id.filter(|w| !w.trim().is_empty()),
+                workspace_id,
                 retry: self.retry,
                 total_timeout: self.total_timeout,
+                limiter,
+                clock,
             }),
         })
     }
@@ -301,8 +383,23 @@ impl fmt::Debug for ClientBuilder {
             .field("base_url", &self.base_url)
             .field("workspace_id", &self.workspace_id)
             .field("retry", &self.retry)
+            .field("rate_limiter", &self.limiter)
             .finish_non_exhaustive()
     }
+}
+
+/// The gate partition of a workspace.
+fn workspace_key(workspace_id: &str) -> String {
+    format!("workspace:{workspace_id}")
+}
+
+/// The gate partition of a token used without a workspace: a short hash,
+/// so that neither logs nor shared stores ever hold the token.
+fn token_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(token.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("token:{hex}")
 }
 
 /// Checks and normalises a base URL: http(s) only, no credentials, query or

@@ -107,19 +107,33 @@ impl<'a> RunTool<'a> {
             ));
         }
         let parameters = self.parameters.map_err(Error::invalid_input)?;
+        if self
+            .workspace_id
+            .as_deref()
+            .is_some_and(|w| w.trim().is_empty())
+        {
+            return Err(Error::invalid_input("the workspace id is empty"));
+        }
+        // A workspace other than the client's default has its own partition
+        // of the rate-limit gate.
+        let partition = match &self.workspace_id {
+            Some(ws) if Some(ws.as_str()) != self.client.workspace_id() => {
+                self.client.workspace_partition(ws)
+            }
+            _ => None,
+        };
         let workspace_id = self
             .workspace_id
             .or_else(|| self.client.workspace_id().map(str::to_owned));
-        if workspace_id.as_deref().is_some_and(|w| w.trim().is_empty()) {
-            return Err(Error::invalid_input("the workspace id is empty"));
-        }
         let body = RunCustomToolBody {
             parameters,
             workspace_id,
         };
         let response = self
             .client
-            .call(|raw| raw.run_custom_tool().id(tool_id).body(body).send())
+            .call_in(partition, |raw| {
+                raw.run_custom_tool().id(tool_id).body(body).send()
+            })
             .await?;
         Ok(ToolRun {
             data: response.into_inner().data,

@@ -59,6 +59,7 @@ struct Inner {
     api_message: Option<String>,
     operation: Option<&'static str>,
     attempts: u32,
+    waited: Duration,
     retry_after: Option<Duration>,
     body_snippet: Option<String>,
     tool_logs: Option<String>,
@@ -127,6 +128,11 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_waited(mut self, waited: Duration) -> Self {
+        self.inner.waited = waited;
+        self
+    }
+
     pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.inner.retry_after = d.or(self.inner.retry_after);
         self
@@ -166,6 +172,12 @@ impl Error {
     /// How many requests were sent (0 when refused before sending).
     pub fn attempts(&self) -> u32 {
         self.inner.attempts
+    }
+
+    /// How long the call waited in all before it ended: in the rate-limit
+    /// gate and between attempts.
+    pub fn waited(&self) -> Duration {
+        self.inner.waited
     }
 
     /// For rate limits: how long the server asked to wait, when it said.
@@ -279,8 +291,15 @@ impl fmt::Display for Error {
         if let Some(m) = i.api_message.as_ref().or(i.message.as_ref()) {
             write!(f, ": {m}")?;
         }
-        if i.attempts > 1 {
-            write!(f, " (after {} attempts)", i.attempts)?;
+        match (i.attempts > 1, !i.waited.is_zero()) {
+            (true, true) => write!(
+                f,
+                " (after {} attempts, waited {:.1?})",
+                i.attempts, i.waited
+            )?,
+            (true, false) => write!(f, " (after {} attempts)", i.attempts)?,
+            (false, true) => write!(f, " (waited {:.1?})", i.waited)?,
+            (false, false) => {}
         }
         if let Some(d) = i.retry_after {
             write!(f, " (retry after {:.0?})", d)?;
@@ -307,6 +326,9 @@ impl fmt::Debug for Error {
             d.field("message", v);
         }
         d.field("attempts", &i.attempts);
+        if !i.waited.is_zero() {
+            d.field("waited", &i.waited);
+        }
         if let Some(v) = &i.retry_after {
             d.field("retry_after", v);
         }

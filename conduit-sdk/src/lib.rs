@@ -45,17 +45,20 @@ mod call;
 mod client;
 mod custom_tools;
 mod error;
+mod gate;
 mod middleware;
 mod pages;
 pub mod retry;
+pub mod time;
 
 pub use client::{Client, ClientBuilder};
 pub use conduit_api_gen as raw;
 pub use custom_tools::{CustomTools, RunTool, ToolRun};
 pub use error::{Error, ErrorKind};
+pub use gate::{Rate, RateLimiter, RateLimiterStats};
 pub use pages::Pages;
 pub use progenitor_client::ResponseValue;
-pub use retry::{RetryPolicy, Sleep};
+pub use retry::RetryPolicy;
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

@@ -1,14 +1,16 @@
 //! Auth, path checks, retries and tracing for every request of the raw client.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use conduit_api_gen::{BoxFuture, Middleware, Operation};
 use reqwest::header::{AUTHORIZATION, HeaderValue, USER_AGENT};
 use tracing::Instrument;
 
-use crate::retry::{Decision, Outcome, RetryPolicy, Sleep};
+use crate::gate::{Partition, RateLimiter};
+use crate::retry::{Decision, Outcome, RetryPolicy};
+use crate::time::{Clock, Sleep};
 
 /// What the middleware learns during one [`Client::call`](crate::Client::call),
 /// for the error it may become.
@@ -18,9 +20,21 @@ pub(crate) struct CallState {
     last_status: AtomicU16,
     retry_after: Mutex<Option<Duration>>,
     operation: OnceLock<&'static str>,
+    /// The gate partition of this call, when not the client's default.
+    pub(crate) partition: Option<Arc<Partition>>,
+    waited_nanos: AtomicU64,
+    /// Set when the gate refused to send: what was left of the cooldown.
+    refused: Mutex<Option<Duration>>,
 }
 
 impl CallState {
+    pub(crate) fn in_partition(partition: Option<Arc<Partition>>) -> Self {
+        Self {
+            partition,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn attempts(&self) -> u32 {
         self.attempts.load(Ordering::Relaxed)
     }
@@ -36,11 +50,25 @@ impl CallState {
     pub(crate) fn retry_after(&self) -> Option<Duration> {
         *self.retry_after.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Time spent waiting: in the gate and between attempts.
+    pub(crate) fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited_nanos.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn refused(&self) -> Option<Duration> {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add_waited(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 tokio::task_local! {
     /// Set by `Client::call` around the raw call; absent when the raw client
-    /// is used directly, which still gets auth and retries.
+    /// is used directly, which still gets auth, the gate and retries.
     pub(crate) static CALL: Arc<CallState>;
 }
 
@@ -55,6 +83,10 @@ pub(crate) struct Transport {
     pub(crate) base_path: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) sleeper: Arc<dyn Sleep>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limiter: RateLimiter,
+    /// The client's default partition; `None` when the gate is disabled.
+    pub(crate) partition: Option<Arc<Partition>>,
     pub(crate) max_response_bytes: usize,
 }
 
@@ -103,9 +135,34 @@ impl Transport {
         mut request: reqwest::Request,
         op: &'static str,
     ) -> reqwest::Result<reqwest::Response> {
+        let call = CALL.try_with(Arc::clone).ok();
+        let partition = call
+            .as_ref()
+            .and_then(|c| c.partition.clone())
+            .or_else(|| self.partition.clone());
         let method = request.method().clone();
         let mut attempt = 1;
         loop {
+            if let Some(partition) = &partition {
+                match partition
+                    .wait(&*self.sleeper, self.retry.get_max_wait())
+                    .await
+                {
+                    Ok(waited) => with_call(|s| s.add_waited(waited)),
+                    Err(refused) => {
+                        tracing::warn!(
+                            partition = partition.label(),
+                            retry_after_ms = refused.retry_after.as_millis() as u64,
+                            "the rate-limit cooldown exceeds max_wait; not sending"
+                        );
+                        with_call(|s| {
+                            *s.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(refused.retry_after)
+                        });
+                        return Ok(refused_response(request.url(), refused.retry_after));
+                    }
+                }
+            }
             // Kept for a retry, so only while one is possible. A streaming
             // body cannot be replayed; such a request gets one try.
             let replay = if attempt <= self.retry.get_max_retries() {
@@ -123,6 +180,7 @@ impl Transport {
             );
             // Counted before sending: a call cut short mid-attempt still sent it.
             with_call(|s| s.attempts.store(attempt, Ordering::Relaxed));
+            let sent_at = self.clock.now();
             let result = client
                 .execute(request)
                 .instrument(span.clone())
@@ -133,16 +191,29 @@ impl Transport {
                     let status = response.status();
                     span.record("status", status.as_u16());
                     with_call(|s| s.last_status.store(status.as_u16(), Ordering::Relaxed));
-                    Outcome::of_response(status, response.headers(), SystemTime::now())
+                    Outcome::of_response(status, response.headers(), self.clock.system_time())
                 }
                 Err(e) => Outcome::of_error(e),
             };
-            if let Outcome::Throttled { retry_after } = &outcome {
-                with_call(|s| {
-                    *s.retry_after.lock().unwrap_or_else(|e| e.into_inner()) = *retry_after
-                });
-            }
             let decision = self.retry.decide(&outcome, &method, attempt);
+            match (&outcome, &partition) {
+                (Outcome::Throttled { retry_after }, _) => {
+                    with_call(|s| {
+                        *s.retry_after.lock().unwrap_or_else(|e| e.into_inner()) = *retry_after
+                    });
+                    let cooldown = match (&decision, retry_after) {
+                        (Decision::RetryAfter(wait), _) => *wait,
+                        (_, Some(wait)) => *wait,
+                        (_, None) => self.retry.backoff(attempt),
+                    };
+                    match &partition {
+                        Some(p) => p.throttled(sent_at, cooldown),
+                        None => self.limiter.count_throttled(),
+                    }
+                }
+                (_, Some(p)) if result.is_ok() => p.accepted(sent_at),
+                _ => {}
+            }
             let (Decision::RetryAfter(wait), Some(next)) = (&decision, replay) else {
                 if let Decision::TooLong(wait) = decision {
                     span.in_scope(|| {
@@ -161,11 +232,32 @@ impl Transport {
                 tracing::info!(?outcome, wait_ms = wait.as_millis() as u64, "retrying")
             });
             drop(result);
-            self.sleeper.sleep(*wait).await;
+            // After a 429 the gate holds the retry until the partition's
+            // cooldown ends; other retries wait out their own backoff.
+            let gated = partition.is_some() && matches!(outcome, Outcome::Throttled { .. });
+            if !gated {
+                self.sleeper.sleep(*wait).await;
+                with_call(|s| s.add_waited(*wait));
+            }
             request = next;
             attempt += 1;
         }
     }
+}
+
+/// The stand-in for a 429 when the gate refuses to send: what the server
+/// would have said, so that the raw client decodes it as a rate limit.
+/// [`Client::call`](crate::Client::call) reports it as not sent.
+fn refused_response(url: &reqwest::Url, retry_after: Duration) -> reqwest::Response {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let response = http::Response::builder()
+        .status(http::StatusCode::TOO_MANY_REQUESTS)
+        .header(http::header::RETRY_AFTER, secs)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(reqwest::Body::from(
+            r#"{"error":"Rate limit cooldown in progress (not sent by the SDK)"}"#,
+        ));
+    with_url(response.expect("a valid static response"), url.clone())
 }
 
 /// Makes reading more than `limit` bytes of the body fail, so that a huge
@@ -181,14 +273,18 @@ fn limit_body(response: reqwest::Response, limit: usize) -> reqwest::Response {
     let url = response.url().clone();
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
-    let mut limited = http::Response::from_parts(parts, body);
-    // reqwest keeps a response's URL in an extension only its builder can set.
+    with_url(http::Response::from_parts(parts, body), url)
+}
+
+/// A reqwest response from parts, keeping `url` (reqwest keeps a response's
+/// URL in an extension only its builder can set).
+fn with_url(mut response: http::Response<reqwest::Body>, url: reqwest::Url) -> reqwest::Response {
     if let Ok(marker) = reqwest::ResponseBuilderExt::url(http::Response::builder(), url).body(()) {
-        limited
+        response
             .extensions_mut()
             .extend(marker.into_parts().0.extensions);
     }
-    reqwest::Response::from(limited)
+    reqwest::Response::from(response)
 }
 
 /// Whether `actual` is `base_path` followed by `template`, each `{param}`
@@ -214,23 +310,10 @@ pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> boo
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
+    use crate::time::ManualTime;
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    struct NoSleep(Mutex<u32>);
-
-    impl Sleep for NoSleep {
-        fn sleep(
-            &self,
-            _: Duration,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-            *self.0.lock().unwrap() += 1;
-            Box::pin(async {})
-        }
-    }
 
     /// Sends `method` to a server answering 503 once, then 200; returns the
     /// final status and how many requests the server saw.
@@ -252,7 +335,10 @@ mod tests {
             user_agent: HeaderValue::from_static("test"),
             base_path: "/".into(),
             retry: RetryPolicy::default(),
-            sleeper: Arc::new(NoSleep(Mutex::new(0))),
+            sleeper: Arc::new(ManualTime::new()),
+            clock: Arc::new(ManualTime::new()),
+            limiter: RateLimiter::disabled(),
+            partition: None,
             max_response_bytes: 1024,
         };
         let client = reqwest::Client::new();

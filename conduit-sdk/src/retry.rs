@@ -3,7 +3,8 @@
 //! Classification (is this outcome retryable, and after how long at the
 //! least) is kept apart from the strategy ([`RetryPolicy`]: how many times,
 //! the backoff, the longest wait worth taking), and sleeping goes through
-//! [`Sleep`] so tests can observe waits instead of taking them.
+//! [`Sleep`](crate::time::Sleep) so tests can observe waits instead of
+//! taking them.
 //!
 //! The rules:
 //! - 429 means the request was not processed, so every method retries it,
@@ -16,9 +17,6 @@
 //! - 502, 503, 504 and timeouts may have happened after the server acted, so
 //!   only idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS) retry them.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -227,30 +225,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
             .unwrap_or(Duration::ZERO)
             .min(MAX_RETRY_AFTER),
     )
-}
-
-/// Waits between attempts. The default uses `tokio::time::sleep`; tests and
-/// other runtimes can plug in their own with
-/// [`ClientBuilder::sleeper`](crate::ClientBuilder::sleeper).
-pub trait Sleep: Send + Sync + 'static {
-    /// A future that completes after `duration`.
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-}
-
-/// [`Sleep`] with `tokio::time::sleep`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioSleep;
-
-impl Sleep for TokioSleep {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
-
-impl fmt::Debug for dyn Sleep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Sleep")
-    }
 }
 
 #[cfg(test)]

@@ -6,19 +6,17 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::RecordingSleep;
+use conduit_sdk::time::ManualTime;
 use conduit_sdk::{Client, ErrorKind};
 
-fn prism(prefer_code: Option<u16>) -> (Client, RecordingSleep) {
+fn prism(prefer_code: Option<u16>) -> (Client, ManualTime) {
     let url = std::env::var("CONDUIT_PRISM_URL")
         .expect("CONDUIT_PRISM_URL is unset: run these through `cargo xtask test`");
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(code) = prefer_code {
         headers.insert("prefer", format!("code={code}").parse().unwrap());
     }
-    let sleep = RecordingSleep::default();
+    let sleep = ManualTime::new();
     let client = Client::builder()
         .token("test-token")
         .base_url(url)
@@ -29,7 +27,7 @@ fn prism(prefer_code: Option<u16>) -> (Client, RecordingSleep) {
                 .build()
                 .unwrap(),
         )
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&sleep)
         .build()
         .unwrap();
     (client, sleep)

@@ -2,15 +2,15 @@
 //! bodies, stalls, dropped connections, bytes that are not HTTP, strange
 //! `Retry-After` values, endless throttling and redirects. Each ends in a
 //! typed error (kind, status, snippet) or the documented retry. Waits are
-//! recorded by `RecordingSleep`, never slept; the only real waits are the
+//! recorded by `ManualTime`, never slept; the only real waits are the
 //! sub-second per-attempt timeouts of the stall tests.
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
+use conduit_sdk::time::ManualTime;
 use conduit_sdk::{Client, Error, ErrorKind};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -26,11 +26,12 @@ async fn run_err(client: &Client) -> Error {
 }
 
 /// A client with a small body limit, waits recorded.
-fn limited_client(server: &MockServer, limit: usize) -> (Client, RecordingSleep) {
-    let sleep = RecordingSleep::default();
+fn limited_client(server: &MockServer, limit: usize) -> (Client, ManualTime) {
+    let sleep = ManualTime::new();
     let client = builder(server)
         .max_response_bytes(limit)
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&sleep)
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
         .build()
         .unwrap();
     (client, sleep)
@@ -43,7 +44,7 @@ fn raw_client(server: &RawServer, limit: Option<usize>) -> Client {
         .token(TOKEN)
         .base_url(&server.uri)
         .timeout(Duration::from_millis(500))
-        .sleeper(Arc::new(RecordingSleep::default()));
+        .manual_time(&ManualTime::new());
     if let Some(limit) = limit {
         b = b.max_response_bytes(limit);
     }
@@ -539,10 +540,11 @@ async fn retry_after_in_exponent_form_is_read_as_seconds() {
 async fn endless_throttling_gives_up_after_max_retries_plus_one_attempts() {
     let server = MockServer::start().await;
     always(&server, throttled(None)).await;
-    let sleep = RecordingSleep::default();
+    let sleep = ManualTime::new();
     let client = builder(&server)
         .max_retries(5)
-        .sleeper(Arc::new(sleep.clone()))
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
+        .manual_time(&sleep)
         .build()
         .unwrap();
     let err = run_err(&client).await;

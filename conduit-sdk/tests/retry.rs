@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
+use conduit_sdk::time::ManualTime;
 use conduit_sdk::{ErrorKind, RetryPolicy};
 use wiremock::MockServer;
 
@@ -22,19 +22,20 @@ async fn retry_after_seconds_is_honoured() {
 }
 
 #[tokio::test]
-async fn retry_after_http_date_is_honoured_and_never_undercut() {
+async fn retry_after_http_date_is_honoured_exactly() {
     let server = MockServer::start().await;
-    let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let at = httpdate::fmt_http_date(start + Duration::from_secs(30));
     sequence(&server, throttled(Some(&at)), 1, ok()).await;
-    let (client, sleep) = client(&server);
+    // Virtual time whose wall clock reads `start`: the wait is exact.
+    let time = ManualTime::starting_at(start);
+    let client = builder(&server)
+        .manual_time(&time)
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
+        .build()
+        .unwrap();
     client.custom_tools().run(TOOL).send().await.unwrap();
-    let waits = sleep.waits();
-    assert_eq!(waits.len(), 1);
-    // HTTP-dates have one-second resolution: the deadline is 29-30 s away.
-    assert!(
-        waits[0] >= Duration::from_secs(28) && waits[0] <= Duration::from_secs(30),
-        "{waits:?}"
-    );
+    assert_eq!(time.waits(), vec![Duration::from_secs(30)]);
 }
 
 #[tokio::test]
@@ -55,9 +56,10 @@ async fn retry_after_above_the_cap_returns_at_once_with_its_value() {
 async fn the_cap_is_configurable() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("120")), 1, ok()).await;
-    let sleep = RecordingSleep::default();
+    let sleep = ManualTime::new();
     let client = builder(&server)
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&sleep)
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
         .retry_policy(RetryPolicy::default().max_wait(Duration::from_secs(300)))
         .build()
         .unwrap();
@@ -88,9 +90,10 @@ async fn exhausted_retries_return_the_rate_limit_with_attempts() {
 async fn max_retries_zero_sends_once() {
     let server = MockServer::start().await;
     always(&server, throttled(Some("1"))).await;
-    let sleep = RecordingSleep::default();
+    let sleep = ManualTime::new();
     let client = builder(&server)
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&sleep)
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
         .max_retries(0)
         .build()
         .unwrap();
@@ -146,9 +149,10 @@ async fn post_is_not_retried_after_a_server_error() {
 async fn post_is_not_retried_after_a_timeout() {
     let server = MockServer::start().await;
     sequence(&server, ok().set_delay(Duration::from_secs(5)), 1, ok()).await;
-    let sleep = RecordingSleep::default();
+    let sleep = ManualTime::new();
     let client = builder(&server)
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&sleep)
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -166,11 +170,12 @@ async fn a_connection_that_cannot_be_opened_is_retried_even_for_post() {
         .local_addr()
         .unwrap()
         .port();
-    let sleep = RecordingSleep::default();
+    let sleep = ManualTime::new();
     let client = conduit_sdk::Client::builder()
         .token(TOKEN)
         .base_url(format!("http://127.0.0.1:{port}"))
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&sleep)
+        .rate_limiter(conduit_sdk::RateLimiter::disabled())
         .build()
         .unwrap();
     let err = client.custom_tools().run(TOOL).send().await.unwrap_err();

@@ -143,3 +143,46 @@ async fn no_failure_shows_the_token_anywhere() {
         assert!(!text.contains("TOKEN_4f9a2c"), "token leaked: {text}");
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_gate_wait_is_an_event_naming_partition_wait_and_reason() {
+    let out = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&out));
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("2")), 1, ok()).await;
+    let time = conduit_sdk::time::ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .workspace_id("ws_traced")
+        .max_retries(0)
+        .build()
+        .unwrap();
+    client.custom_tools().run(TOOL).send().await.unwrap_err();
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    let text = out.text();
+    let event = text
+        .lines()
+        .find(|l| l.contains("waiting for the rate limit"))
+        .unwrap_or_else(|| panic!("no gate event in:\n{text}"));
+    for part in [
+        "partition=workspace:ws_traced",
+        "reason=\"cooldown\"",
+        "wait_ms=2",
+    ] {
+        assert!(event.contains(part), "{part} missing from {event}");
+    }
+    assert!(!text.contains(TOKEN));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_partition_without_workspace_is_named_by_a_hash_not_the_token() {
+    let out = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&out));
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("1")), 1, ok()).await;
+    let (client, _) = gated_client(&server);
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    let text = out.text();
+    assert!(text.contains("partition=token:"), "{text}");
+    assert!(!text.contains(TOKEN), "the token leaked");
+}

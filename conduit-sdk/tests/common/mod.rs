@@ -3,12 +3,10 @@
 
 pub mod cli;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use conduit_sdk::{Client, ClientBuilder, Sleep};
+use conduit_sdk::time::ManualTime;
+use conduit_sdk::{Client, ClientBuilder, RateLimiter};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -17,35 +15,28 @@ pub const TOKEN: &str = "sk_test_TOKEN_4f9a2c";
 pub const TOOL: &str = "kg77c0dy0mgdpzmqz6tesry8w184002s";
 pub const RUN_PATH: &str = "/v1/custom-tools/kg77c0dy0mgdpzmqz6tesry8w184002s/run";
 
-/// Records each wait instead of taking it.
-#[derive(Clone, Default)]
-pub struct RecordingSleep(pub Arc<Mutex<Vec<Duration>>>);
-
-impl RecordingSleep {
-    pub fn waits(&self) -> Vec<Duration> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl Sleep for RecordingSleep {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        self.0.lock().unwrap().push(duration);
-        Box::pin(async {})
-    }
-}
-
 pub fn builder(server: &MockServer) -> ClientBuilder {
     Client::builder().token(TOKEN).base_url(server.uri())
 }
 
-/// A client whose waits are recorded, not taken.
-pub fn client(server: &MockServer) -> (Client, RecordingSleep) {
-    let sleep = RecordingSleep::default();
+/// A client on virtual time (its waits are recorded, not taken) without the
+/// rate-limit gate, so that each wait is exactly what the retry policy says.
+/// The gate's own rules are tested in `gate.rs`.
+pub fn client(server: &MockServer) -> (Client, ManualTime) {
+    let time = ManualTime::new();
     let client = builder(server)
-        .sleeper(Arc::new(sleep.clone()))
+        .manual_time(&time)
+        .rate_limiter(RateLimiter::disabled())
         .build()
         .unwrap();
-    (client, sleep)
+    (client, time)
+}
+
+/// A client with the default (adaptive) gate, on virtual time.
+pub fn gated_client(server: &MockServer) -> (Client, ManualTime) {
+    let time = ManualTime::new();
+    let client = builder(server).manual_time(&time).build().unwrap();
+    (client, time)
 }
 
 pub fn ok_body() -> Value {

@@ -1,0 +1,198 @@
+//! Time, injected: a [`Clock`] to read it and a [`Sleep`] to wait on it.
+//!
+//! Every wait the SDK takes (retry backoff, `Retry-After`, the rate-limit
+//! gate) and every reading of "now" it acts on goes through these two, as in
+//! smithy's `TimeSource` and `AsyncSleep`. The default, [`TokioTime`], follows
+//! Tokio's clock, so `#[tokio::test(start_paused = true)]` works unchanged;
+//! [`ManualTime`] makes tests exact without a runtime clock.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Reads the time.
+pub trait Clock: Send + Sync + 'static {
+    /// Monotonic now, for deadlines and rates.
+    fn now(&self) -> Instant;
+    /// Wall-clock now, for HTTP-date `Retry-After` values.
+    fn system_time(&self) -> SystemTime;
+}
+
+/// Waits between attempts and in the rate-limit gate.
+pub trait Sleep: Send + Sync + 'static {
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+impl fmt::Debug for dyn Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sleep")
+    }
+}
+
+impl fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Tokio's clock and `tokio::time::sleep`: the default. Paused Tokio time
+/// (`start_paused`) pauses it too.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioTime;
+
+impl Clock for TokioTime {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn system_time(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+impl Sleep for TokioTime {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Virtual time for tests: it stands still until something sleeps, and a
+/// sleep returns at once, moving the time forward by its duration and
+/// recording it. Clones share one time line.
+///
+/// Give the same value to [`ClientBuilder::clock`](crate::ClientBuilder::clock)
+/// and [`ClientBuilder::sleeper`](crate::ClientBuilder::sleeper) (or use
+/// [`ClientBuilder::manual_time`](crate::ClientBuilder::manual_time)): then
+/// waits are observed exactly, and none is taken.
+///
+/// ```
+/// use std::time::Duration;
+/// use conduit_sdk::time::{Clock, ManualTime, Sleep};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let time = ManualTime::new();
+/// let start = time.now();
+/// time.sleep(Duration::from_secs(3)).await; // returns at once
+/// assert_eq!(time.now() - start, Duration::from_secs(3));
+/// assert_eq!(time.waits(), vec![Duration::from_secs(3)]);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ManualTime {
+    inner: Arc<Mutex<Manual>>,
+}
+
+struct Manual {
+    start: Instant,
+    start_system: SystemTime,
+    elapsed: Duration,
+    waits: Vec<Duration>,
+}
+
+impl ManualTime {
+    /// Virtual time starting at the real present.
+    pub fn new() -> Self {
+        Self::starting_at(SystemTime::now())
+    }
+
+    /// Virtual time whose wall clock starts at `system_time`.
+    pub fn starting_at(system_time: SystemTime) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Manual {
+                start: Instant::now(),
+                start_system: system_time,
+                elapsed: Duration::ZERO,
+                waits: Vec::new(),
+            })),
+        }
+    }
+
+    /// Moves the time forward without recording a wait.
+    pub fn advance(&self, by: Duration) {
+        self.lock().elapsed += by;
+    }
+
+    /// The waits taken so far, in order.
+    pub fn waits(&self) -> Vec<Duration> {
+        self.lock().waits.clone()
+    }
+
+    /// The sum of the waits taken so far.
+    pub fn total_waited(&self) -> Duration {
+        self.lock().waits.iter().sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Manual> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for ManualTime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ManualTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.lock();
+        f.debug_struct("ManualTime")
+            .field("elapsed", &m.elapsed)
+            .field("waits", &m.waits.len())
+            .finish()
+    }
+}
+
+impl Clock for ManualTime {
+    fn now(&self) -> Instant {
+        let m = self.lock();
+        m.start + m.elapsed
+    }
+
+    fn system_time(&self) -> SystemTime {
+        let m = self.lock();
+        m.start_system + m.elapsed
+    }
+}
+
+impl Sleep for ManualTime {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let mut m = self.lock();
+        m.elapsed += duration;
+        m.waits.push(duration);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn manual_time_moves_only_when_slept_or_advanced() {
+        let t = ManualTime::starting_at(SystemTime::UNIX_EPOCH);
+        let (i0, s0) = (t.now(), t.system_time());
+        assert_eq!(s0, SystemTime::UNIX_EPOCH);
+        t.sleep(Duration::from_millis(1500)).await;
+        t.advance(Duration::from_secs(1));
+        assert_eq!(t.now() - i0, Duration::from_millis(2500));
+        assert_eq!(
+            t.system_time().duration_since(s0).unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(t.waits(), vec![Duration::from_millis(1500)]);
+        let clone = t.clone();
+        clone.sleep(Duration::from_secs(2)).await;
+        assert_eq!(t.total_waited(), Duration::from_millis(3500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_time_follows_the_paused_clock() {
+        let start = TokioTime.now();
+        TokioTime.sleep(Duration::from_secs(30)).await;
+        assert_eq!(TokioTime.now() - start, Duration::from_secs(30));
+    }
+}

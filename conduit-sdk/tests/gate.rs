@@ -1,0 +1,345 @@
+//! The rate-limit gate through real HTTP: every call of a partition waits
+//! out a 429's `Retry-After`, clones and clients sharing a limiter see it,
+//! waiting is not a retry, and limits hold under concurrency. Waits are on
+//! virtual time (or Tokio's paused clock), except in the one concurrency
+//! test against a limiting server, which takes about two seconds.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use conduit_sdk::time::ManualTime;
+use conduit_sdk::{Client, ErrorKind, Rate, RateLimiter, RetryPolicy};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[tokio::test]
+async fn a_retry_waits_out_retry_after_never_less_and_at_most_a_pacing_interval_more() {
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("3")), 1, ok()).await;
+    let (client, time) = gated_client(&server);
+    let run = client.custom_tools().run(TOOL).send().await.unwrap();
+    assert!(run.success());
+    let waits = time.waits();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    // Nothing was accepted before, so the gate paces at one call per
+    // Retry-After (3 s), less 10 %: the jitter is under one second.
+    assert!(waits[0] >= secs(3) && waits[0] < secs(4), "{waits:?}");
+}
+
+#[tokio::test]
+async fn a_429_holds_the_other_calls_of_the_client_and_waiting_is_not_a_retry() {
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("5")), 1, ok()).await;
+    let time = ManualTime::new();
+    // No retries at all: the call that meets the 429 fails at once.
+    let client = builder(&server)
+        .manual_time(&time)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(err.is_rate_limited(), "{err}");
+    assert!(time.waits().is_empty());
+
+    // A clone's next call, never throttled itself, waits out the cooldown
+    // and is then sent once: waiting used none of its (zero) retries.
+    let clone = client.clone();
+    clone.custom_tools().run(TOOL).send().await.unwrap();
+    let waits = time.waits();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0] >= secs(5), "{waits:?}");
+    assert_eq!(requests(&server).await, 2);
+    assert_eq!(client.rate_limiter().stats().throttled, 1);
+}
+
+#[tokio::test]
+async fn the_raw_client_passes_the_gate_too() {
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("4")), 1, ok()).await;
+    let time = ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    client.custom_tools().run(TOOL).send().await.unwrap_err();
+    let response = client
+        .raw()
+        .run_custom_tool()
+        .id(TOOL)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.into_inner().data.success);
+    assert!(
+        time.waits().first().is_some_and(|w| *w >= secs(4)),
+        "{:?}",
+        time.waits()
+    );
+}
+
+#[tokio::test]
+async fn clients_sharing_a_limiter_share_cooldowns_and_others_do_not() {
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("7")), 1, ok()).await;
+    let limiter = RateLimiter::adaptive();
+    let (time_a, time_b, time_c) = (ManualTime::new(), ManualTime::new(), ManualTime::new());
+    let make = |time: &ManualTime, limiter: Option<&RateLimiter>| {
+        let mut b = builder(&server).manual_time(time).max_retries(0);
+        if let Some(l) = limiter {
+            b = b.rate_limiter(l.clone());
+        }
+        b.build().unwrap()
+    };
+    let a = make(&time_a, Some(&limiter));
+    let b = make(&time_b, Some(&limiter));
+    let c = make(&time_c, None);
+    a.custom_tools().run(TOOL).send().await.unwrap_err();
+    c.custom_tools().run(TOOL).send().await.unwrap();
+    assert!(
+        time_c.waits().is_empty(),
+        "a client with its own limiter is not held"
+    );
+    b.custom_tools().run(TOOL).send().await.unwrap();
+    // b's clock did not move while a's 429 came: b waits its full 7 s.
+    assert_eq!(time_b.waits().len(), 1);
+    assert!(time_b.waits()[0] >= secs(7), "{:?}", time_b.waits());
+}
+
+#[tokio::test]
+async fn each_workspace_is_its_own_partition() {
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("9")), 1, ok()).await;
+    let time = ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .workspace_id("ws_default")
+        .max_retries(0)
+        .build()
+        .unwrap();
+    // A 429 in workspace ws_other ...
+    let err = client
+        .custom_tools()
+        .run(TOOL)
+        .workspace("ws_other")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_rate_limited());
+    // ... does not hold the client's default workspace ...
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    assert!(time.waits().is_empty(), "{:?}", time.waits());
+    // ... naming the default explicitly is the same partition ...
+    client
+        .custom_tools()
+        .run(TOOL)
+        .workspace("ws_default")
+        .send()
+        .await
+        .unwrap();
+    assert!(time.waits().is_empty(), "{:?}", time.waits());
+    // ... but holds ws_other.
+    client
+        .custom_tools()
+        .run(TOOL)
+        .workspace("ws_other")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        time.waits().first().is_some_and(|w| *w >= secs(9)),
+        "{:?}",
+        time.waits()
+    );
+}
+
+#[tokio::test]
+async fn a_cooldown_beyond_max_wait_fails_other_calls_at_once_without_sending() {
+    let server = MockServer::start().await;
+    always(&server, throttled(Some("300"))).await;
+    let (client, time) = gated_client(&server);
+    let first = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert_eq!(
+        (first.attempts(), first.retry_after()),
+        (1, Some(secs(300)))
+    );
+    time.advance(secs(100));
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err:?}");
+    assert_eq!(err.attempts(), 0, "not sent");
+    assert_eq!(err.status(), None, "no response of its own");
+    assert_eq!(err.retry_after(), Some(secs(200)));
+    assert!(err.to_string().contains("not sent"), "{err}");
+    assert_eq!(requests(&server).await, 1);
+    assert!(time.waits().is_empty());
+}
+
+#[tokio::test]
+async fn an_error_says_how_long_the_call_waited_in_all() {
+    let server = MockServer::start().await;
+    always(&server, throttled(Some("2"))).await;
+    let (client, time) = gated_client(&server);
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert_eq!(err.attempts(), 3);
+    assert_eq!(err.waited(), time.total_waited());
+    assert!(err.waited() >= secs(4), "{:?}", err.waited());
+    assert!(
+        err.to_string().contains("after 3 attempts, waited"),
+        "{err}"
+    );
+}
+
+/// On real time (200 ms): a paused clock would jump to hyper's idle timers
+/// while requests are on the wire.
+#[tokio::test]
+async fn total_timeout_covers_waiting_in_the_gate() {
+    let server = MockServer::start().await;
+    sequence(&server, throttled(Some("30")), 1, ok()).await;
+    let client = builder(&server)
+        .max_retries(0)
+        .total_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    client.custom_tools().run(TOOL).send().await.unwrap_err();
+    let start = Instant::now();
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    let took = start.elapsed();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(200) && took < secs(5),
+        "{took:?}"
+    );
+    assert_eq!(err.attempts(), 0);
+    assert_eq!(
+        requests(&server).await,
+        1,
+        "the waiting call was never sent"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_rate_paces_calls_from_the_first() {
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let time = ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .rate_limit(Rate::per_minute(120).unwrap())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        client.custom_tools().run(TOOL).send().await.unwrap();
+    }
+    assert_eq!(time.waits(), vec![Duration::from_millis(500); 3]);
+}
+
+#[tokio::test]
+async fn conduit_rate_limit_sets_an_explicit_rate() {
+    let env = |k: &str| match k {
+        "CONDUIT_API_TOKEN" => Some("t".to_owned()),
+        "CONDUIT_RATE_LIMIT" => Some("30/min".to_owned()),
+        _ => None,
+    };
+    let client = conduit_sdk::ClientBuilder::from_lookup(env)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(client.rate_limiter().rate(), Rate::per_minute(30));
+    let bad = |k: &str| match k {
+        "CONDUIT_API_TOKEN" => Some("t".to_owned()),
+        "CONDUIT_RATE_LIMIT" => Some("lots".to_owned()),
+        _ => None,
+    };
+    let err = conduit_sdk::ClientBuilder::from_lookup(bad).unwrap_err();
+    assert!(err.to_string().contains("CONDUIT_RATE_LIMIT"), "{err}");
+}
+
+/// Answers run requests as a server allowing `limit` per sliding `window`,
+/// with a fractional `Retry-After` so the test stays short.
+struct Limiting {
+    limit: usize,
+    window: Duration,
+    log: Mutex<VecDeque<Instant>>,
+}
+
+impl Respond for Limiting {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let now = Instant::now();
+        let mut log = self.log.lock().unwrap();
+        while log
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            log.pop_front();
+        }
+        if log.len() < self.limit {
+            log.push_back(now);
+            return ok();
+        }
+        let wait = *log.front().unwrap() + self.window - now;
+        throttled(Some(&format!("{:.3}", wait.as_secs_f64())))
+    }
+}
+
+/// 60 calls from 30 tasks against 10 per 250 ms; what succeeded and how
+/// many 429s the server sent.
+async fn overload(limiter: RateLimiter) -> (usize, u64) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex("/run$"))
+        .respond_with(Limiting {
+            limit: 10,
+            window: Duration::from_millis(250),
+            log: Mutex::default(),
+        })
+        .mount(&server)
+        .await;
+    let client: Client = builder(&server)
+        .rate_limiter(limiter)
+        .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (client, next) = (client.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut ok = 0;
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 60 {
+                    ok += usize::from(client.custom_tools().run(TOOL).send().await.is_ok());
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for t in tasks {
+        succeeded += t.await.unwrap();
+    }
+    (succeeded, client.rate_limiter().stats().throttled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_concurrency_the_gate_turns_a_stampede_into_waiting() {
+    let (gated_ok, gated_429s) = overload(RateLimiter::adaptive()).await;
+    let (alone_ok, alone_429s) = overload(RateLimiter::disabled()).await;
+    eprintln!(
+        "gated: {gated_ok}/60 ok, {gated_429s} 429s; alone: {alone_ok}/60 ok, {alone_429s} 429s"
+    );
+    assert_eq!(
+        gated_ok, 60,
+        "every call succeeds with the default 2 retries"
+    );
+    // The first wave meets 429s (nothing is paced before one); after that
+    // the gate holds the rest.
+    assert!(gated_429s <= 40, "{gated_429s}");
+    assert!(alone_429s > gated_429s, "{alone_429s} vs {gated_429s}");
+}
