@@ -42,6 +42,35 @@ pub enum ErrorKind {
     ToolFailed,
 }
 
+impl ErrorKind {
+    /// The kind in snake case, such as `not_found` or `rate_limited`: a
+    /// stable name for logs and machine-readable output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::OtherStatus => "other_status",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Decode => "decode",
+            ErrorKind::ToolFailed => "tool_failed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The error of every fallible SDK call.
 ///
 /// Inspect it with [`kind`](Error::kind) or the `is_*` predicates; it carries
@@ -392,6 +421,13 @@ mod tests {
             e.to_string(),
             "rate limited (status 429) (after 3 attempts) (retry after 30s)"
         );
+    }
+
+    #[test]
+    fn kinds_have_stable_snake_case_names() {
+        assert_eq!(ErrorKind::RateLimited.to_string(), "rate_limited");
+        assert_eq!(ErrorKind::NotFound.as_str(), "not_found");
+        assert_eq!(ErrorKind::InvalidInput.as_str(), "invalid_input");
     }
 
     #[test]

@@ -41,11 +41,12 @@ pub async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
 }
 
 /// Variables of the CLI that a test sets only on purpose.
-const CONDUIT_VARS: [&str; 4] = [
+const CONDUIT_VARS: [&str; 5] = [
     "CONDUIT_API_TOKEN",
     "CONDUIT_BASE_URL",
     "CONDUIT_MAX_RETRIES",
     "CONDUIT_WORKSPACE_ID",
+    "CONDUIT_RATE_LIMIT",
 ];
 
 /// The example binary, built once per test run: cargo does not build
@@ -106,20 +107,56 @@ impl Output {
 
 /// Runs the CLI with `args` and, of the `CONDUIT_*` variables, only `env`.
 pub async fn conduit(args: &[&str], env: &[(&str, &str)]) -> Output {
+    conduit_with_stdin(args, env, None).await
+}
+
+/// The CLI as a command with `args` and, of the `CONDUIT_*` variables, only
+/// `env`; stdin, stdout and stderr are left to the caller.
+pub async fn command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let binary = tokio::task::spawn_blocking(binary).await.unwrap();
     let mut cmd = tokio::process::Command::new(binary);
-    cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    cmd.args(args).kill_on_drop(true);
     for var in CONDUIT_VARS {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied());
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+    cmd
+}
+
+/// Like [`conduit`], with `stdin` as its standard input (none if `None`).
+pub async fn conduit_with_stdin(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = command(args, env).await;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the CLI runs");
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .await
+            .expect("stdin is written");
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("the CLI finishes within 60 s")
         .expect("the CLI runs");
-    Output {
-        code: out.status.code().expect("the CLI exits, not killed"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    Output::from(out)
+}
+
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Self {
+        Output {
+            code: out.status.code().expect("the CLI exits, not killed"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }

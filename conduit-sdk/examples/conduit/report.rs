@@ -1,0 +1,93 @@
+//! Exit statuses and what goes to stderr.
+
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use conduit_sdk::{Error, ErrorKind};
+
+use crate::args::Cli;
+
+/// The outcome of one call, worst last: the order picks a batch's exit
+/// status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The tool ran and succeeded.
+    Succeeded,
+    /// The tool ran and its code failed (`success: false`).
+    ToolFailed,
+    /// The API answered with an error (or a body that did not decode).
+    ApiError,
+    /// No answer: connection failure or timeout.
+    NoAnswer,
+}
+
+impl Outcome {
+    pub fn of_error(e: &Error) -> Self {
+        match e.kind() {
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => Outcome::NoAnswer,
+            ErrorKind::ToolFailed => Outcome::ToolFailed,
+            _ => Outcome::ApiError,
+        }
+    }
+
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Succeeded => 0,
+            Outcome::ToolFailed => 1,
+            Outcome::ApiError => 3,
+            Outcome::NoAnswer => 4,
+        })
+    }
+}
+
+/// A usage or configuration error: message and usage on stderr, exit 2.
+pub fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}\n\n{}", Cli::command().render_usage());
+    ExitCode::from(2)
+}
+
+/// Prints an error on stderr and picks the exit status.
+pub fn error(e: &Error) -> ExitCode {
+    if matches!(e.kind(), ErrorKind::Config | ErrorKind::InvalidInput) {
+        return usage_error(&e.to_string());
+    }
+    let outcome = Outcome::of_error(e);
+    match outcome {
+        Outcome::NoAnswer => eprintln!("error: {}", with_sources(e)),
+        Outcome::ToolFailed => {
+            let reason = e.api_message().unwrap_or("no error message");
+            eprintln!("error: tool failed: {reason}");
+        }
+        // Every status kind and Decode, and kinds added later.
+        _ => {
+            match (e.status(), e.api_message()) {
+                (Some(status), Some(message)) => {
+                    eprintln!("error: HTTP {}: {message}", status.as_u16());
+                }
+                (Some(status), None) => eprintln!("error: HTTP {}: {e}", status.as_u16()),
+                (None, _) => eprintln!("error: {e}"),
+            }
+            if e.api_message().is_none()
+                && let Some(body) = e.body_snippet().filter(|b| !b.trim().is_empty())
+            {
+                eprintln!("response body: {body}");
+            }
+            if let Some(wait) = e.retry_after() {
+                eprintln!("the server asks to retry after {:.1} s", wait.as_secs_f64());
+            }
+        }
+    }
+    outcome.exit_code()
+}
+
+/// The error followed by its sources, `: `-separated.
+pub fn with_sources(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,44 @@
+//! `tools run`: one call, its data on stdout.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use conduit_sdk::{Client, ToolRun};
+use serde_json::Map;
+
+use crate::args::RunArgs;
+use crate::report;
+
+pub async fn run(client: &Client, args: RunArgs) -> ExitCode {
+    let parameters: Map<_, _> = args.items.into_iter().collect();
+    let mut call = client
+        .custom_tools()
+        .run(args.tool_id)
+        .parameters(&parameters);
+    if let Some(workspace) = args.workspace {
+        call = call.workspace(workspace);
+    }
+    match call.send().await {
+        Ok(run) => print_run(&run),
+        Err(e) => report::error(&e),
+    }
+}
+
+/// Prints a completed run: its data on stdout, and why it failed on stderr.
+fn print_run(run: &ToolRun) -> ExitCode {
+    let printed = serde_json::to_string_pretty(run.as_raw())
+        .map_err(|e| e.to_string())
+        .and_then(|json| writeln!(std::io::stdout(), "{json}").map_err(|e| e.to_string()));
+    if let Err(e) = printed {
+        eprintln!("error: the run's data could not be printed: {e}");
+        return ExitCode::from(1);
+    }
+    if run.success() {
+        return ExitCode::SUCCESS;
+    }
+    let reason = run
+        .error()
+        .unwrap_or("the tool reported failure without an error message");
+    eprintln!("error: tool failed: {reason}");
+    ExitCode::from(1)
+}
