@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => config = Config::quick(),
+            // Maintainers' shortcut while tuning the gate.
+            "--limits-only" => return limits_only(),
             "-h" | "--help" => {
                 println!("usage: conduit-bench [--quick]");
                 return ExitCode::SUCCESS;
@@ -31,6 +33,30 @@ fn main() -> ExitCode {
     match run(&config) {
         Ok(report) => {
             println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("conduit-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Only the rate-limit runs, printed as JSON.
+fn limits_only() -> ExitCode {
+    let result = Server::start()
+        .map_err(|e| e.to_string())
+        .and_then(|server| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let base = server.url();
+            runtime.block_on(conduit_bench::limits::limits(&base, &server))
+        });
+    match result {
+        Ok(v) => {
+            println!("{v:#}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -72,15 +98,16 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
                 config.breakdown_requests,
             )
             .await?;
-            Ok::<_, String>((rss, latency, throughput, retry, breakdown))
+            phase("rate limits under overload: explicit, adaptive, disabled");
+            let limits = conduit_bench::limits::limits(&base, &server).await?;
+            Ok::<_, String>((rss, latency, throughput, retry, breakdown, limits))
         }
     };
     // Spawned, so the measured futures are polled on the runtime's workers
     // like an application's tasks, not on this thread.
-    let (rss, latency, throughput, retry, breakdown) =
-        runtime
-            .block_on(runtime.spawn(phases))
-            .map_err(|e| format!("measurement task: {e}"))??;
+    let (rss, latency, throughput, retry, breakdown, limits) = runtime
+        .block_on(runtime.spawn(phases))
+        .map_err(|e| format!("measurement task: {e}"))??;
     drop(runtime);
     drop(server);
 
@@ -98,6 +125,7 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
         "rss": rss,
         "codegen": codegen,
         "breakdown": breakdown,
+        "limits": limits,
         "elapsed_s": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }))

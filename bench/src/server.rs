@@ -3,14 +3,16 @@
 //!
 //! It reads a request head and a `Content-Length` body, then answers with a
 //! fixed `200` JSON body, or with `429` + `Retry-After: 1` while
-//! [`Server::throttle_next`] requests remain. It runs on its own thread and
+//! [`Server::throttle_next`] requests remain, or, with [`Server::limit`],
+//! as a sliding window rate limit would. It runs on its own thread and
 //! Tokio runtime, so its work does not queue behind the clients' tasks.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -52,6 +54,41 @@ struct State {
     throttle: AtomicU32,
     recording: AtomicBool,
     seen: Mutex<Vec<Seen>>,
+    window: Mutex<Option<SlidingWindow>>,
+    answered: AtomicU64,
+    throttled: AtomicU64,
+}
+
+/// At most `limit` requests accepted in any `window`; the rest are answered
+/// 429 with the whole seconds until a slot frees, as HTTP servers send
+/// `Retry-After`.
+struct SlidingWindow {
+    limit: usize,
+    window: Duration,
+    accepted: VecDeque<Instant>,
+}
+
+impl SlidingWindow {
+    /// `Ok` to accept now, else the `Retry-After` seconds.
+    fn admit(&mut self, now: Instant) -> Result<(), u64> {
+        while self
+            .accepted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            self.accepted.pop_front();
+        }
+        match self.accepted.front() {
+            Some(oldest) if self.accepted.len() >= self.limit => {
+                let free = *oldest + self.window - now;
+                Err(free.as_secs() + u64::from(free.subsec_nanos() > 0))
+            }
+            _ => {
+                self.accepted.push_back(now);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The running server; dropping it stops it.
@@ -114,6 +151,29 @@ impl Server {
     /// Answers the next `n` requests with `429` + `Retry-After: 1`.
     pub fn throttle_next(&self, n: u32) {
         self.state.throttle.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on, accepts at most `limit` requests in any `window` and
+    /// answers the rest 429 with `Retry-After` in whole seconds; `None` ends
+    /// the limit. Also resets [`counts`](Self::counts).
+    pub fn limit(&self, limit: Option<(usize, Duration)>) {
+        *self.state.window.lock().unwrap_or_else(|e| e.into_inner()) =
+            limit.map(|(limit, window)| SlidingWindow {
+                limit,
+                window,
+                accepted: VecDeque::new(),
+            });
+        self.state.answered.store(0, Ordering::SeqCst);
+        self.state.throttled.store(0, Ordering::SeqCst);
+    }
+
+    /// Requests answered, and how many of them with 429, since the last
+    /// [`limit`](Self::limit).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.state.answered.load(Ordering::SeqCst),
+            self.state.throttled.load(Ordering::SeqCst),
+        )
     }
 
     /// Turns recording of requests on or off; turning it on forgets earlier ones.
@@ -206,14 +266,29 @@ async fn serve_inner(stream: &mut TcpStream, state: &State) -> std::io::Result<(
             .throttle
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
+        let limited = state
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .and_then(|w| w.admit(arrived).err());
         // Decided before answering: the client may stop recording as soon
         // as it has the answer, before this task gets to log it.
         let record = state.recording.load(Ordering::SeqCst);
-        let (status, bytes) = if throttle {
-            (429, &throttled)
-        } else {
-            (200, &ok)
+        let limited_bytes;
+        let (status, bytes) = match (throttle, limited) {
+            (true, _) => (429, &throttled),
+            (false, Some(secs)) => {
+                let header = format!("retry-after: {secs}");
+                limited_bytes = response(429, "Too Many Requests", &[&header], THROTTLED_BODY);
+                (429, &limited_bytes)
+            }
+            (false, None) => (200, &ok),
         };
+        state.answered.fetch_add(1, Ordering::SeqCst);
+        if status == 429 {
+            state.throttled.fetch_add(1, Ordering::SeqCst);
+        }
         stream.write_all(bytes).await?;
         let answered = Instant::now();
         if record {

@@ -128,6 +128,10 @@ fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
         "codegen_ms_500": codegen(500),
         "rss_growth_kb": m["rss"]["growth_kb"],
         "cold_build_ratio": cold.map_or(Value::Null, |c| json!(round3(c.ratio()))),
+        "pacing_efficiency": m["limits"]["explicit"]["efficiency"],
+        "throttled_share": m["limits"]["explicit"]["throttled_share"],
+        "adaptive_efficiency": m["limits"]["adaptive"]["efficiency"],
+        "adaptive_throttled_share": m["limits"]["adaptive"]["throttled_share"],
     })
 }
 
@@ -567,11 +571,86 @@ fn table(m: &Value, cold: Option<&Result<ColdBuild, String>>, summary: &Value) -
             );
         }
     }
+    let limits = &m["limits"];
+    for (key, run, goal, met) in [
+        (
+            "pacing_efficiency",
+            "explicit",
+            "≥ 0.95",
+            limit_met(summary, "pacing_efficiency", |x| x >= 0.95),
+        ),
+        (
+            "throttled_share",
+            "explicit",
+            "≤ 0.02",
+            limit_met(summary, "throttled_share", |x| x <= 0.02),
+        ),
+        (
+            "adaptive_efficiency",
+            "adaptive",
+            "≥ 0.7",
+            limit_met(summary, "adaptive_efficiency", |x| x >= 0.7),
+        ),
+        (
+            "adaptive_throttled_share",
+            "adaptive",
+            "≤ 0.15",
+            limit_met(summary, "adaptive_throttled_share", |x| x <= 0.15),
+        ),
+    ] {
+        let r = &limits[run];
+        let _ = writeln!(
+            t,
+            "| `{key}` | {} | {goal} | {} | {} mode: {} of {} calls succeeded, {} req/s, {} requests of which {} were 429, {} s |",
+            fmt(num(&summary[key]), 3),
+            verdict(met),
+            run,
+            r["succeeded"],
+            r["calls"],
+            fmt(num(&r["calls_per_s"]), 1),
+            r["requests"],
+            r["throttled"],
+            fmt(num(&r["elapsed_s"]), 1),
+        );
+    }
     if let Some(e) = exponent {
         let _ = writeln!(
             t,
             "\nCode generation scales as n^{:.2} between the smallest and largest spec (1.00 is linear; \"near linear\" is read as ≤ 1.25).",
             e
+        );
+    }
+    t
+}
+
+/// Whether the headline `key` meets `goal`, if it was measured.
+fn limit_met(summary: &Value, key: &str, goal: impl Fn(f64) -> bool) -> Option<bool> {
+    let x = num(&summary[key]);
+    x.is_finite().then(|| goal(x))
+}
+
+/// The gate's three modes under the same overload, for README's table.
+fn limits_table(m: &Value) -> String {
+    let l = &m["limits"];
+    let mut t = String::new();
+    t.push_str("| gate mode | calls succeeded | 429s / requests | 429 share | calls/s | time |\n");
+    t.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for (name, run) in [
+        ("adaptive (default)", "adaptive"),
+        ("explicit rate, 5 % under the limit", "explicit"),
+        ("disabled (each call retries alone)", "disabled"),
+    ] {
+        let r = &l[run];
+        let _ = writeln!(
+            t,
+            "| {name} | {} of {} | {} / {} | {} | {} | {} s |",
+            r["succeeded"],
+            r["calls"],
+            r["throttled"],
+            r["requests"],
+            fmt(num(&r["throttled_share"]), 3),
+            fmt(num(&r["calls_per_s"]), 1),
+            fmt(num(&r["elapsed_s"]), 1),
         );
     }
     t
@@ -706,6 +785,23 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
   `conduit-api-gen` without its `codegen` feature, so the SDK app compiles
   the checked-in generated client and does not build or run progenitor.
 
+## Rate limits under overload
+
+{limits_setup}
+
+{limits_table}
+- **`pacing_efficiency`**: with the explicit rate ({explicit_rate}/s, 5 %
+  under the server's limit), calls/s ÷ that rate; **`throttled_share`**: 429s
+  ÷ requests in that run.
+- **`adaptive_efficiency`**: with the default adaptive gate, calls/s ÷ the
+  server's limit; **`adaptive_throttled_share`**: 429s ÷ requests. Nothing is
+  paced before the first 429 comes back, so every request in flight then
+  (up to one per task) can meet one: with 50 tasks that alone is up to 50
+  of the run's requests.
+- Each run: {limits_calls} calls from {limits_tasks} tasks sharing one client
+  with the default retry policy (2 retries), the server enforcing a fresh
+  window; a call counts as succeeded when it returned `Ok`.
+
 ## Where the SDK's overhead goes
 
 Diagnostic, not a goal: the same request through each layer the SDK adds
@@ -747,6 +843,13 @@ built; the first release build of its dependencies takes several minutes on
         bd_rounds = bd["rounds"],
         bd_req = fmt(num(&bd["requests_per_burst"]), 0),
         breakdown = breakdown_table(m),
+        limits_setup = m["limits"]["server_limit"]
+            .as_str()
+            .map_or(String::new(), |s| format!("Server: {s}.")),
+        limits_table = limits_table(m),
+        explicit_rate = m["limits"]["explicit_rate_per_s"],
+        limits_calls = m["limits"]["calls"],
+        limits_tasks = m["limits"]["tasks"],
     );
     r
 }
@@ -781,8 +884,14 @@ mod tests {
                 { "operations": 100, "median_ms": 100.0 },
                 { "operations": 500, "median_ms": 500.0 },
             ],
+            "limits": {
+                "explicit": { "efficiency": 0.98, "throttled_share": 0.0 },
+                "adaptive": { "efficiency": 0.86, "throttled_share": 0.2 },
+            },
         });
         let quick = headline(&measured, None);
+        assert_eq!(quick["adaptive_throttled_share"], 0.2);
+        assert_eq!(quick["pacing_efficiency"], 0.98);
         let keys: Vec<&str> = quick
             .as_object()
             .unwrap()
@@ -800,6 +909,10 @@ mod tests {
                 "codegen_ms_500",
                 "rss_growth_kb",
                 "cold_build_ratio",
+                "pacing_efficiency",
+                "throttled_share",
+                "adaptive_efficiency",
+                "adaptive_throttled_share",
             ]
         );
         assert_eq!(quick["cold_build_ratio"], Value::Null);

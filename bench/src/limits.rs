@@ -1,0 +1,121 @@
+//! Rate limits under overload: 200 calls from 50 tasks sharing one SDK
+//! client, against the server enforcing a sliding window limit, once per
+//! mode of the rate-limit gate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use conduit_sdk::{Client, Rate, RateLimiter};
+use serde_json::{Value, json};
+
+use crate::measure::{PARAMETER, TOKEN, TOOL_ID};
+use crate::server::Server;
+
+/// Calls per run.
+pub const CALLS: usize = 200;
+/// Tasks sharing the client.
+pub const TASKS: usize = 50;
+/// The server's limit: this many requests in any [`WINDOW`] (20/s).
+pub const LIMIT: usize = 40;
+/// The server's sliding window.
+pub const WINDOW: Duration = Duration::from_secs(2);
+/// The explicit rate, 5 % under the server's limit.
+pub const EXPLICIT_PER_SECOND: u32 = 19;
+
+/// What one run did.
+#[derive(Debug)]
+struct Run {
+    succeeded: usize,
+    requests: u64,
+    throttled: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn json(&self, rate: f64) -> Value {
+        let per_second = self.succeeded as f64 / self.elapsed.as_secs_f64();
+        let share = if self.requests == 0 {
+            0.0
+        } else {
+            self.throttled as f64 / self.requests as f64
+        };
+        json!({
+            "calls": CALLS,
+            "succeeded": self.succeeded,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "elapsed_s": round3(self.elapsed.as_secs_f64()),
+            "calls_per_s": round3(per_second),
+            "efficiency": round3(per_second / rate),
+            "throttled_share": round3(share),
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The three modes under the same overload.
+pub async fn limits(base: &str, server: &Server) -> Result<Value, String> {
+    let limit_per_second = LIMIT as f64 / WINDOW.as_secs_f64();
+    let explicit = Rate::per_second(EXPLICIT_PER_SECOND).ok_or("a zero rate")?;
+    let fixed = run(base, server, RateLimiter::fixed(explicit)).await?;
+    let adaptive = run(base, server, RateLimiter::adaptive()).await?;
+    let disabled = run(base, server, RateLimiter::disabled()).await?;
+    Ok(json!({
+        "server_limit": format!("{LIMIT} per {} s sliding window ({limit_per_second}/s), Retry-After in whole seconds", WINDOW.as_secs()),
+        "calls": CALLS,
+        "tasks": TASKS,
+        "explicit_rate_per_s": EXPLICIT_PER_SECOND,
+        "explicit": fixed.json(f64::from(EXPLICIT_PER_SECOND)),
+        "adaptive": adaptive.json(limit_per_second),
+        "disabled": disabled.json(limit_per_second),
+    }))
+}
+
+/// [`CALLS`] calls over [`TASKS`] tasks through one client with `limiter`
+/// (default retry policy), the server limiting.
+async fn run(base: &str, server: &Server, limiter: RateLimiter) -> Result<Run, String> {
+    // A fresh window, after the last run's has emptied.
+    tokio::time::sleep(WINDOW).await;
+    server.limit(Some((LIMIT, WINDOW)));
+    let client = Client::builder()
+        .token(TOKEN)
+        .base_url(base)
+        .rate_limiter(limiter)
+        .build()
+        .map_err(|e| format!("SDK client: {e}"))?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (client, next) = (client.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut succeeded = 0;
+                while next.fetch_add(1, Ordering::Relaxed) < CALLS {
+                    let call = client
+                        .custom_tools()
+                        .run(TOOL_ID)
+                        .parameter(PARAMETER.0, PARAMETER.1);
+                    succeeded += usize::from(call.send().await.is_ok());
+                }
+                succeeded
+            })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for t in tasks {
+        succeeded += t.await.map_err(|e| format!("task: {e}"))?;
+    }
+    let elapsed = start.elapsed();
+    let (requests, throttled) = server.counts();
+    server.limit(None);
+    Ok(Run {
+        succeeded,
+        requests,
+        throttled,
+        elapsed,
+    })
+}
