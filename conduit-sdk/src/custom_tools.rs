@@ -9,7 +9,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::error::ShownSource;
+use crate::params;
+use crate::shown::Redactor;
 use crate::{Client, Error, ErrorKind};
+
+/// The longest tool id sent, in characters. Real ids are about 32; a longer
+/// one is a mistake (a pasted document, a path), refused before sending.
+pub const MAX_TOOL_ID_LEN: usize = 256;
 
 /// Custom code tools: `client.custom_tools()`.
 #[derive(Debug, Clone, Copy)]
@@ -61,29 +68,30 @@ pub struct RunTool<'a> {
 impl<'a> RunTool<'a> {
     /// All parameters at once, from any value that serializes to a JSON
     /// object (a struct, a map, `json!({...})`). Replaces earlier ones.
+    /// A float that is NaN or infinite anywhere in them is refused when
+    /// sent (JSON cannot carry it; `serde_json` would send `null`).
     pub fn parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
-        self.parameters = match serde_json::to_value(parameters) {
+        self.parameters = match params::to_json(parameters, "parameters") {
             Ok(Value::Object(map)) => Ok(map),
             Ok(other) => Err(format!(
                 "parameters must serialize to a JSON object, got {}",
                 json_type(&other)
             )),
-            Err(e) => Err(format!("parameters could not be serialized: {e}")),
+            Err(e) => Err(e),
         };
         self
     }
 
-    /// One parameter.
+    /// One parameter; NaN and infinite floats are refused as in
+    /// [`parameters`](Self::parameters).
     pub fn parameter(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
         let key = key.into();
         if let Ok(map) = &mut self.parameters {
-            match serde_json::to_value(value) {
+            match params::to_json(&value, &format!("parameter {key:?}")) {
                 Ok(v) => {
                     map.insert(key, v);
                 }
-                Err(e) => {
-                    self.parameters = Err(format!("parameter {key:?} could not be serialized: {e}"))
-                }
+                Err(e) => self.parameters = Err(e),
             }
         }
         self
@@ -97,22 +105,10 @@ impl<'a> RunTool<'a> {
 
     /// Sends the request. Invalid input fails here, before anything is sent.
     pub async fn send(self) -> Result<ToolRun, Error> {
-        let tool_id = self.tool_id.trim();
-        if tool_id.is_empty() {
-            return Err(Error::invalid_input("the tool id is empty"));
-        }
-        if tool_id != self.tool_id {
-            return Err(Error::invalid_input(
-                "the tool id has leading or trailing white space",
-            ));
-        }
+        let tool_id = check_id("tool id", &self.tool_id)?;
         let parameters = self.parameters.map_err(Error::invalid_input)?;
-        if self
-            .workspace_id
-            .as_deref()
-            .is_some_and(|w| w.trim().is_empty())
-        {
-            return Err(Error::invalid_input("the workspace id is empty"));
+        if let Some(ws) = &self.workspace_id {
+            check_id("workspace id", ws)?;
         }
         // A workspace other than the client's default has its own partition
         // of the rate-limit gate.
@@ -137,8 +133,35 @@ impl<'a> RunTool<'a> {
             .await?;
         Ok(ToolRun {
             data: response.into_inner().data,
+            redactor: self.client.redactor().clone(),
         })
     }
+}
+
+/// An id as sent: not empty, not padded, no control characters, not over
+/// [`MAX_TOOL_ID_LEN`] characters. Messages never quote it whole.
+fn check_id<'a>(what: &str, id: &'a str) -> Result<&'a str, Error> {
+    if id.trim().is_empty() {
+        return Err(Error::invalid_input(format!("the {what} is empty")));
+    }
+    if id.trim() != id {
+        return Err(Error::invalid_input(format!(
+            "the {what} has leading or trailing white space"
+        )));
+    }
+    if let Some(c) = id.chars().find(|c| c.is_control()) {
+        return Err(Error::invalid_input(format!(
+            "the {what} contains a control character (U+{:04X})",
+            u32::from(c)
+        )));
+    }
+    let len = id.chars().count();
+    if len > MAX_TOOL_ID_LEN {
+        return Err(Error::invalid_input(format!(
+            "the {what} is {len} characters long; the limit is {MAX_TOOL_ID_LEN}"
+        )));
+    }
+    Ok(id)
 }
 
 impl<'a> IntoFuture for RunTool<'a> {
@@ -169,6 +192,7 @@ fn json_type(v: &Value) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct ToolRun {
     data: RunCustomToolResponseData,
+    redactor: Redactor,
 }
 
 impl ToolRun {
@@ -212,12 +236,14 @@ impl ToolRun {
         match self.data.result.get("rawData") {
             None | Some(Value::Null) => Ok(None),
             Some(raw) => T::deserialize(raw).map(Some).map_err(|e| {
+                // serde's message may quote the data: shown as server text.
+                let reason = ShownSource(self.redactor.message(&e.to_string()));
                 Error::new(ErrorKind::Decode)
                     .with_message(format!(
-                        "rawData does not decode as {}: {e}",
+                        "rawData does not decode as {}: {reason}",
                         std::any::type_name::<T>()
                     ))
-                    .with_source(e)
+                    .with_source(reason)
             }),
         }
     }
@@ -228,14 +254,14 @@ impl ToolRun {
         if self.data.success {
             return Ok(self);
         }
-        let text = self
-            .data
-            .error
-            .clone()
-            .unwrap_or_else(|| "the tool reported failure without an error message".into());
+        let text = match &self.data.error {
+            Some(text) => self.redactor.message(text),
+            None => "the tool reported failure without an error message".into(),
+        };
+        let logs = self.data.logs.as_deref().map(|l| self.redactor.logs(l));
         Err(Error::new(ErrorKind::ToolFailed)
             .with_api_message(Some(text))
-            .with_tool_logs(self.data.logs))
+            .with_tool_logs(logs))
     }
 
     /// The run as the API returned it (`data` of the response).

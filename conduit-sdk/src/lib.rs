@@ -41,6 +41,7 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 mod call;
 mod client;
 mod custom_tools;
@@ -48,12 +49,14 @@ mod error;
 mod gate;
 mod middleware;
 mod pages;
+mod params;
 pub mod retry;
+pub mod shown;
 pub mod time;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, Proxy};
 pub use conduit_api_gen as raw;
-pub use custom_tools::{CustomTools, RunTool, ToolRun};
+pub use custom_tools::{CustomTools, MAX_TOOL_ID_LEN, RunTool, ToolRun};
 pub use error::{Error, ErrorKind};
 pub use gate::{Rate, RateLimiter, RateLimiterStats};
 pub use pages::Pages;

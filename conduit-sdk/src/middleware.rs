@@ -8,6 +8,7 @@ use conduit_api_gen::{BoxFuture, Middleware, Operation};
 use reqwest::header::{AUTHORIZATION, HeaderValue, USER_AGENT};
 use tracing::Instrument;
 
+use crate::body;
 use crate::gate::{Partition, RateLimiter};
 use crate::retry::{Decision, Outcome, RetryPolicy};
 use crate::time::{Clock, Sleep};
@@ -88,6 +89,7 @@ pub(crate) struct Transport {
     /// The client's default partition; `None` when the gate is disabled.
     pub(crate) partition: Option<Arc<Partition>>,
     pub(crate) max_response_bytes: usize,
+    pub(crate) read_stall_timeout: Duration,
 }
 
 impl Middleware for Transport {
@@ -185,7 +187,7 @@ impl Transport {
                 .execute(request)
                 .instrument(span.clone())
                 .await
-                .map(|r| limit_body(r, self.max_response_bytes));
+                .map(|r| body::guard(r, self.max_response_bytes, self.read_stall_timeout));
             let outcome = match &result {
                 Ok(response) => {
                     let status = response.status();
@@ -257,34 +259,7 @@ fn refused_response(url: &reqwest::Url, retry_after: Duration) -> reqwest::Respo
         .body(reqwest::Body::from(
             r#"{"error":"Rate limit cooldown in progress (not sent by the SDK)"}"#,
         ));
-    with_url(response.expect("a valid static response"), url.clone())
-}
-
-/// Makes reading more than `limit` bytes of the body fail, so that a huge
-/// or endless body cannot exhaust memory. Bodies whose declared length is
-/// within the limit are left alone (hyper enforces the declared length).
-fn limit_body(response: reqwest::Response, limit: usize) -> reqwest::Response {
-    if response
-        .content_length()
-        .is_some_and(|len| len <= limit as u64)
-    {
-        return response;
-    }
-    let url = response.url().clone();
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
-    with_url(http::Response::from_parts(parts, body), url)
-}
-
-/// A reqwest response from parts, keeping `url` (reqwest keeps a response's
-/// URL in an extension only its builder can set).
-fn with_url(mut response: http::Response<reqwest::Body>, url: reqwest::Url) -> reqwest::Response {
-    if let Ok(marker) = reqwest::ResponseBuilderExt::url(http::Response::builder(), url).body(()) {
-        response
-            .extensions_mut()
-            .extend(marker.into_parts().0.extensions);
-    }
-    reqwest::Response::from(response)
+    body::with_url(response.expect("a valid static response"), url.clone())
 }
 
 /// Whether `actual` is `base_path` followed by `template`, each `{param}`
@@ -340,6 +315,7 @@ mod tests {
             limiter: RateLimiter::disabled(),
             partition: None,
             max_response_bytes: 1024,
+            read_stall_timeout: Duration::from_secs(10),
         };
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();

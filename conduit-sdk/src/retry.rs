@@ -13,7 +13,7 @@
 //! - A wait above [`RetryPolicy::max_wait`] is not taken: the rate-limit error
 //!   is returned at once, carrying the retry-after value.
 //! - A connection that could not be opened never reached the server: any
-//!   method retries it.
+//!   method retries it. A failed TLS handshake is not retried.
 //! - 502, 503, 504 and timeouts may have happened after the server acted, so
 //!   only idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS) retry them.
 
@@ -155,9 +155,12 @@ impl Outcome {
         }
     }
 
-    /// Classifies a transport error.
+    /// Classifies a transport error. A failed TLS handshake is final: a
+    /// retry would meet the same certificate or the same plain-HTTP port.
     pub(crate) fn of_error(error: &reqwest::Error) -> Self {
-        if error.is_connect() {
+        if crate::error::find::<rustls::Error>(error).is_some() {
+            Outcome::Done
+        } else if error.is_connect() {
             Outcome::ConnectFailed
         } else if error.is_timeout() {
             Outcome::Timeout

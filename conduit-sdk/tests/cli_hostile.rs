@@ -216,3 +216,95 @@ async fn a_base_url_with_a_path_prefix_and_trailing_slash_works() {
         assert_eq!(out.code, 0, "{url}: {out:?}");
     }
 }
+
+// ------------------------------------------------------ the outside audit --
+
+/// Escape codes, a 1 MiB message and an echoed token in an API error reach
+/// stderr escaped, cut and masked.
+#[tokio::test]
+async fn server_text_reaches_stderr_escaped_cut_and_masked() {
+    let hostile = format!(
+        "\u{1b}]0;pwned\u{7}\u{1b}[2J{} Bearer {TOKEN}",
+        "m".repeat(1 << 20)
+    );
+    let server =
+        server_answering(ResponseTemplate::new(401).set_body_json(json!({ "error": hostile })))
+            .await;
+    let out = run_tool_at(&server.uri(), "tool_1", &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+        "{:?}",
+        &out.stderr[..200]
+    );
+    assert!(
+        out.stderr.contains("\\u{1b}]0;pwned"),
+        "{:?}",
+        &out.stderr[..200]
+    );
+    assert!(
+        out.stderr.len() < 8 * 1024,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+    assert!(out.stderr.contains("[cut: "));
+    out.assert_hides(TOKEN);
+}
+
+/// A failed tool's own error text is server text too: escaped and masked
+/// on stderr. stdout is the run's data as the server sent it, in JSON,
+/// which escapes control characters itself.
+#[tokio::test]
+async fn a_failed_tools_text_reaches_stderr_escaped() {
+    let body = json!({"data": {
+        "success": false, "message": null, "result": null,
+        "error": format!("\u{1b}[31mboom\u{8}\u{8}\r{TOKEN}"), "logs": null, "run_time_ms": 1
+    }});
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(body)).await;
+    let uri = server.uri();
+    let args = ["--base-url", uri.as_str(), "tools", "run", "tool_1"];
+    let out = common::cli::conduit(&args, &[("CONDUIT_API_TOKEN", TOKEN)]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("\\u{1b}[31mboom\\u{8}\\u{8}\\r[redacted]"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains(TOKEN), "{out:?}");
+    assert!(!out.stdout.contains('\u{1b}'), "{out:?}");
+}
+
+/// `https` to a port that speaks plain HTTP: exit 4 at once, saying TLS.
+#[tokio::test]
+async fn a_tls_failure_exits_4_saying_tls() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let https = format!("https://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let start = std::time::Instant::now();
+    let out = run_tool_at(&https, "tool_1", &[]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("TLS"), "{out:?}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "retried?"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_under_a_millisecond_is_a_usage_error() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    for secs in ["0.0001", "0.0009", "1e-9"] {
+        let out = run_tool_at(&server.uri(), "tool_1", &["--timeout", secs]).await;
+        assert_eq!(out.code, 2, "{secs}: {out:?}");
+    }
+    let out = run_tool_at(&server.uri(), "tool_1", &["--timeout", "0.001"]).await;
+    assert_ne!(out.code, 2, "a millisecond is allowed: {out:?}");
+    assert!(requests(&server).await.len() <= 1);
+}

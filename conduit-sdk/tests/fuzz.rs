@@ -30,7 +30,9 @@ const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// The longest snippet an error can hold: 512 body bytes, each decoded at
 /// worst to a 3-byte U+FFFD, and an ellipsis.
-const SNIPPET_MAX: usize = 512 + '…'.len_utf8();
+/// The shown snippet's limit, plus its longest cut marker.
+const SNIPPET_MAX: usize =
+    conduit_sdk::shown::SNIPPET_LIMIT + "… [cut: 18446744073709551615 bytes not shown]".len();
 
 fn cases() -> u32 {
     std::env::var("CONDUIT_FUZZ_CASES")
@@ -342,26 +344,33 @@ fn api_message(status: u16, body: &[u8]) -> Option<String> {
     }
 }
 
-/// What an error keeps of `body`.
-/// Checks a snippet against its body: a prefix of the lossily decoded first
-/// 512 bytes, at most 512 bytes long, marked with `…` exactly when cut.
+/// Checks a snippet against its body: no control characters, at most the
+/// limit before the cut marker, and a body with nothing to escape shown as
+/// it is, cut exactly when longer than the limit.
 fn check_snippet(snippet: &str, body: &[u8]) -> Result<(), TestCaseError> {
-    let decoded = String::from_utf8_lossy(&body[..body.len().min(512)]);
-    let cut = body.len() > 512 || decoded.len() > 512;
-    let text = if cut {
-        snippet
-            .strip_suffix('…')
-            .ok_or_else(|| TestCaseError::fail(format!("a cut snippet ends with …: {snippet:?}")))?
-    } else {
-        snippet
+    let limit = conduit_sdk::shown::SNIPPET_LIMIT;
+    let (text, cut) = match snippet.find("… [cut: ") {
+        Some(i) => {
+            prop_assert!(snippet.ends_with(" bytes not shown]"), "{snippet:?}");
+            (&snippet[..i], true)
+        }
+        None => (snippet, false),
     };
-    prop_assert!(text.len() <= 512, "{} bytes", text.len());
-    prop_assert!(decoded.starts_with(text), "not a prefix of the body");
-    if !cut {
-        prop_assert_eq!(text, decoded.as_ref());
-    } else {
-        // Cut only as far as a character boundary requires.
-        prop_assert!(text.len() + 4 > decoded.len().min(512), "cut too short");
+    prop_assert!(text.len() <= limit, "{} bytes", text.len());
+    prop_assert!(
+        !text.chars().any(|c| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+        "a control character is shown: {text:?}"
+    );
+    // Text with nothing to escape is shown as it is: the body itself,
+    // decoded lossily, up to the limit.
+    let decoded = String::from_utf8_lossy(body);
+    let plain = !decoded
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || !c.is_ascii());
+    if plain {
+        let expected = &decoded[..decoded.len().min(limit)];
+        prop_assert_eq!(text, expected);
+        prop_assert_eq!(cut, decoded.len() > limit);
     }
     Ok(())
 }
@@ -443,7 +452,23 @@ fn fuzz_calls(strategy: impl Strategy<Value = Answer>) {
         }
         if status >= 400 {
             let expected = api_message(status, &body.0);
-            prop_assert_eq!(err.api_message(), expected.as_deref(), "{}", text);
+            prop_assert_eq!(err.api_message().is_some(), expected.is_some(), "{}", text);
+            if let (Some(shown), Some(raw)) = (err.api_message(), expected) {
+                prop_assert!(!shown.chars().any(char::is_control), "{shown:?}");
+                prop_assert!(
+                    shown.len() <= conduit_sdk::shown::MESSAGE_LIMIT + 64,
+                    "{}",
+                    shown.len()
+                );
+                // A message with nothing to escape or cut is shown as sent.
+                let plain = raw.len() <= conduit_sdk::shown::MESSAGE_LIMIT
+                    && !raw
+                        .chars()
+                        .any(|c| c.is_control() || c == '\\' || !c.is_ascii());
+                if plain {
+                    prop_assert_eq!(shown, raw.as_str());
+                }
+            }
         }
         Ok(())
     });

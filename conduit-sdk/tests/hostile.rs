@@ -15,8 +15,9 @@ use conduit_sdk::{Client, Error, ErrorKind};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The longest snippet an error keeps: 512 bytes and an ellipsis.
-const SNIPPET_MAX: usize = 512 + '…'.len_utf8();
+/// The longest snippet an error keeps: the limit and the cut marker.
+const SNIPPET_MAX: usize =
+    conduit_sdk::shown::SNIPPET_LIMIT + "… [cut: 18446744073709551615 bytes not shown]".len();
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -315,7 +316,7 @@ async fn a_40_mib_500_with_the_default_limit_yields_a_bounded_snippet() {
     assert_eq!(err.kind(), ErrorKind::Server, "{err:?}");
     assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
     assert_bounded_snippet(&err);
-    assert!(err.body_snippet().unwrap().ends_with('…'));
+    assert!(err.body_snippet().unwrap().contains("… [cut: "));
 }
 
 #[tokio::test]
@@ -344,11 +345,11 @@ async fn an_endless_chunked_200_stops_at_the_limit() {
     assert!(err.to_string().contains("max_response_bytes"), "{err}");
 }
 
-/// The snippet is documented as at most 512 bytes (plus an ellipsis when
-/// cut). Bytes that are not UTF-8, or a character split at byte 512, must
-/// not make it longer.
+/// The snippet is documented as at most 512 bytes (plus a marker when cut).
+/// Bytes that are not UTF-8, or a character split at byte 512, must not
+/// make it longer.
 #[tokio::test]
-async fn snippets_stay_within_512_bytes_and_an_ellipsis() {
+async fn snippets_stay_within_512_bytes_and_a_marker() {
     let binary = vec![0xFFu8; 600];
     let split = [vec![b'a'; 510], "🔧🔧".as_bytes().to_vec()].concat();
     let server = MockServer::start().await;
@@ -655,15 +656,57 @@ async fn more_special_ids_stay_in_one_encoded_path_segment() {
         ("...", "..."),
         ("%2e%2e", "%252e%252e"),
         (".%2e", ".%252e"),
-        ("a\tb", "a%09b"),
-        ("a\nb", "a%0Ab"),
-        ("a\0b", "a%00b"),
         ("\u{feff}x", "%EF%BB%BFx"),
         ("工具", "%E5%B7%A5%E5%85%B7"),
         ("a;b=c", "a;b=c"),
         ("a|b", "a|b"),
     ])
     .await;
+}
+
+/// Control characters cannot be in a real id (the audit sent CR, LF, tab
+/// and NUL); nor can 10,000 characters. Refused before sending, with a
+/// message that does not echo the id.
+#[tokio::test]
+async fn ids_with_control_characters_or_over_the_limit_are_refused_before_sending() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ok())
+        .mount(&server)
+        .await;
+    let (client, _) = client(&server);
+    let long = "k".repeat(10_000);
+    let at_limit = "k".repeat(conduit_sdk::MAX_TOOL_ID_LEN);
+    for (id, says) in [
+        ("a\rb", "control character (U+000D)"),
+        ("a\nb", "control character (U+000A)"),
+        ("a\tb", "control character (U+0009)"),
+        ("a\0b", "control character (U+0000)"),
+        ("a\u{85}b", "control character (U+0085)"),
+        (long.as_str(), "10000 characters long; the limit is 256"),
+    ] {
+        let err = client.custom_tools().run(id).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{id:?}: {err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(
+            !err.to_string().contains("kkkkkkkkkk"),
+            "the id is not echoed"
+        );
+        assert_eq!(err.attempts(), 0);
+    }
+    assert_eq!(requests(&server).await, 0);
+    client.custom_tools().run(at_limit).send().await.unwrap();
+    let err = client
+        .custom_tools()
+        .run(TOOL)
+        .workspace("ws\n1")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("workspace id contains a control"),
+        "{err}"
+    );
 }
 
 /// Limitation: progenitor does not percent-encode `\`, which URL parsing
@@ -715,4 +758,161 @@ fn base_url_credentials_never_appear_in_errors() {
         "the password is echoed for:\n{}",
         leaks.join("\n")
     );
+}
+
+// ------------------------------------------------------ the outside audit --
+
+/// `https` to a port that speaks plain HTTP: the handshake fails the same
+/// way every time, so it is not retried, and the error says TLS.
+#[tokio::test]
+async fn a_tls_handshake_failure_is_not_retried_and_says_tls() {
+    // Answers whatever arrives (a TLS ClientHello) with plain HTTP.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let https = format!("https://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.read(&mut [0u8; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let time = ManualTime::new();
+    let client = Client::builder()
+        .token(TOKEN)
+        .base_url(&https)
+        .manual_time(&time)
+        .build()
+        .unwrap();
+    let err = run_err(&client).await;
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err:?}");
+    assert!(err.is_transport());
+    assert!(err.to_string().contains("TLS"), "{err}");
+    assert_eq!(err.attempts(), 1);
+    assert!(time.waits().is_empty(), "no backoff: {:?}", time.waits());
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one connection"
+    );
+}
+
+/// A body that stops delivering bytes fails after the read-stall limit,
+/// not the per-attempt timeout (60 s by default).
+#[tokio::test]
+async fn a_stalled_body_fails_after_the_read_stall_limit() {
+    let mut response = raw_head(
+        200,
+        &["Content-Type: application/json", "Content-Length: 1000"],
+    );
+    response.extend_from_slice(b"{\"data\": {");
+    let server = RawServer::start(Raw::Stall(response));
+    let client = Client::builder()
+        .token(TOKEN)
+        .base_url(&server.uri)
+        .read_stall_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let err = run_err(&client).await;
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.to_string().contains("stalled"), "{err}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// A body that keeps trickling is not a stall: it is read to its end.
+#[tokio::test]
+async fn a_slow_but_steady_body_is_not_a_stall() {
+    let body = serde_json::to_vec(&ok_body()).unwrap();
+    let head = raw_head(
+        200,
+        &[
+            "Content-Type: application/json",
+            &format!("Content-Length: {}", body.len()),
+        ],
+    );
+    let server = RawServer::start(Raw::Trickle {
+        head,
+        body,
+        every: Duration::from_millis(1),
+    });
+    let client = Client::builder()
+        .token(TOKEN)
+        .base_url(&server.uri)
+        .read_stall_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert!(
+        client
+            .custom_tools()
+            .run(TOOL)
+            .send()
+            .await
+            .unwrap()
+            .success()
+    );
+}
+
+/// The audit held a call with a 1 s total timeout for 8 s with a trickling
+/// 503 body: the error body was read after the timeout had returned. Every
+/// byte read for a call now falls inside its total timeout.
+#[tokio::test]
+async fn total_timeout_bounds_reading_an_error_body_too() {
+    let server = RawServer::start(Raw::Trickle {
+        head: raw_head(503, &["Content-Type: text/plain", "Content-Length: 10000"]),
+        body: vec![b'.'; 10_000],
+        every: Duration::from_millis(20),
+    });
+    let client = Client::builder()
+        .token(TOKEN)
+        .base_url(&server.uri)
+        .total_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let err = run_err(&client).await;
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(took < Duration::from_secs(2), "held for {took:?}");
+}
+
+/// JSON has no NaN or infinity; serde_json would send `null` in their
+/// place. Refused, naming the parameter, and nothing is sent.
+#[tokio::test]
+async fn nan_and_infinite_parameters_are_refused_before_sending() {
+    #[derive(serde::Serialize)]
+    struct Scores {
+        order: &'static str,
+        scores: Vec<f64>,
+    }
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let (client, _) = client(&server);
+    let cases = [
+        client.custom_tools().run(TOOL).parameter("score", f64::NAN),
+        client
+            .custom_tools()
+            .run(TOOL)
+            .parameter("score", f32::INFINITY),
+        client.custom_tools().run(TOOL).parameters(&Scores {
+            order: "o1",
+            scores: vec![1.0, f64::NEG_INFINITY],
+        }),
+    ];
+    let expected = [
+        "parameter \"score\" is NaN",
+        "parameter \"score\" is inf",
+        "parameters.scores[1] is -inf",
+    ];
+    for (call, says) in cases.into_iter().zip(expected) {
+        let err = call.send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert_eq!(requests(&server).await, 0);
 }

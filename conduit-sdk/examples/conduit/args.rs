@@ -135,12 +135,14 @@ impl Cli {
     }
 }
 
+/// Seconds, at least a millisecond: anything shorter would time out every
+/// call before it could be sent.
 fn parse_timeout(secs: &str) -> Result<Duration, String> {
     secs.parse::<f64>()
         .ok()
-        .filter(|s| *s > 0.0)
+        .filter(|s| *s >= 0.001)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .ok_or_else(|| format!("expected a positive number of seconds, got {secs:?}"))
+        .ok_or_else(|| format!("expected a number of seconds of at least 0.001, got {secs:?}"))
 }
 
 fn parse_rate(rate: &str) -> Result<Rate, String> {

@@ -23,10 +23,12 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn of_error(e: &Error) -> Self {
-        match e.kind() {
-            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => Outcome::NoAnswer,
-            ErrorKind::ToolFailed => Outcome::ToolFailed,
-            _ => Outcome::ApiError,
+        if e.is_transport() {
+            Outcome::NoAnswer
+        } else if e.kind() == ErrorKind::ToolFailed {
+            Outcome::ToolFailed
+        } else {
+            Outcome::ApiError
         }
     }
 

@@ -33,12 +33,9 @@ fn print_run(run: &ToolRun) -> ExitCode {
         eprintln!("error: the run's data could not be printed: {e}");
         return ExitCode::from(1);
     }
-    if run.success() {
-        return ExitCode::SUCCESS;
+    match run.clone().into_result() {
+        Ok(_) => ExitCode::SUCCESS,
+        // The error shows the tool's text safely (escaped, token masked).
+        Err(e) => report::error(&e),
     }
-    let reason = run
-        .error()
-        .unwrap_or("the tool reported failure without an error message");
-    eprintln!("error: tool failed: {reason}");
-    ExitCode::from(1)
 }

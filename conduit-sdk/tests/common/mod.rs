@@ -83,8 +83,9 @@ pub async fn sequence(
         .await;
 }
 
-/// Answers every run request with `response`.
-pub async fn always(server: &MockServer, response: ResponseTemplate) {
+/// Answers every run request with `response` (a template, or any
+/// [`wiremock::Respond`]).
+pub async fn always(server: &MockServer, response: impl wiremock::Respond + 'static) {
     Mock::given(method("POST"))
         .and(path(RUN_PATH))
         .respond_with(response)
@@ -127,6 +128,13 @@ pub enum Raw {
         head: Vec<u8>,
         chunk: Vec<u8>,
         max_repeats: usize,
+    },
+    /// Writes `head`, then one byte of `body` every `every` until the body
+    /// is out or the client hangs up.
+    Trickle {
+        head: Vec<u8>,
+        body: Vec<u8>,
+        every: std::time::Duration,
     },
 }
 
@@ -211,6 +219,21 @@ fn serve_raw(mut stream: std::net::TcpStream, behaviour: &Raw, seen: &Mutex<Vec<
             }
             for _ in 0..*max_repeats {
                 if stream.write_all(chunk).is_err() {
+                    return;
+                }
+            }
+        }
+        Raw::Trickle { head, body, every } => {
+            if stream.write_all(head).is_err() {
+                return;
+            }
+            for byte in body {
+                std::thread::sleep(*every);
+                if stream
+                    .write_all(&[*byte])
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -1,126 +1,28 @@
-//! The client and its builder.
+//! [`ClientBuilder`].
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Url;
 use reqwest::header::HeaderValue;
 
-use crate::gate::{Partition, Rate, RateLimiter};
+use super::base_url::{is_loopback, parse_base_url, same_origin_redirects};
+use super::{Client, DEFAULT_BASE_URL, Inner, Proxy, token, workspace_key};
+use crate::Error;
+use crate::gate::{Rate, RateLimiter};
 use crate::middleware::Transport;
 use crate::retry::RetryPolicy;
+use crate::shown::Redactor;
 use crate::time::{Clock, ManualTime, Sleep, TokioTime};
-use crate::{CustomTools, Error};
-
-/// The production API.
-pub const DEFAULT_BASE_URL: &str = "https://api.conduit.ai";
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+const DEFAULT_READ_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A Conduit API client.
-///
-/// Cheap to clone (an `Arc`); clones share one connection pool. Every call
-/// sends the bearer token, retries as its [`RetryPolicy`] says and opens a
-/// `conduit.request` tracing span per attempt.
-///
-/// ```
-/// let client = conduit_sdk::Client::builder()
-///     .token("secret-token")
-///     .workspace_id("j57demo8f8x7c9v0n2q4r6t8y1u3i5o")
-///     .build()?;
-/// // The token never shows in Debug output.
-/// assert!(!format!("{client:?}").contains("secret-token"));
-/// # Ok::<(), conduit_sdk::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Client {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    raw: conduit_api_gen::Client,
-    base_url: Url,
-    workspace_id: Option<String>,
-    retry: RetryPolicy,
-    total_timeout: Option<Duration>,
-    limiter: RateLimiter,
-    clock: Arc<dyn Clock>,
-}
-
-impl Client {
-    /// A builder; only the token is required.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
-    /// A client configured from the environment: `CONDUIT_API_TOKEN`
-    /// (required), `CONDUIT_BASE_URL`, `CONDUIT_WORKSPACE_ID`,
-    /// `CONDUIT_MAX_RETRIES` and `CONDUIT_RATE_LIMIT` (such as `120/min`).
-    pub fn from_env() -> Result<Self, Error> {
-        ClientBuilder::from_env()?.build()
-    }
-
-    /// Custom code tools.
-    pub fn custom_tools(&self) -> CustomTools<'_> {
-        CustomTools::new(self)
-    }
-
-    /// The generated client, with this client's auth and retries applied to
-    /// every operation. [`Client::call`] adds the SDK's error mapping.
-    pub fn raw(&self) -> &conduit_api_gen::Client {
-        &self.inner.raw
-    }
-
-    /// The base URL requests go to.
-    pub fn base_url(&self) -> &Url {
-        &self.inner.base_url
-    }
-
-    /// The workspace used when a call names none.
-    pub fn workspace_id(&self) -> Option<&str> {
-        self.inner.workspace_id.as_deref()
-    }
-
-    /// The rate limiter every request of this client passes.
-    pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.inner.limiter
-    }
-
-    pub(crate) fn total_timeout(&self) -> Option<Duration> {
-        self.inner.total_timeout
-    }
-
-    pub(crate) fn system_time(&self) -> std::time::SystemTime {
-        self.inner.clock.system_time()
-    }
-
-    /// The gate partition of calls in `workspace_id`; `None` when the gate
-    /// is disabled.
-    pub(crate) fn workspace_partition(&self, workspace_id: &str) -> Option<Arc<Partition>> {
-        self.inner
-            .limiter
-            .partition(&workspace_key(workspace_id), &self.inner.clock)
-    }
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("base_url", &self.inner.base_url.as_str())
-            .field("workspace_id", &self.inner.workspace_id)
-            .field("retry", &self.inner.retry)
-            .field("total_timeout", &self.inner.total_timeout)
-            .field("rate_limiter", &self.inner.limiter)
-            .field("token", &"<redacted>")
-            .finish()
-    }
-}
-
-/// Configures a [`Client`].
-#[derive(Default)]
+/// Configures a [`Client`]. Cloning it is cheap: a builder can be the
+/// template of several clients.
+#[derive(Clone, Default)]
 pub struct ClientBuilder {
     token: Option<String>,
     base_url: Option<String>,
@@ -136,6 +38,8 @@ pub struct ClientBuilder {
     limiter: Option<RateLimiter>,
     allow_insecure_http: bool,
     max_response_bytes: Option<usize>,
+    read_stall_timeout: Option<Duration>,
+    proxy: Option<Proxy>,
 }
 
 impl ClientBuilder {
@@ -177,7 +81,9 @@ impl ClientBuilder {
     }
 
     /// The API token (required). It is sent as `Authorization: Bearer` and
-    /// kept out of Debug output, logs and errors.
+    /// kept out of Debug output, logs and errors. Outer white space is
+    /// trimmed; [`build`](Self::build) refuses a token with white space or
+    /// characters outside visible ASCII inside, or a `Bearer ` prefix.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -191,7 +97,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Allows `http://` to non-loopback hosts, sending the token in clear text.
+    /// Allows `http://` to non-loopback hosts, sending the token in clear
+    /// text (and to any proxy on the way: see [`proxy`](Self::proxy)).
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -257,6 +164,24 @@ impl ClientBuilder {
         self
     }
 
+    /// The longest the response body may go without delivering a byte
+    /// (default 10 s): a body that stalls fails the call with
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) instead of
+    /// holding it until the per-attempt timeout. Waiting for the response
+    /// head is not a stall (the tool runs then): the per-attempt timeout
+    /// bounds that.
+    pub fn read_stall_timeout(mut self, limit: Duration) -> Self {
+        self.read_stall_timeout = Some(limit);
+        self
+    }
+
+    /// The proxy requests go through (default [`Proxy::from_env`]). A
+    /// loopback base URL never goes through one. See [`Proxy`].
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// How waits are taken: retry backoff, `Retry-After` and the
     /// rate-limit gate (default: [`TokioTime`]). It must wait on the time
     /// line of the [`clock`](Self::clock).
@@ -301,16 +226,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client; fails on a missing token or a bad base URL.
+    /// Builds the client; fails on a missing or malformed token, a bad base
+    /// URL or proxy, or settings that contradict each other.
     pub fn build(self) -> Result<Client, Error> {
-        let token = self
-            .token
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| Error::config("an API token is required"))?;
-        let mut authorization =
-            HeaderValue::try_from(format!("Bearer {}", token.trim())).map_err(|_| {
-                Error::config("the API token contains characters not allowed in a header")
-            })?;
+        let token = token::check(self.token.as_deref())?;
+        let mut authorization = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Error::config("the API token is not a valid header value"))?;
         authorization.set_sensitive(true);
         let agent = self
             .user_agent
@@ -321,6 +242,8 @@ impl ClientBuilder {
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
+        let proxy_set = self.proxy.is_some();
+        let proxy = self.proxy.unwrap_or_default();
         let http = match self.http_client {
             Some(_) if self.timeout.is_some() || self.connect_timeout.is_some() => {
                 return Err(Error::config(
@@ -328,20 +251,37 @@ impl ClientBuilder {
                      set them on the reqwest::Client passed to http_client instead",
                 ));
             }
+            Some(_) if proxy_set => {
+                return Err(Error::config(
+                    "proxy configures the SDK's own HTTP client; \
+                     set it on the reqwest::Client passed to http_client instead",
+                ));
+            }
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
-                .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-                .redirect(same_origin_redirects())
-                .build()
-                .map_err(|e| Error::config("the HTTP client could not be built").with_source(e))?,
+            None => {
+                let builder = reqwest::Client::builder()
+                    .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+                    .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                    .redirect(same_origin_redirects());
+                proxy.apply(builder, &base_url)?.build().map_err(|e| {
+                    Error::config("the HTTP client could not be built").with_source(e)
+                })?
+            }
         };
+        if base_url.scheme() == "http"
+            && !is_loopback(&base_url)
+            && proxy.may_see_clear_text(|k| std::env::var(k).ok())
+        {
+            tracing::warn!(
+                "plain http through a proxy: the proxy sees every request, the token included"
+            );
+        }
         let workspace_id = self.workspace_id.filter(|w| !w.trim().is_empty());
         let clock = self.clock.unwrap_or_else(|| Arc::new(TokioTime));
         let limiter = self.limiter.unwrap_or_default();
         let partition_key = match &workspace_id {
             Some(ws) => workspace_key(ws),
-            None => token_key(token.trim()),
+            None => token::partition_key(token),
         };
         let transport = Transport {
             authorization,
@@ -355,6 +295,9 @@ impl ClientBuilder {
             max_response_bytes: self
                 .max_response_bytes
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            read_stall_timeout: self
+                .read_stall_timeout
+                .unwrap_or(DEFAULT_READ_STALL_TIMEOUT),
         };
         let root = base_url.as_str().trim_end_matches('/');
         let raw = conduit_api_gen::Client::new_with_client(
@@ -371,6 +314,7 @@ impl ClientBuilder {
                 total_timeout: self.total_timeout,
                 limiter,
                 clock,
+                redactor: Redactor::new(token),
             }),
         })
     }
@@ -384,154 +328,14 @@ impl fmt::Debug for ClientBuilder {
             .field("workspace_id", &self.workspace_id)
             .field("retry", &self.retry)
             .field("rate_limiter", &self.limiter)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
-    }
-}
-
-/// The gate partition of a workspace.
-fn workspace_key(workspace_id: &str) -> String {
-    format!("workspace:{workspace_id}")
-}
-
-/// The gate partition of a token used without a workspace: a short hash,
-/// so that neither logs nor shared stores ever hold the token.
-fn token_key(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(token.as_bytes());
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("token:{hex}")
-}
-
-/// Checks and normalises a base URL: http(s) only, no credentials, query or
-/// fragment, no clear-text http beyond loopback unless allowed. Messages show
-/// the URL with any user info masked.
-fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Error> {
-    let raw = raw.trim();
-    let shown = mask_user_info(raw);
-    let url = Url::parse(raw).map_err(|e| {
-        Error::config(format!(
-            "base URL {shown:?} is not an absolute URL ({e}); it should look like https://api.conduit.ai"
-        ))
-    })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::config(
-            "base URL must not hold credentials; the token authenticates",
-        ));
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_insecure_http || is_loopback(&url) => {}
-        "http" => {
-            return Err(Error::config(format!(
-                "base URL {shown:?} uses plain http to a host that is not loopback, \
-                 which would send the token in clear text; use https or allow_insecure_http"
-            )));
-        }
-        other => {
-            return Err(Error::config(format!(
-                "base URL scheme {other:?} is not http or https"
-            )));
-        }
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::config(format!("base URL {shown:?} has no host")));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::config(format!(
-            "base URL {shown:?} must not have a query or fragment"
-        )));
-    }
-    Ok(url)
-}
-
-/// `scheme://user:pass@host/…` → `scheme://***@host/…`, for messages.
-fn mask_user_info(raw: &str) -> String {
-    let start = raw.find("://").map_or(0, |i| i + 3);
-    let end = raw[start..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| start + i);
-    match raw[start..end].rfind('@') {
-        Some(at) => format!("{}***{}", &raw[..start], &raw[start + at..]),
-        None => raw.to_owned(),
-    }
-}
-
-/// Follows redirects only within the base URL's origin: a redirect elsewhere
-/// would re-send the request body (tool parameters) to a host the caller did
-/// not choose. The 3xx is then returned as an error naming the target.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same_origin = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
-        if attempt.previous().len() > 10 {
-            attempt.error("too many redirects")
-        } else if same_origin {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    })
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conduit_api_gen::ClientInfo;
-
-    #[test]
-    fn base_urls_are_checked_and_normalised() {
-        let ok = |u: &str| parse_base_url(u, false).unwrap().to_string();
-        assert_eq!(ok("https://api.conduit.ai/"), "https://api.conduit.ai/");
-        assert_eq!(
-            ok("https://proxy.example/conduit/"),
-            "https://proxy.example/conduit/"
-        );
-        assert_eq!(ok("http://127.0.0.1:4010"), "http://127.0.0.1:4010/");
-        assert_eq!(ok("http://localhost:4010"), "http://localhost:4010/");
-        assert_eq!(ok("http://[::1]:4010"), "http://[::1]:4010/");
-        for bad in [
-            "api.conduit.ai",
-            "",
-            "ftp://x",
-            "http://api.conduit.ai",
-            "https://x/?a=1",
-            "https://u:p@x",
-        ] {
-            let e = parse_base_url(bad, false).unwrap_err();
-            assert!(e.is_invalid_input(), "{bad}: {e}");
-        }
-        assert!(parse_base_url("http://api.conduit.ai", true).is_ok());
-    }
-
-    #[test]
-    fn user_info_is_masked_in_messages() {
-        assert_eq!(mask_user_info("https://u:p@h/x?y#z"), "https://***@h/x?y#z");
-        assert_eq!(mask_user_info("u:p@h"), "***@h");
-        assert_eq!(mask_user_info("https://h/a@b"), "https://h/a@b");
-        assert_eq!(mask_user_info("https://u:p@"), "https://***@");
-    }
-
-    #[test]
-    fn the_raw_client_gets_the_base_url_without_trailing_slash() {
-        let c = Client::builder()
-            .token("t")
-            .base_url("https://proxy.example/conduit/")
-            .build()
-            .unwrap();
-        assert_eq!(c.raw().baseurl(), "https://proxy.example/conduit");
-    }
-
     #[test]
     fn from_lookup_reads_every_variable() {
         let env = |k: &str| match k {
@@ -570,7 +374,7 @@ mod tests {
             .token("bad\ntoken-xyz")
             .build()
             .unwrap_err();
-        assert!(e.is_invalid_input());
+        assert!(e.is_config());
         assert!(!format!("{e} {e:?}").contains("token-xyz"));
     }
 
@@ -583,11 +387,5 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("http_client"), "{e}");
-    }
-
-    #[test]
-    fn client_is_send_sync_and_clone() {
-        fn assert_bounds<T: Send + Sync + Clone + 'static>() {}
-        assert_bounds::<Client>();
     }
 }

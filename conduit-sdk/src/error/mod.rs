@@ -1,5 +1,9 @@
 //! The one error type of the SDK.
 
+mod from_raw;
+
+pub(crate) use from_raw::{find, from_raw};
+
 use std::fmt;
 use std::time::Duration;
 
@@ -32,6 +36,9 @@ pub enum ErrorKind {
     OtherStatus,
     /// The connection could not be opened.
     Connect,
+    /// The TLS handshake failed (certificate, protocol, or a port that does
+    /// not speak TLS): not retried, a retry would fail the same way.
+    Tls,
     /// No response in time.
     Timeout,
     /// The connection failed otherwise (reset, dropped mid-response…).
@@ -57,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Server => "server",
             ErrorKind::OtherStatus => "other_status",
             ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Transport => "transport",
             ErrorKind::Decode => "decode",
@@ -94,9 +102,6 @@ struct Inner {
     tool_logs: Option<String>,
     source: Option<BoxError>,
 }
-
-/// How much of a response body an error keeps.
-pub(crate) const SNIPPET_LIMIT: usize = 512;
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
@@ -167,8 +172,9 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_body(mut self, body: &[u8]) -> Self {
-        self.inner.body_snippet = Some(snippet(body));
+    /// A snippet made by [`Redactor::snippet`](crate::shown::Redactor::snippet).
+    pub(crate) fn with_body(mut self, snippet: String) -> Self {
+        self.inner.body_snippet = Some(snippet);
         self
     }
 
@@ -193,7 +199,8 @@ impl Error {
     }
 
     /// The `error` string of the server's JSON error body, or the failed
-    /// tool's error text.
+    /// tool's error text: control characters escaped, the token masked,
+    /// cut after [`MESSAGE_LIMIT`](crate::shown::MESSAGE_LIMIT) bytes.
     pub fn api_message(&self) -> Option<&str> {
         self.inner.api_message.as_deref()
     }
@@ -214,13 +221,16 @@ impl Error {
         self.inner.retry_after
     }
 
-    /// The start of a response body that could not be used (at most 512
-    /// bytes, lossily decoded).
+    /// The start of a response body that could not be used: at most
+    /// [`SNIPPET_LIMIT`](crate::shown::SNIPPET_LIMIT) bytes, lossily
+    /// decoded, control characters escaped, the token masked.
     pub fn body_snippet(&self) -> Option<&str> {
         self.inner.body_snippet.as_deref()
     }
 
-    /// For [`ErrorKind::ToolFailed`]: what the tool printed.
+    /// For [`ErrorKind::ToolFailed`]: what the tool printed (lines kept,
+    /// other control characters escaped, the token masked, cut after
+    /// [`LOGS_LIMIT`](crate::shown::LOGS_LIMIT) bytes).
     pub fn tool_logs(&self) -> Option<&str> {
         self.inner.tool_logs.as_deref()
     }
@@ -230,9 +240,14 @@ impl Error {
         self.inner.operation
     }
 
-    /// The request was refused before sending, or the client could not be built.
+    /// The request was refused before sending: nothing was sent.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self.kind(), ErrorKind::InvalidInput | ErrorKind::Config)
+        self.kind() == ErrorKind::InvalidInput
+    }
+
+    /// The client could not be built from its settings.
+    pub fn is_config(&self) -> bool {
+        self.kind() == ErrorKind::Config
     }
 
     /// The server answered with a non-success status.
@@ -256,11 +271,11 @@ impl Error {
         self.kind() == ErrorKind::Timeout
     }
 
-    /// Connect, timeout or other connection failures.
+    /// Connect, TLS, timeout or other connection failures.
     pub fn is_transport(&self) -> bool {
         matches!(
             self.kind(),
-            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport
+            ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Timeout | ErrorKind::Transport
         )
     }
 
@@ -275,21 +290,19 @@ impl Error {
     }
 }
 
-/// At most [`SNIPPET_LIMIT`] bytes of text, plus `…` when cut. Lossy
-/// decoding can grow invalid bytes threefold, so the cut is made after it.
-fn snippet(body: &[u8]) -> String {
-    let mut s = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_LIMIT)]).into_owned();
-    let mut cut = s.len().min(SNIPPET_LIMIT);
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
+/// A source error whose text quotes the server, shown as
+/// [`Redactor`](crate::shown::Redactor) made it: a parser's message can
+/// quote any part of a body.
+#[derive(Debug)]
+pub(crate) struct ShownSource(pub(crate) String);
+
+impl fmt::Display for ShownSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
-    let shortened = cut < s.len() || body.len() > SNIPPET_LIMIT;
-    s.truncate(cut);
-    if shortened {
-        s.push('…');
-    }
-    s
 }
+
+impl std::error::Error for ShownSource {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -305,6 +318,7 @@ impl fmt::Display for Error {
             ErrorKind::Server => "server error",
             ErrorKind::OtherStatus => "unexpected status",
             ErrorKind::Connect => "connection failed",
+            ErrorKind::Tls => "TLS handshake failed",
             ErrorKind::Timeout => "request timed out",
             ErrorKind::Transport => "transport error",
             ErrorKind::Decode => "response did not decode",
@@ -428,13 +442,6 @@ mod tests {
         assert_eq!(ErrorKind::RateLimited.to_string(), "rate_limited");
         assert_eq!(ErrorKind::NotFound.as_str(), "not_found");
         assert_eq!(ErrorKind::InvalidInput.as_str(), "invalid_input");
-    }
-
-    #[test]
-    fn snippets_are_bounded() {
-        let big = vec![b'x'; 10 * 1024 * 1024];
-        let e = Error::new(ErrorKind::Decode).with_body(&big);
-        assert!(e.body_snippet().unwrap().len() <= SNIPPET_LIMIT + '…'.len_utf8());
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! The client, its builder, and what the builder checks.
+
+mod base_url;
+mod builder;
+mod proxy;
+mod token;
+
+pub use builder::ClientBuilder;
+pub use proxy::Proxy;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::gate::{Partition, RateLimiter};
+use crate::retry::RetryPolicy;
+use crate::shown::Redactor;
+use crate::time::Clock;
+use crate::{CustomTools, Error};
+
+/// The production API.
+pub const DEFAULT_BASE_URL: &str = "https://api.conduit.ai";
+
+/// A Conduit API client.
+///
+/// Cheap to clone (an `Arc`); clones share one connection pool. Every call
+/// sends the bearer token, retries as its [`RetryPolicy`] says and opens a
+/// `conduit.request` tracing span per attempt.
+///
+/// ```
+/// let client = conduit_sdk::Client::builder()
+///     .token("secret-token")
+///     .workspace_id("j57demo8f8x7c9v0n2q4r6t8y1u3i5o")
+///     .build()?;
+/// // The token never shows in Debug output.
+/// assert!(!format!("{client:?}").contains("secret-token"));
+/// # Ok::<(), conduit_sdk::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raw: conduit_api_gen::Client,
+    base_url: Url,
+    workspace_id: Option<String>,
+    retry: RetryPolicy,
+    total_timeout: Option<Duration>,
+    limiter: RateLimiter,
+    clock: Arc<dyn Clock>,
+    redactor: Redactor,
+}
+
+impl Client {
+    /// A builder; only the token is required.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client configured from the environment: `CONDUIT_API_TOKEN`
+    /// (required), `CONDUIT_BASE_URL`, `CONDUIT_WORKSPACE_ID`,
+    /// `CONDUIT_MAX_RETRIES` and `CONDUIT_RATE_LIMIT` (such as `120/min`).
+    pub fn from_env() -> Result<Self, Error> {
+        ClientBuilder::from_env()?.build()
+    }
+
+    /// Custom code tools.
+    pub fn custom_tools(&self) -> CustomTools<'_> {
+        CustomTools::new(self)
+    }
+
+    /// The generated client, with this client's auth and retries applied to
+    /// every operation. [`Client::call`] adds the SDK's error mapping.
+    pub fn raw(&self) -> &conduit_api_gen::Client {
+        &self.inner.raw
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base_url
+    }
+
+    /// The workspace used when a call names none.
+    pub fn workspace_id(&self) -> Option<&str> {
+        self.inner.workspace_id.as_deref()
+    }
+
+    /// The rate limiter every request of this client passes.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    pub(crate) fn total_timeout(&self) -> Option<Duration> {
+        self.inner.total_timeout
+    }
+
+    pub(crate) fn system_time(&self) -> std::time::SystemTime {
+        self.inner.clock.system_time()
+    }
+
+    /// Makes server text fit to show, masking this client's token.
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.inner.redactor
+    }
+
+    /// The gate partition of calls in `workspace_id`; `None` when the gate
+    /// is disabled.
+    pub(crate) fn workspace_partition(&self, workspace_id: &str) -> Option<Arc<Partition>> {
+        self.inner
+            .limiter
+            .partition(&workspace_key(workspace_id), &self.inner.clock)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url.as_str())
+            .field("workspace_id", &self.inner.workspace_id)
+            .field("retry", &self.inner.retry)
+            .field("total_timeout", &self.inner.total_timeout)
+            .field("rate_limiter", &self.inner.limiter)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The gate partition of a workspace.
+pub(crate) fn workspace_key(workspace_id: &str) -> String {
+    format!("workspace:{workspace_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conduit_api_gen::ClientInfo;
+    #[test]
+    fn the_raw_client_gets_the_base_url_without_trailing_slash() {
+        let c = Client::builder()
+            .token("t")
+            .base_url("https://proxy.example/conduit/")
+            .build()
+            .unwrap();
+        assert_eq!(c.raw().baseurl(), "https://proxy.example/conduit");
+    }
+
+    #[test]
+    fn client_is_send_sync_and_clone() {
+        fn assert_bounds<T: Send + Sync + Clone + 'static>() {}
+        assert_bounds::<Client>();
+    }
+}

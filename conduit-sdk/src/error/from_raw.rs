@@ -1,0 +1,179 @@
+//! From progenitor's error to [`Error`], using what the middleware saw of
+//! the call: the response-to-error mapping beside the error type, as
+//! octocrab's `from_response.rs`.
+
+use std::time::SystemTime;
+
+use progenitor_client::Error as RawError;
+use serde::Serialize;
+
+use super::ShownSource;
+use crate::middleware::CallState;
+use crate::shown::Redactor;
+use crate::{Error, ErrorKind, retry};
+
+/// How much of an unexpected response body is read before giving up on it.
+const UNEXPECTED_BODY_LIMIT: usize = 64 * 1024;
+
+/// Maps progenitor's error for the call `state` describes. Server text
+/// passes `redactor`; `now` dates HTTP-date `Retry-After` values.
+pub(crate) async fn from_raw<E: Serialize>(
+    error: RawError<E>,
+    state: &CallState,
+    redactor: &Redactor,
+    now: SystemTime,
+) -> Error {
+    if let Some(left) = state.refused() {
+        // The gate's stand-in 429: nothing was sent this time.
+        return Error::new(ErrorKind::RateLimited)
+            .with_message(format!(
+                "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
+            ))
+            .with_retry_after(Some(left))
+            .with_attempts(state.attempts())
+            .with_waited(state.waited())
+            .with_operation(state.operation());
+    }
+    let mapped = match error {
+        RawError::InvalidRequest(message) => Error::invalid_input(message),
+        RawError::CommunicationError(e) | RawError::InvalidUpgrade(e) => transport(e),
+        RawError::ResponseBodyError(e) => body_error(e, state),
+        RawError::ErrorResponse(value) => {
+            let status = value.status();
+            let retry_after = retry::retry_after(value.headers(), now);
+            let api_message = serde_json::to_value(value.into_inner())
+                .ok()
+                .and_then(|v| Some(redactor.message(v.get("error")?.as_str()?)));
+            Error::for_status(status)
+                .with_api_message(api_message)
+                .with_retry_after(retry_after)
+        }
+        RawError::InvalidResponsePayload(body, e) => {
+            let reason = ShownSource(redactor.message(&e.to_string()));
+            match state.last_status() {
+                // A documented error status whose body is not the documented
+                // shape (an HTML page from a proxy, say) is still that status.
+                Some(status) if !status.is_success() => Error::for_status(status)
+                    .with_retry_after(state.retry_after())
+                    .with_body(redactor.snippet(&body))
+                    .with_source(reason),
+                status => Error::new(ErrorKind::Decode)
+                    .with_status(status)
+                    .with_message(format!(
+                        "the body does not match the documented schema: {reason}"
+                    ))
+                    .with_body(redactor.snippet(&body))
+                    .with_source(reason),
+            }
+        }
+        RawError::UnexpectedResponse(response) => unexpected(response, redactor, now).await,
+        RawError::Custom(message) => Error::new(ErrorKind::Transport).with_message(message),
+    };
+    let retry_after = if mapped.kind() == ErrorKind::RateLimited {
+        state.retry_after()
+    } else {
+        None
+    };
+    mapped
+        .with_attempts(state.attempts())
+        .with_waited(state.waited())
+        .with_operation(state.operation())
+        .with_retry_after(retry_after)
+}
+
+/// A body that could not be read to its end.
+fn body_error(e: reqwest::Error, state: &CallState) -> Error {
+    if let Some(too_large) = find::<crate::body::TooLarge>(&e) {
+        let message = too_large.to_string();
+        return match state.last_status() {
+            Some(status) if !status.is_success() => Error::for_status(status)
+                .with_retry_after(state.retry_after())
+                .with_message(message),
+            status => Error::new(ErrorKind::Decode)
+                .with_status(status)
+                .with_message(message),
+        }
+        .with_source(e);
+    }
+    if let Some(stall) = find::<crate::body::Stalled>(&e) {
+        return Error::new(ErrorKind::Timeout)
+            .with_status(state.last_status())
+            .with_message(stall.to_string())
+            .with_source(e);
+    }
+    transport(e)
+        .with_status(state.last_status())
+        .with_message("the response body could not be read")
+}
+
+/// The kind of a transport failure; a TLS failure says so.
+pub(crate) fn transport(e: reqwest::Error) -> Error {
+    if let Some(tls) = find::<rustls::Error>(&e) {
+        return Error::new(ErrorKind::Tls)
+            .with_message(tls.to_string())
+            .with_source(e);
+    }
+    let kind = if e.is_connect() {
+        ErrorKind::Connect
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Transport
+    };
+    Error::new(kind).with_source(e)
+}
+
+/// The first `T` in the error's chain, looking inside `io::Error`s too
+/// (whose `source()` skips the error they wrap).
+pub(crate) fn find<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(found) = find::<T>(inner)
+        {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// An undocumented status: keep the server's `error` string if the body has
+/// one, else a bounded snippet. Reads at most 64 KiB of the body.
+async fn unexpected(
+    mut response: reqwest::Response,
+    redactor: &Redactor,
+    now: SystemTime,
+) -> Error {
+    let status = response.status();
+    let retry_after = retry::retry_after(response.headers(), now);
+    let mut body = Vec::new();
+    while body.len() < UNEXPECTED_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(UNEXPECTED_BODY_LIMIT);
+    let api_message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| Some(redactor.message(v.get("error")?.as_str()?)));
+    let mut error = Error::for_status(status).with_retry_after(retry_after);
+    if status.is_redirection()
+        && let Some(to) = response.headers().get(reqwest::header::LOCATION)
+    {
+        let to = redactor.message(&String::from_utf8_lossy(to.as_bytes()));
+        error = error.with_message(format!("not following a redirect to another origin: {to}"));
+    }
+    match api_message {
+        Some(m) => error.with_api_message(Some(m)),
+        None => error.with_body(redactor.snippet(&body)),
+    }
+}
