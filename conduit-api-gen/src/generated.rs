@@ -643,13 +643,13 @@ pub mod builder {
 pub mod prelude {
     pub use self::super::Client;
 }
-/// Every operation of the vendored spec, sorted by `id`, for
-/// middleware that must treat all of them alike (retry safety,
-/// path checks, tracing).
+/// Every operation of the vendored spec, sorted by `rust_method`, for
+/// middleware that must treat all of them alike (retry safety, path
+/// checks, tracing).
 pub const OPERATIONS: &[crate::Operation] = &[
     crate::Operation {
-        id: "run_custom_tool",
-        spec_id: "runCustomTool",
+        rust_method: "run_custom_tool",
+        operation_id: "runCustomTool",
         method: "POST",
         path: "/v1/custom-tools/{id}/run",
     },

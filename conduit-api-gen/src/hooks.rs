@@ -19,10 +19,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Static facts about one operation of the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
-    /// Progenitor's name for it (the `Client` method, snake case).
-    pub id: &'static str,
-    /// The spec's operationId.
-    pub spec_id: &'static str,
+    /// The `Client` method, such as `run_custom_tool`. Progenitor passes it
+    /// to the hooks as `OperationInfo::operation_id`; here "operation id"
+    /// always means the spec's name, below.
+    pub rust_method: &'static str,
+    /// The spec's `operationId`, such as `runCustomTool`.
+    pub operation_id: &'static str,
     /// HTTP method, upper case.
     pub method: &'static str,
     /// Path template, such as `/v1/custom-tools/{id}/run`.
@@ -30,10 +32,10 @@ pub struct Operation {
 }
 
 impl Operation {
-    /// The operation progenitor calls `id`, if the spec has it.
-    pub fn find(id: &str) -> Option<&'static Operation> {
+    /// The operation whose Rust method is `rust_method`, if the spec has it.
+    pub fn find(rust_method: &str) -> Option<&'static Operation> {
         OPERATIONS
-            .binary_search_by(|op| op.id.cmp(id))
+            .binary_search_by(|op| op.rust_method.cmp(rust_method))
             .ok()
             .map(|i| &OPERATIONS[i])
     }

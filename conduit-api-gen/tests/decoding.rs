@@ -109,19 +109,22 @@ async fn an_undocumented_status_is_an_unexpected_response() {
 #[test]
 fn the_operation_table_matches_the_spec() {
     let op = conduit_api_gen::Operation::find("run_custom_tool").unwrap();
-    assert_eq!(op.spec_id, "runCustomTool");
+    assert_eq!(op.operation_id, "runCustomTool");
     assert_eq!(op.method, "POST");
     assert_eq!(op.path, "/v1/custom-tools/{id}/run");
 }
 
 #[test]
 fn the_operation_table_is_sorted_for_lookup() {
-    let ids: Vec<&str> = conduit_api_gen::OPERATIONS.iter().map(|op| op.id).collect();
+    let ids: Vec<&str> = conduit_api_gen::OPERATIONS
+        .iter()
+        .map(|op| op.rust_method)
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort_unstable();
     assert_eq!(ids, sorted);
     for op in conduit_api_gen::OPERATIONS {
-        assert_eq!(conduit_api_gen::Operation::find(op.id), Some(op));
+        assert_eq!(conduit_api_gen::Operation::find(op.rust_method), Some(op));
     }
     assert_eq!(conduit_api_gen::Operation::find("no_such_operation"), None);
 }

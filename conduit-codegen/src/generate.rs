@@ -2,6 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use proc_macro2::TokenStream;
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 use quote::quote;
 use serde_json::Value;
@@ -48,7 +49,7 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
     let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
-    let table: syn::File = syn::parse2(surface.operation_table())
+    let table: syn::File = syn::parse2(operation_table(&surface))
         .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
     file.items.extend(table.items);
     Ok(Generated {
@@ -56,6 +57,32 @@ pub fn generate(doc: &Value) -> Result<Generated> {
         surface,
         notes,
     })
+}
+
+/// `pub const OPERATIONS`, the table runtime middleware looks up: every
+/// operation's Rust method, spec `operationId`, HTTP method and path
+/// template, sorted by Rust method so lookups can binary search.
+fn operation_table(surface: &Surface) -> TokenStream {
+    let mut sorted: Vec<_> = surface.operations.iter().collect();
+    sorted.sort_by(|a, b| a.rust_method.cmp(&b.rust_method));
+    let rows = sorted.into_iter().map(|op| {
+        let (rust_method, operation_id, method, path) =
+            (&op.rust_method, &op.operation_id, &op.method, &op.path);
+        quote! {
+            crate::Operation {
+                rust_method: #rust_method,
+                operation_id: #operation_id,
+                method: #method,
+                path: #path,
+            }
+        }
+    });
+    quote! {
+        /// Every operation of the vendored spec, sorted by `rust_method`, for
+        /// middleware that must treat all of them alike (retry safety, path
+        /// checks, tracing).
+        pub const OPERATIONS: &[crate::Operation] = &[#(#rows),*];
+    }
 }
 
 /// SHA-256 of the document's JSON form: any edit to the spec changes it.

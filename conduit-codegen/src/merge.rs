@@ -10,11 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use crate::json::{METHODS, ensure_object};
 use crate::{Error, Result, Source};
-
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 
 /// Merges `extras` into `base`, in order; the result or the first conflict.
 pub fn merge(base: &Source, extras: &[Source]) -> Result<Value> {
@@ -163,13 +160,6 @@ fn entry<'d>(doc: &'d mut Value, path: &[&str]) -> &'d mut Map<String, Value> {
             .or_insert_with(|| Value::Object(Map::new()));
     }
     ensure_object(at)
-}
-
-fn ensure_object(value: &mut Value) -> &mut Map<String, Value> {
-    if !value.is_object() {
-        *value = Value::Object(Map::new());
-    }
-    value.as_object_mut().expect("just made an object")
 }
 
 /// A JSON pointer to the first place where `a` and `b` differ.

@@ -14,9 +14,7 @@
 
 use serde_json::{Map, Value, json};
 
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+use crate::json::{METHODS, ensure_object};
 
 /// Applies every rewrite, returning a line per change for logs.
 pub fn normalize(doc: &mut Value) -> Vec<String> {
@@ -175,13 +173,6 @@ fn operations_mut(doc: &mut Value) -> Vec<(String, &mut Value)> {
                 .map(move |(m, op)| (format!("{} {path}", m.to_ascii_uppercase()), op))
         })
         .collect()
-}
-
-fn ensure_object(value: &mut Value) -> &mut Map<String, Value> {
-    if !value.is_object() {
-        *value = Value::Object(Map::new());
-    }
-    value.as_object_mut().expect("just made an object")
 }
 
 /// `runCustomTool` / `run-custom_tool` → `RunCustomTool`.

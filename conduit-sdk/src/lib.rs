@@ -50,7 +50,7 @@ mod gate;
 mod middleware;
 mod pages;
 mod params;
-pub mod retry;
+mod retry;
 pub mod shown;
 pub mod time;
 
@@ -62,6 +62,14 @@ pub use gate::{Rate, RateLimiter, RateLimiterStats};
 pub use pages::Pages;
 pub use progenitor_client::ResponseValue;
 pub use retry::RetryPolicy;
+
+/// For fuzz targets only (`fuzz/`, feature `fuzzing`): internals that
+/// deserve inputs no test would think of. Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::retry::parse_retry_after;
+}
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

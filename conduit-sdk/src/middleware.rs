@@ -1,4 +1,34 @@
-//! Auth, path checks, retries and tracing for every request of the raw client.
+//! Auth, path checks, the rate-limit gate, retries and tracing for every
+//! request of the raw client: the [`Pipeline`] that progenitor's hooks call.
+//!
+//! The path of one call, wrappers and raw operations alike:
+//!
+//! ```text
+//!  client.custom_tools().run(id).send()     client.call(|raw| raw.op().send())
+//!   │ input checks (InvalidInput,                 │
+//!   │ nothing sent)                               │
+//!   └──────────────► Client::call_in ◄────────────┘        call.rs
+//!                     │ task-local CallState: partition, attempts, waits
+//!                     │ total_timeout around everything below
+//!                     ▼
+//!                generated builder .send()                 conduit-api-gen
+//!                     │ builds the reqwest::Request
+//!                     ├─ Hooks::pre  → Pipeline::prepare   path check, auth, user agent
+//!                     └─ Hooks::exec → Pipeline::execute   one loop per attempt:
+//!                           ├─ Partition::wait             gate/: cooldown, pacing
+//!                           ├─ reqwest sends; body::guard  body.rs: size cap, stalls
+//!                           ├─ Outcome::of_response/error  retry.rs: classification
+//!                           ├─ Partition::accepted/throttled
+//!                           └─ RetryPolicy::decide         wait and loop, or return
+//!                     ▼
+//!                generated decoding → ResponseValue, or progenitor's Error
+//!                     ▼
+//!                error::from_raw → Error                   error/: server text via shown.rs
+//! ```
+//!
+//! The task-local is how what happened inside the hooks (attempts, the last
+//! status, the server's `Retry-After`, time waited) reaches the error: the
+//! generated code between them passes only the request and the response.
 
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -78,7 +108,7 @@ fn with_call(f: impl FnOnce(&CallState)) {
 }
 
 /// The SDK's [`Middleware`].
-pub(crate) struct Transport {
+pub(crate) struct Pipeline {
     pub(crate) authorization: HeaderValue,
     pub(crate) user_agent: HeaderValue,
     pub(crate) base_path: String,
@@ -92,7 +122,7 @@ pub(crate) struct Transport {
     pub(crate) read_stall_timeout: Duration,
 }
 
-impl Middleware for Transport {
+impl Middleware for Pipeline {
     fn prepare(
         &self,
         request: &mut reqwest::Request,
@@ -100,7 +130,7 @@ impl Middleware for Transport {
     ) -> Result<(), String> {
         if let Some(op) = op {
             with_call(|s| {
-                let _ = s.operation.set(op.id);
+                let _ = s.operation.set(op.rust_method);
             });
         }
         if let Some(op) = op
@@ -110,7 +140,7 @@ impl Middleware for Transport {
             // normalisation: the request would reach another endpoint.
             return Err(format!(
                 "a path parameter of {} changes the request path (got {})",
-                op.id,
+                op.rust_method,
                 request.url().path()
             ));
         }
@@ -126,11 +156,11 @@ impl Middleware for Transport {
         request: reqwest::Request,
         op: Option<&'static Operation>,
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
-        Box::pin(self.send_with_retries(client, request, op.map_or("unknown", |o| o.id)))
+        Box::pin(self.send_with_retries(client, request, op.map_or("unknown", |o| o.rust_method)))
     }
 }
 
-impl Transport {
+impl Pipeline {
     async fn send_with_retries(
         &self,
         client: &reqwest::Client,
@@ -146,10 +176,7 @@ impl Transport {
         let mut attempt = 1;
         loop {
             if let Some(partition) = &partition {
-                match partition
-                    .wait(&*self.sleeper, self.retry.get_max_wait())
-                    .await
-                {
+                match partition.wait(&*self.sleeper, self.retry.max_wait()).await {
                     Ok(waited) => with_call(|s| s.add_waited(waited)),
                     Err(refused) => {
                         tracing::warn!(
@@ -167,7 +194,7 @@ impl Transport {
             }
             // Kept for a retry, so only while one is possible. A streaming
             // body cannot be replayed; such a request gets one try.
-            let replay = if attempt <= self.retry.get_max_retries() {
+            let replay = if attempt <= self.retry.max_retries() {
                 request.try_clone()
             } else {
                 None
@@ -305,7 +332,7 @@ mod tests {
             .with_priority(2)
             .mount(&server)
             .await;
-        let transport = Transport {
+        let transport = Pipeline {
             authorization: HeaderValue::from_static("Bearer t"),
             user_agent: HeaderValue::from_static("test"),
             base_path: "/".into(),

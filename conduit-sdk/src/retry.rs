@@ -29,10 +29,11 @@ use reqwest::{Method, StatusCode};
 /// use conduit_sdk::RetryPolicy;
 ///
 /// let policy = RetryPolicy::default()
-///     .max_retries(5)
-///     .max_wait(Duration::from_secs(10));
-/// assert_eq!(policy.get_max_retries(), 5);
-/// assert_eq!(RetryPolicy::none().get_max_retries(), 0);
+///     .with_max_retries(5)
+///     .with_max_wait(Duration::from_secs(10));
+/// assert_eq!(policy.max_retries(), 5);
+/// assert_eq!(policy.max_wait(), Duration::from_secs(10));
+/// assert_eq!(RetryPolicy::none().max_retries(), 0);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -57,40 +58,52 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        Self::default().max_retries(0)
+        Self::default().with_max_retries(0)
     }
 
-    /// Retries after the first attempt; 0 turns retrying off.
-    pub fn max_retries(mut self, n: u32) -> Self {
+    /// With `n` retries after the first attempt; 0 turns retrying off.
+    pub fn with_max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
         self
     }
 
-    /// The first backoff when the server gives no usable `Retry-After`.
-    pub fn initial_backoff(mut self, d: Duration) -> Self {
+    /// With this first backoff, taken when the server gives no usable
+    /// `Retry-After`.
+    pub fn with_initial_backoff(mut self, d: Duration) -> Self {
         self.initial_backoff = d;
         self
     }
 
-    /// The most any backoff grows to.
-    pub fn max_backoff(mut self, d: Duration) -> Self {
+    /// With backoffs growing to at most `d`.
+    pub fn with_max_backoff(mut self, d: Duration) -> Self {
         self.max_backoff = d;
         self
     }
 
-    /// The longest wait taken; a `Retry-After` beyond it ends retrying at once.
-    pub fn max_wait(mut self, d: Duration) -> Self {
+    /// With `d` the longest wait taken: a `Retry-After` (or a rate-limit
+    /// cooldown) beyond it ends the call at once.
+    pub fn with_max_wait(mut self, d: Duration) -> Self {
         self.max_wait = d;
         self
     }
 
     /// Retries after the first attempt.
-    pub fn get_max_retries(&self) -> u32 {
+    pub fn max_retries(&self) -> u32 {
         self.max_retries
     }
 
+    /// The first backoff.
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The most a backoff grows to.
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+
     /// The longest wait taken.
-    pub fn get_max_wait(&self) -> Duration {
+    pub fn max_wait(&self) -> Duration {
         self.max_wait
     }
 
@@ -205,13 +218,13 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The wait a `Retry-After` header asks for, if it holds a valid value:
 /// delta-seconds (a non-negative number) or an HTTP-date (a date in the past
 /// means no wait). Negative, non-numeric and unparsable values are ignored.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     parse_retry_after(value, now)
 }
 
 /// [`retry_after`] on a header value.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if value.starts_with(|c: char| c.is_ascii_digit()) {
         let secs: f64 = value.parse().ok()?;
@@ -229,6 +242,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
             .min(MAX_RETRY_AFTER),
     )
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

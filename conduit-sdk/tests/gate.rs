@@ -304,7 +304,7 @@ async fn overload(limiter: RateLimiter) -> (usize, u64) {
         .await;
     let client: Client = builder(&server)
         .rate_limiter(limiter)
-        .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_millis(100)))
+        .retry_policy(RetryPolicy::default().with_initial_backoff(Duration::from_millis(100)))
         .build()
         .unwrap();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -60,7 +60,7 @@ async fn the_cap_is_configurable() {
     let client = builder(&server)
         .manual_time(&sleep)
         .rate_limiter(conduit_sdk::RateLimiter::disabled())
-        .retry_policy(RetryPolicy::default().max_wait(Duration::from_secs(300)))
+        .retry_policy(RetryPolicy::default().with_max_wait(Duration::from_secs(300)))
         .build()
         .unwrap();
     client.custom_tools().run(TOOL).send().await.unwrap();

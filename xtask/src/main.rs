@@ -5,6 +5,7 @@ mod fuzz;
 mod prism;
 mod regen;
 mod suite;
+mod surface_diff;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use conduit_codegen::surface::section_changes;
+use crate::surface_diff::section_changes;
 use conduit_codegen::{
     GENERATED_FILE, GENERATED_HEADER, SURFACE_FILE, Source, VENDORED_SPEC, generate, merge::merge,
 };

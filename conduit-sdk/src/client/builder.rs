@@ -10,7 +10,7 @@ use super::base_url::{is_loopback, parse_base_url, same_origin_redirects};
 use super::{Client, DEFAULT_BASE_URL, Inner, Proxy, token, workspace_key};
 use crate::Error;
 use crate::gate::{Rate, RateLimiter};
-use crate::middleware::Transport;
+use crate::middleware::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::shown::Redactor;
 use crate::time::{Clock, ManualTime, Sleep, TokioTime};
@@ -137,7 +137,7 @@ impl ClientBuilder {
 
     /// Shorthand for the policy's [`RetryPolicy::max_retries`].
     pub fn max_retries(mut self, n: u32) -> Self {
-        self.retry = self.retry.max_retries(n);
+        self.retry = self.retry.with_max_retries(n);
         self
     }
 
@@ -283,7 +283,7 @@ impl ClientBuilder {
             Some(ws) => workspace_key(ws),
             None => token::partition_key(token),
         };
-        let transport = Transport {
+        let transport = Pipeline {
             authorization,
             user_agent,
             base_path: base_url.path().to_owned(),
@@ -346,7 +346,7 @@ mod tests {
             _ => None,
         };
         let b = ClientBuilder::from_lookup(env).unwrap();
-        assert_eq!(b.retry.get_max_retries(), 5);
+        assert_eq!(b.retry.max_retries(), 5);
         let c = b.build().unwrap();
         assert_eq!(c.base_url().as_str(), "http://127.0.0.1:9/");
         assert_eq!(c.workspace_id(), Some("ws_1"));

@@ -88,9 +88,8 @@ pub struct Error {
     inner: Box<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
-    kind: Option<ErrorKind>,
+    kind: ErrorKind,
     message: Option<String>,
     status: Option<StatusCode>,
     api_message: Option<String>,
@@ -107,8 +106,17 @@ impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
         Self {
             inner: Box::new(Inner {
-                kind: Some(kind),
-                ..Inner::default()
+                kind,
+                message: None,
+                status: None,
+                api_message: None,
+                operation: None,
+                attempts: 0,
+                waited: Duration::ZERO,
+                retry_after: None,
+                body_snippet: None,
+                tool_logs: None,
+                source: None,
             }),
         }
     }
@@ -190,7 +198,7 @@ impl Error {
 
     /// What went wrong, broadly.
     pub fn kind(&self) -> ErrorKind {
-        self.inner.kind.unwrap_or(ErrorKind::Transport)
+        self.inner.kind
     }
 
     /// The HTTP status of the response that ended the call, if there was one.
