@@ -77,6 +77,21 @@ pub(crate) fn guard(
     )
 }
 
+/// The whole body, as one buffer (no copy when it came in one piece).
+pub(crate) async fn collect(mut body: reqwest::Body) -> reqwest::Result<Bytes> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        if let Ok(data) = frame?.into_data() {
+            chunks.push(data);
+        }
+    }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    })
+}
+
 /// A reqwest response from parts, keeping `url` (reqwest keeps a response's
 /// URL in an extension only its builder can set).
 pub(crate) fn with_url(

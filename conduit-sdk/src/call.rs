@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use progenitor_client::{Error as RawError, ResponseValue};
 use serde::Serialize;
 
@@ -32,27 +33,29 @@ impl Client {
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        self.call_in(None, f).await
+        self.call_with(None, false, f).await.map(|(value, _)| value)
     }
 
     /// [`call`](Self::call) in the gate partition `partition` (the client's
-    /// default when `None`).
-    pub(crate) async fn call_in<'a, T, E, F, Fut>(
+    /// default when `None`), also returning the final response's body as
+    /// sent when `keep_body`.
+    pub(crate) async fn call_with<'a, T, E, F, Fut>(
         &'a self,
         partition: Option<Arc<Partition>>,
+        keep_body: bool,
         f: F,
-    ) -> Result<ResponseValue<T>, Error>
+    ) -> Result<(ResponseValue<T>, Option<Bytes>), Error>
     where
         F: FnOnce(&'a conduit_api_gen::Client) -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        let state = Arc::new(CallState::in_partition(partition));
+        let state = Arc::new(CallState::new(partition, keep_body));
         // The error mapping may read the rest of an error body: it runs
         // inside the total timeout too, so every byte read for a call is.
         let call = async {
             match CALL.scope(state.clone(), f(self.raw())).await {
-                Ok(value) => Ok(value),
+                Ok(value) => Ok((value, state.take_body())),
                 Err(e) => Err(from_raw(e, &state, self.redactor(), self.system_time()).await),
             }
         };
@@ -61,6 +64,7 @@ impl Client {
             Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
                 Err(Error::new(ErrorKind::Timeout)
                     .with_message(format!("no response within {limit:?}"))
+                    .with_request_id(state.request_id())
                     .with_attempts(state.attempts())
                     .with_waited(state.waited())
                     .with_operation(state.operation()))

@@ -48,6 +48,7 @@ mod custom_tools;
 mod error;
 mod gate;
 mod middleware;
+mod options;
 mod pages;
 mod params;
 mod retry;
@@ -59,8 +60,14 @@ pub use conduit_api_gen as raw;
 pub use custom_tools::{CustomTools, MAX_TOOL_ID_LEN, RunTool, ToolRun};
 pub use error::{Error, ErrorKind};
 pub use gate::{Rate, RateLimiter, RateLimiterStats};
+pub use options::CallOptions;
 pub use pages::Pages;
 pub use progenitor_client::ResponseValue;
+// Types that appear in this crate's signatures, so users need not add and
+// pin reqwest themselves.
+pub use reqwest;
+pub use reqwest::StatusCode;
+pub use reqwest::header::{HeaderMap, HeaderValue};
 pub use retry::RetryPolicy;
 
 /// For fuzz targets only (`fuzz/`, feature `fuzzing`): internals that

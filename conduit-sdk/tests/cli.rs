@@ -265,3 +265,72 @@ async fn the_token_is_never_printed() {
     assert_eq!(dead.code, 4, "{dead:?}");
     dead.assert_hides(TOKEN);
 }
+
+#[tokio::test]
+async fn stdout_is_the_data_exactly_as_the_server_sent_it() {
+    let raw = r#"{"data":{"success":true,"run_time_ms":842,"zeta":"kept","message":"m","result":{"b":1,"a":2},"error":null,"logs":null}}"#;
+    let server =
+        server_answering(ResponseTemplate::new(200).set_body_raw(raw, "application/json")).await;
+    let out = run_tool(&server, &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let compact = serde_json::to_string(&out.json()).unwrap();
+    assert_eq!(
+        compact,
+        r#"{"success":true,"run_time_ms":842,"zeta":"kept","message":"m","result":{"b":1,"a":2},"error":null,"logs":null}"#
+    );
+}
+
+#[tokio::test]
+async fn header_adds_a_header_to_the_request_and_bad_ones_are_usage_errors() {
+    let server = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    let uri = server.uri();
+    let env = [("CONDUIT_API_TOKEN", TOKEN)];
+    let args = [
+        "--base-url",
+        &uri,
+        "--header",
+        "Idempotency-Key: k-1",
+        "--header",
+        "X-Trace:abc",
+        "tools",
+        "run",
+        "tool_1",
+    ];
+    let out = conduit(&args, &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let seen = requests(&server).await;
+    assert_eq!(seen[0].headers.get("idempotency-key").unwrap(), "k-1");
+    assert_eq!(seen[0].headers.get("x-trace").unwrap(), "abc");
+    for bad in [
+        "no colon",
+        ": empty name",
+        "Bad Name: v",
+        "Authorization: Bearer x",
+    ] {
+        let args = [
+            "--base-url",
+            &uri,
+            "--header",
+            bad,
+            "tools",
+            "run",
+            "tool_1",
+        ];
+        let out = conduit(&args, &env).await;
+        assert_eq!(out.code, 2, "{bad}: {out:?}");
+    }
+    assert_eq!(requests(&server).await.len(), 1, "no bad header was sent");
+}
+
+#[tokio::test]
+async fn a_failed_call_prints_its_request_id() {
+    let server = server_answering(
+        ResponseTemplate::new(404)
+            .insert_header("x-request-id", "req_cli_9")
+            .set_body_json(json!({"error": "Custom tool not found"})),
+    )
+    .await;
+    let out = run_tool(&server, &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("request id: req_cli_9"), "{out:?}");
+}

@@ -259,10 +259,14 @@ async fn rate_paces_every_worker_together() {
     assert_eq!(out.code, 0, "{out:?}");
     let times = arrivals.0.lock().unwrap().clone();
     assert_eq!(times.len(), 6);
-    // One request per 50 ms, however many workers.
+    // One request per 50 ms, however many workers: the six span five
+    // intervals, and none comes in a burst (arrival times jitter by a few
+    // ms on a loaded machine, so each gap is only checked loosely).
+    let span = times[5] - times[0];
+    assert!(span >= Duration::from_millis(240), "{span:?}: {times:?}");
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!(gap >= Duration::from_millis(45), "{gap:?} in {times:?}");
+        assert!(gap >= Duration::from_millis(25), "{gap:?} in {times:?}");
     }
 }
 

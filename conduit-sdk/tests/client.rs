@@ -85,7 +85,9 @@ async fn a_successful_run_exposes_every_field() {
             status: "shipped".into()
         })
     );
-    assert!(run.raw_data::<Vec<u8>>().unwrap_err().is_decode());
+    let wrong_shape = run.raw_data::<Vec<u8>>().unwrap_err();
+    assert_eq!(wrong_shape.kind(), ErrorKind::ResultType, "{wrong_shape}");
+    assert!(!wrong_shape.is_decode(), "the server kept its schema");
     assert!(run.into_result().is_ok());
 }
 
@@ -105,6 +107,11 @@ async fn a_failed_tool_is_a_response_and_into_result_makes_it_an_error() {
     assert_eq!(err.status(), None);
     assert_eq!(err.api_message(), Some("TypeError: order is undefined"));
     assert_eq!(err.tool_logs(), Some("fetching order\n"));
+    // The run stays reachable, as sent.
+    let run = err.tool_run().expect("the failed run");
+    assert_eq!(run.run_time_ms(), 12.5);
+    assert_eq!(run.logs(), Some("fetching order\n"));
+    assert_eq!(run.json()["error"], "TypeError: order is undefined");
     assert_eq!(
         err.to_string(),
         "tool failed: TypeError: order is undefined"

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use conduit_sdk::{Client, ClientBuilder, Error, Rate};
+use conduit_sdk::{CallOptions, Client, ClientBuilder, Error, Rate};
 use serde_json::Value;
 
 const USAGE: &str = "\
@@ -38,6 +38,11 @@ pub struct Cli {
     /// Timeout of each whole call in seconds, retries and waits included
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
+
+    /// An extra header for every request, such as 'Idempotency-Key: k1'
+    /// (repeatable)
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -131,7 +136,15 @@ impl Cli {
         if let Some(rate) = rate {
             builder = builder.rate_limit(rate);
         }
-        builder.build()
+        let client = builder.build()?;
+        if self.headers.is_empty() {
+            return Ok(client);
+        }
+        let options = self
+            .headers
+            .iter()
+            .fold(CallOptions::new(), |o, (name, value)| o.header(name, value));
+        Ok(client.with_options(options))
     }
 }
 
@@ -143,6 +156,18 @@ fn parse_timeout(secs: &str) -> Result<Duration, String> {
         .filter(|s| *s >= 0.001)
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| format!("expected a number of seconds of at least 0.001, got {secs:?}"))
+}
+
+/// `Name: value`, split at the first colon. The name and value are checked
+/// when the call is made (a bad one is a usage error, nothing sent).
+fn parse_header(header: &str) -> Result<(String, String), String> {
+    let (name, value) = header
+        .split_once(':')
+        .ok_or_else(|| format!("header {header:?} is not NAME: VALUE"))?;
+    if name.trim().is_empty() {
+        return Err(format!("header {header:?} has an empty name"));
+    }
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 fn parse_rate(rate: &str) -> Result<Rate, String> {

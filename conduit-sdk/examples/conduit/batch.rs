@@ -248,7 +248,7 @@ impl Results {
         let counts = &mut self.counts;
         let (line, outcome) = match result {
             Ok(run) => {
-                let data = serde_json::to_value(run.as_raw()).unwrap_or(Value::Null);
+                let data = run.json().clone();
                 let outcome = if run.success() {
                     counts.succeeded += 1;
                     Outcome::Succeeded

@@ -11,14 +11,15 @@
 //! as httpie does: `KEY=VALUE` sends `VALUE` as a JSON string and `KEY:=JSON`
 //! a raw JSON value, so `order_id=ord_1 count:=3 flags:='[true]'` sends
 //! `{"order_id": "ord_1", "count": 3, "flags": [true]}`. It prints the run's
-//! `data` object as JSON.
+//! `data` object as JSON, exactly as the server sent it.
 //!
 //! `tools run-batch` runs a tool once per line of JSON Lines input (each a
 //! parameters object), with `--concurrency` calls in flight sharing one
 //! client and its rate-limit gate, and prints one JSON line per item in
 //! input order. See [`batch`].
 //!
-//! The token is read from `CONDUIT_API_TOKEN`; `CONDUIT_BASE_URL`,
+//! `--header 'Name: value'` (repeatable, before `tools`) adds a header to
+//! every request. The token is read from `CONDUIT_API_TOKEN`; `CONDUIT_BASE_URL`,
 //! `CONDUIT_MAX_RETRIES`, `CONDUIT_WORKSPACE_ID` and `CONDUIT_RATE_LIMIT`
 //! apply when the matching option is absent. `--timeout` bounds each whole
 //! call, retries and rate-limit waits included.

@@ -79,6 +79,9 @@ pub fn error(e: &Error) -> ExitCode {
             }
         }
     }
+    if let Some(id) = e.request_id() {
+        eprintln!("request id: {id}");
+    }
     outcome.exit_code()
 }
 

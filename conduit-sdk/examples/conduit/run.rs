@@ -26,7 +26,9 @@ pub async fn run(client: &Client, args: RunArgs) -> ExitCode {
 
 /// Prints a completed run: its data on stdout, and why it failed on stderr.
 fn print_run(run: &ToolRun) -> ExitCode {
-    let printed = serde_json::to_string_pretty(run.as_raw())
+    // The data as the server sent it: fields this SDK does not know yet
+    // kept, key order and numbers unchanged.
+    let printed = serde_json::to_string_pretty(run.json())
         .map_err(|e| e.to_string())
         .and_then(|json| writeln!(std::io::stdout(), "{json}").map_err(|e| e.to_string()));
     if let Err(e) = printed {

@@ -283,7 +283,7 @@ impl ClientBuilder {
             Some(ws) => workspace_key(ws),
             None => token::partition_key(token),
         };
-        let transport = Pipeline {
+        let pipeline = Pipeline {
             authorization,
             user_agent,
             base_path: base_url.path().to_owned(),
@@ -298,25 +298,20 @@ impl ClientBuilder {
             read_stall_timeout: self
                 .read_stall_timeout
                 .unwrap_or(DEFAULT_READ_STALL_TIMEOUT),
+            attempt_timeout: None,
+            headers: Ok(Default::default()),
         };
-        let root = base_url.as_str().trim_end_matches('/');
-        let raw = conduit_api_gen::Client::new_with_client(
-            root,
+        Ok(Client::assemble(Inner {
+            raw: None,
+            pipeline: Arc::new(pipeline),
             http,
-            conduit_api_gen::Hooks::new(Arc::new(transport)),
-        );
-        Ok(Client {
-            inner: Arc::new(Inner {
-                raw,
-                base_url,
-                workspace_id,
-                retry: self.retry,
-                total_timeout: self.total_timeout,
-                limiter,
-                clock,
-                redactor: Redactor::new(token),
-            }),
-        })
+            base_url,
+            workspace_id,
+            total_timeout: self.total_timeout,
+            limiter,
+            clock,
+            redactor: Redactor::new(token),
+        }))
     }
 }
 

@@ -15,10 +15,10 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::gate::{Partition, RateLimiter};
-use crate::retry::RetryPolicy;
+use crate::middleware::Pipeline;
 use crate::shown::Redactor;
 use crate::time::Clock;
-use crate::{CustomTools, Error};
+use crate::{CallOptions, CustomTools, Error};
 
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.conduit.ai";
@@ -26,7 +26,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.conduit.ai";
 /// A Conduit API client.
 ///
 /// Cheap to clone (an `Arc`); clones share one connection pool. Every call
-/// sends the bearer token, retries as its [`RetryPolicy`] says and opens a
+/// sends the bearer token, retries as its [`RetryPolicy`](crate::RetryPolicy) says and opens a
 /// `conduit.request` tracing span per attempt.
 ///
 /// ```
@@ -44,10 +44,12 @@ pub struct Client {
 }
 
 struct Inner {
-    raw: conduit_api_gen::Client,
+    /// Always `Some` once assembled: the raw client runs `pipeline`.
+    raw: Option<conduit_api_gen::Client>,
+    pipeline: Arc<Pipeline>,
+    http: reqwest::Client,
     base_url: Url,
     workspace_id: Option<String>,
-    retry: RetryPolicy,
     total_timeout: Option<Duration>,
     limiter: RateLimiter,
     clock: Arc<dyn Clock>,
@@ -75,7 +77,67 @@ impl Client {
     /// The generated client, with this client's auth and retries applied to
     /// every operation. [`Client::call`] adds the SDK's error mapping.
     pub fn raw(&self) -> &conduit_api_gen::Client {
-        &self.inner.raw
+        self.inner
+            .raw
+            .as_ref()
+            .expect("assembled clients have a raw client")
+    }
+
+    /// A client whose calls use `options` over this client's settings. It
+    /// is cheap: it shares this client's connection pool, rate-limit gate
+    /// and everything else; only what `options` names differs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use conduit_sdk::{CallOptions, Client};
+    ///
+    /// let client = Client::builder().token("t").build()?;
+    /// let quick = client.with_options(CallOptions::new().total_timeout(Duration::from_secs(5)));
+    /// # Ok::<(), conduit_sdk::Error>(())
+    /// ```
+    pub fn with_options(&self, options: CallOptions) -> Client {
+        let base = &*self.inner.pipeline;
+        let mut pipeline = base.clone();
+        pipeline.retry = options.retry(&base.retry);
+        if options.timeout.is_some() {
+            pipeline.attempt_timeout = options.timeout;
+        }
+        pipeline.headers = match (&base.headers, options.header_map()) {
+            (Ok(old), Ok(new)) => {
+                let mut merged = old.clone();
+                for (name, value) in &new {
+                    merged.append(name, value.clone());
+                }
+                Ok(merged)
+            }
+            (Err(e), _) => Err(e.clone()),
+            (_, Err(e)) => Err(e),
+        };
+        let i = &self.inner;
+        Client::assemble(Inner {
+            raw: None,
+            pipeline: Arc::new(pipeline),
+            http: i.http.clone(),
+            base_url: i.base_url.clone(),
+            workspace_id: i.workspace_id.clone(),
+            total_timeout: options.total_timeout.or(i.total_timeout),
+            limiter: i.limiter.clone(),
+            clock: i.clock.clone(),
+            redactor: i.redactor.clone(),
+        })
+    }
+
+    /// A client from its parts, with a raw client running its pipeline.
+    fn assemble(mut inner: Inner) -> Client {
+        let root = inner.base_url.as_str().trim_end_matches('/');
+        inner.raw = Some(conduit_api_gen::Client::new_with_client(
+            root,
+            inner.http.clone(),
+            conduit_api_gen::Hooks::new(inner.pipeline.clone()),
+        ));
+        Client {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The base URL requests go to.
@@ -120,7 +182,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url.as_str())
             .field("workspace_id", &self.inner.workspace_id)
-            .field("retry", &self.inner.retry)
+            .field("retry", &self.inner.pipeline.retry)
             .field("total_timeout", &self.inner.total_timeout)
             .field("rate_limiter", &self.inner.limiter)
             .field("token", &"<redacted>")

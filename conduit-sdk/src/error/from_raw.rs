@@ -30,12 +30,15 @@ pub(crate) async fn from_raw<E: Serialize>(
                 "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
             ))
             .with_retry_after(Some(left))
+            .with_request_id(state.request_id())
             .with_attempts(state.attempts())
             .with_waited(state.waited())
             .with_operation(state.operation());
     }
     let mapped = match error {
         RawError::InvalidRequest(message) => Error::invalid_input(message),
+        // Reading the body inside the hooks (to keep it as sent) fails here.
+        RawError::CommunicationError(e) if e.is_body() || is_body_error(&e) => body_error(e, state),
         RawError::CommunicationError(e) | RawError::InvalidUpgrade(e) => transport(e),
         RawError::ResponseBodyError(e) => body_error(e, state),
         RawError::ErrorResponse(value) => {
@@ -75,10 +78,16 @@ pub(crate) async fn from_raw<E: Serialize>(
         None
     };
     mapped
+        .with_request_id(state.request_id())
         .with_attempts(state.attempts())
         .with_waited(state.waited())
         .with_operation(state.operation())
         .with_retry_after(retry_after)
+}
+
+/// Whether `e` is a body over the size limit or a stalled one.
+fn is_body_error(e: &reqwest::Error) -> bool {
+    find::<crate::body::TooLarge>(e).is_some() || find::<crate::body::Stalled>(e).is_some()
 }
 
 /// A body that could not be read to its end.

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::ToolRun;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong, broadly. New kinds may be added.
@@ -47,6 +49,9 @@ pub enum ErrorKind {
     Decode,
     /// The custom tool ran and its own code failed (`success: false`).
     ToolFailed,
+    /// The tool's result (`rawData`) does not decode as the caller's type:
+    /// the tool returned another shape; the API kept its schema.
+    ResultType,
 }
 
 impl ErrorKind {
@@ -69,6 +74,7 @@ impl ErrorKind {
             ErrorKind::Transport => "transport",
             ErrorKind::Decode => "decode",
             ErrorKind::ToolFailed => "tool_failed",
+            ErrorKind::ResultType => "result_type",
         }
     }
 }
@@ -96,9 +102,11 @@ struct Inner {
     operation: Option<&'static str>,
     attempts: u32,
     waited: Duration,
+    request_id: Option<String>,
     retry_after: Option<Duration>,
     body_snippet: Option<String>,
     tool_logs: Option<String>,
+    tool_run: Option<Box<ToolRun>>,
     source: Option<BoxError>,
 }
 
@@ -113,9 +121,11 @@ impl Error {
                 operation: None,
                 attempts: 0,
                 waited: Duration::ZERO,
+                request_id: None,
                 retry_after: None,
                 body_snippet: None,
                 tool_logs: None,
+                tool_run: None,
                 source: None,
             }),
         }
@@ -175,6 +185,11 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_request_id(mut self, id: Option<String>) -> Self {
+        self.inner.request_id = id.or(self.inner.request_id.take());
+        self
+    }
+
     pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.inner.retry_after = d.or(self.inner.retry_after);
         self
@@ -188,6 +203,11 @@ impl Error {
 
     pub(crate) fn with_tool_logs(mut self, logs: Option<String>) -> Self {
         self.inner.tool_logs = logs;
+        self
+    }
+
+    pub(crate) fn with_tool_run(mut self, run: ToolRun) -> Self {
+        self.inner.tool_run = Some(Box::new(run));
         self
     }
 
@@ -224,6 +244,12 @@ impl Error {
         self.inner.waited
     }
 
+    /// The id the server gave the request that ended the call
+    /// (`x-request-id`, or `request-id`): what a support ticket needs.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
     /// For rate limits: how long the server asked to wait, when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
@@ -241,6 +267,12 @@ impl Error {
     /// [`LOGS_LIMIT`](crate::shown::LOGS_LIMIT) bytes).
     pub fn tool_logs(&self) -> Option<&str> {
         self.inner.tool_logs.as_deref()
+    }
+
+    /// For [`ErrorKind::ToolFailed`]: the run itself, with its message,
+    /// logs and run time as the server sent them.
+    pub fn tool_run(&self) -> Option<&ToolRun> {
+        self.inner.tool_run.as_deref()
     }
 
     /// The operation (progenitor's name, such as `run_custom_tool`).
@@ -261,7 +293,10 @@ impl Error {
     /// The server answered with a non-success status.
     pub fn is_status(&self) -> bool {
         self.inner.status.is_some_and(|s| !s.is_success())
-            && !matches!(self.kind(), ErrorKind::Decode | ErrorKind::ToolFailed)
+            && !matches!(
+                self.kind(),
+                ErrorKind::Decode | ErrorKind::ToolFailed | ErrorKind::ResultType
+            )
     }
 
     /// Rate limited (429) after the retries allowed.
@@ -331,6 +366,7 @@ impl fmt::Display for Error {
             ErrorKind::Transport => "transport error",
             ErrorKind::Decode => "response did not decode",
             ErrorKind::ToolFailed => "tool failed",
+            ErrorKind::ResultType => "tool result has another shape",
         };
         f.write_str(what)?;
         if let Some(status) = i.status {
@@ -354,6 +390,9 @@ impl fmt::Display for Error {
         }
         if let Some(d) = i.retry_after {
             write!(f, " (retry after {:.0?})", d)?;
+        }
+        if let Some(id) = &i.request_id {
+            write!(f, " (request id {id})")?;
         }
         Ok(())
     }
@@ -382,6 +421,9 @@ impl fmt::Debug for Error {
         }
         if let Some(v) = &i.retry_after {
             d.field("retry_after", v);
+        }
+        if let Some(v) = &i.request_id {
+            d.field("request_id", v);
         }
         if let Some(v) = &i.body_snippet {
             d.field("body_snippet", v);

@@ -1,18 +1,18 @@
 //! Custom code tools.
 
+mod tool_run;
+
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::time::Duration;
 
-use conduit_api_gen::types::{RunCustomToolBody, RunCustomToolResponseData};
+use conduit_api_gen::types::RunCustomToolBody;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::ShownSource;
+pub use tool_run::ToolRun;
+
 use crate::params;
-use crate::shown::Redactor;
-use crate::{Client, Error, ErrorKind};
+use crate::{CallOptions, Client, Error};
 
 /// The longest tool id sent, in characters. Real ids are about 32; a longer
 /// one is a mistake (a pasted document, a path), refused before sending.
@@ -51,6 +51,7 @@ impl<'a> CustomTools<'a> {
             tool_id: tool_id.into(),
             parameters: Ok(Map::new()),
             workspace_id: None,
+            options: None,
         }
     }
 }
@@ -63,6 +64,7 @@ pub struct RunTool<'a> {
     tool_id: String,
     parameters: Result<Map<String, Value>, String>,
     workspace_id: Option<String>,
+    options: Option<CallOptions>,
 }
 
 impl<'a> RunTool<'a> {
@@ -103,6 +105,26 @@ impl<'a> RunTool<'a> {
         self
     }
 
+    /// Overrides the client's settings for this call only (timeouts,
+    /// retries, extra headers such as an `Idempotency-Key`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: conduit_sdk::Client) -> Result<(), conduit_sdk::Error> {
+    /// use conduit_sdk::CallOptions;
+    ///
+    /// let run = client
+    ///     .custom_tools()
+    ///     .run("kg77c0dy0mgdpzmqz6tesry8w184002s")
+    ///     .options(CallOptions::new().header("Idempotency-Key", "refund-4711"))
+    ///     .send()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn options(mut self, options: CallOptions) -> Self {
+        self.options = Some(options);
+        self
+    }
+
     /// Sends the request. Invalid input fails here, before anything is sent.
     pub async fn send(self) -> Result<ToolRun, Error> {
         let tool_id = check_id("tool id", &self.tool_id)?;
@@ -125,16 +147,27 @@ impl<'a> RunTool<'a> {
             parameters,
             workspace_id,
         };
-        let response = self
-            .client
-            .call_in(partition, |raw| {
+        let derived;
+        let client = match self.options {
+            Some(options) => {
+                derived = self.client.with_options(options);
+                &derived
+            }
+            None => self.client,
+        };
+        let (response, body) = client
+            .call_with(partition, true, |raw| {
                 raw.run_custom_tool().id(tool_id).body(body).send()
             })
             .await?;
-        Ok(ToolRun {
-            data: response.into_inner().data,
-            redactor: self.client.redactor().clone(),
-        })
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok(ToolRun::new(
+            response.into_inner().data,
+            status,
+            headers,
+            body.unwrap_or_default(),
+            client.redactor().clone(),
+        ))
     }
 }
 
@@ -181,91 +214,5 @@ fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// The outcome of running a custom tool.
-///
-/// A tool whose own code failed is still a successful API call:
-/// [`success`](Self::success) is false and [`error`](Self::error) says why.
-/// [`into_result`](Self::into_result) turns that into an [`Error`].
-#[derive(Debug, Clone)]
-pub struct ToolRun {
-    data: RunCustomToolResponseData,
-    redactor: Redactor,
-}
-
-impl ToolRun {
-    /// Whether the tool's code ran to completion and returned the expected shape.
-    pub fn success(&self) -> bool {
-        self.data.success
-    }
-
-    /// The `message` the tool returned.
-    pub fn message(&self) -> Option<&str> {
-        self.data.message.as_deref()
-    }
-
-    /// The full object the tool returned (`null` when it failed).
-    pub fn result(&self) -> &Value {
-        &self.data.result
-    }
-
-    /// Why the tool failed, when it did.
-    pub fn error(&self) -> Option<&str> {
-        self.data.error.as_deref()
-    }
-
-    /// What the tool printed.
-    pub fn logs(&self) -> Option<&str> {
-        self.data.logs.as_deref()
-    }
-
-    /// Wall-clock run time; zero if the server reported an impossible value.
-    pub fn run_time(&self) -> Duration {
-        Duration::try_from_secs_f64(self.data.run_time_ms / 1000.0).unwrap_or_default()
-    }
-
-    /// The run time in milliseconds, exactly as the server reported it.
-    pub fn run_time_ms(&self) -> f64 {
-        self.data.run_time_ms
-    }
-
-    /// `result.rawData` decoded as `T`; `None` when the tool returned none.
-    pub fn raw_data<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
-        match self.data.result.get("rawData") {
-            None | Some(Value::Null) => Ok(None),
-            Some(raw) => T::deserialize(raw).map(Some).map_err(|e| {
-                // serde's message may quote the data: shown as server text.
-                let reason = ShownSource(self.redactor.message(&e.to_string()));
-                Error::new(ErrorKind::Decode)
-                    .with_message(format!(
-                        "rawData does not decode as {}: {reason}",
-                        std::any::type_name::<T>()
-                    ))
-                    .with_source(reason)
-            }),
-        }
-    }
-
-    /// `Ok(self)` if the tool succeeded, else a [`ErrorKind::ToolFailed`]
-    /// error with the tool's error text and logs.
-    pub fn into_result(self) -> Result<ToolRun, Error> {
-        if self.data.success {
-            return Ok(self);
-        }
-        let text = match &self.data.error {
-            Some(text) => self.redactor.message(text),
-            None => "the tool reported failure without an error message".into(),
-        };
-        let logs = self.data.logs.as_deref().map(|l| self.redactor.logs(l));
-        Err(Error::new(ErrorKind::ToolFailed)
-            .with_api_message(Some(text))
-            .with_tool_logs(logs))
-    }
-
-    /// The run as the API returned it (`data` of the response).
-    pub fn as_raw(&self) -> &RunCustomToolResponseData {
-        &self.data
     }
 }

@@ -30,84 +30,28 @@
 //! status, the server's `Retry-After`, time waited) reaches the error: the
 //! generated code between them passes only the request and the response.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conduit_api_gen::{BoxFuture, Middleware, Operation};
-use reqwest::header::{AUTHORIZATION, HeaderValue, USER_AGENT};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
 use tracing::Instrument;
+
+mod call_state;
+mod path;
+
+use call_state::with_call;
+pub(crate) use call_state::{CALL, CallState};
+pub(crate) use path::path_matches;
 
 use crate::body;
 use crate::gate::{Partition, RateLimiter};
 use crate::retry::{Decision, Outcome, RetryPolicy};
 use crate::time::{Clock, Sleep};
 
-/// What the middleware learns during one [`Client::call`](crate::Client::call),
-/// for the error it may become.
-#[derive(Debug, Default)]
-pub(crate) struct CallState {
-    attempts: AtomicU32,
-    last_status: AtomicU16,
-    retry_after: Mutex<Option<Duration>>,
-    operation: OnceLock<&'static str>,
-    /// The gate partition of this call, when not the client's default.
-    pub(crate) partition: Option<Arc<Partition>>,
-    waited_nanos: AtomicU64,
-    /// Set when the gate refused to send: what was left of the cooldown.
-    refused: Mutex<Option<Duration>>,
-}
-
-impl CallState {
-    pub(crate) fn in_partition(partition: Option<Arc<Partition>>) -> Self {
-        Self {
-            partition,
-            ..Self::default()
-        }
-    }
-
-    pub(crate) fn attempts(&self) -> u32 {
-        self.attempts.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn last_status(&self) -> Option<reqwest::StatusCode> {
-        reqwest::StatusCode::from_u16(self.last_status.load(Ordering::Relaxed)).ok()
-    }
-
-    pub(crate) fn operation(&self) -> Option<&'static str> {
-        self.operation.get().copied()
-    }
-
-    pub(crate) fn retry_after(&self) -> Option<Duration> {
-        *self.retry_after.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Time spent waiting: in the gate and between attempts.
-    pub(crate) fn waited(&self) -> Duration {
-        Duration::from_nanos(self.waited_nanos.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn refused(&self) -> Option<Duration> {
-        *self.refused.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn add_waited(&self, d: Duration) {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-}
-
-tokio::task_local! {
-    /// Set by `Client::call` around the raw call; absent when the raw client
-    /// is used directly, which still gets auth, the gate and retries.
-    pub(crate) static CALL: Arc<CallState>;
-}
-
-fn with_call(f: impl FnOnce(&CallState)) {
-    let _ = CALL.try_with(|state| f(state));
-}
-
-/// The SDK's [`Middleware`].
+/// The SDK's [`Middleware`]. Cloned, with overrides, by
+/// [`Client::with_options`](crate::Client::with_options).
+#[derive(Clone)]
 pub(crate) struct Pipeline {
     pub(crate) authorization: HeaderValue,
     pub(crate) user_agent: HeaderValue,
@@ -120,6 +64,10 @@ pub(crate) struct Pipeline {
     pub(crate) partition: Option<Arc<Partition>>,
     pub(crate) max_response_bytes: usize,
     pub(crate) read_stall_timeout: Duration,
+    /// A per-attempt timeout overriding the HTTP client's.
+    pub(crate) attempt_timeout: Option<Duration>,
+    /// Extra headers from call options, or why they cannot be sent.
+    pub(crate) headers: Result<HeaderMap, String>,
 }
 
 impl Middleware for Pipeline {
@@ -129,10 +77,9 @@ impl Middleware for Pipeline {
         op: Option<&'static Operation>,
     ) -> Result<(), String> {
         if let Some(op) = op {
-            with_call(|s| {
-                let _ = s.operation.set(op.rust_method);
-            });
+            with_call(|s| s.set_operation(op.rust_method));
         }
+        let extra = self.headers.as_ref().map_err(Clone::clone)?;
         if let Some(op) = op
             && !path_matches(request.url().path(), &self.base_path, op.path)
         {
@@ -145,8 +92,14 @@ impl Middleware for Pipeline {
             ));
         }
         let headers = request.headers_mut();
+        for (name, value) in extra {
+            headers.append(name, value.clone());
+        }
         headers.insert(AUTHORIZATION, self.authorization.clone());
         headers.insert(USER_AGENT, self.user_agent.clone());
+        if let Some(timeout) = self.attempt_timeout {
+            *request.timeout_mut() = Some(timeout);
+        }
         Ok(())
     }
 
@@ -156,7 +109,11 @@ impl Middleware for Pipeline {
         request: reqwest::Request,
         op: Option<&'static Operation>,
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
-        Box::pin(self.send_with_retries(client, request, op.map_or("unknown", |o| o.rust_method)))
+        Box::pin(async move {
+            let op = op.map_or("unknown", |o| o.rust_method);
+            let response = self.send_with_retries(client, request, op).await?;
+            record_final(response).await
+        })
     }
 }
 
@@ -184,10 +141,7 @@ impl Pipeline {
                             retry_after_ms = refused.retry_after.as_millis() as u64,
                             "the rate-limit cooldown exceeds max_wait; not sending"
                         );
-                        with_call(|s| {
-                            *s.refused.lock().unwrap_or_else(|e| e.into_inner()) =
-                                Some(refused.retry_after)
-                        });
+                        with_call(|s| s.set_refused(refused.retry_after));
                         return Ok(refused_response(request.url(), refused.retry_after));
                     }
                 }
@@ -208,7 +162,7 @@ impl Pipeline {
                 retry_in_ms = tracing::field::Empty,
             );
             // Counted before sending: a call cut short mid-attempt still sent it.
-            with_call(|s| s.attempts.store(attempt, Ordering::Relaxed));
+            with_call(|s| s.set_attempts(attempt));
             let sent_at = self.clock.now();
             let result = client
                 .execute(request)
@@ -219,7 +173,7 @@ impl Pipeline {
                 Ok(response) => {
                     let status = response.status();
                     span.record("status", status.as_u16());
-                    with_call(|s| s.last_status.store(status.as_u16(), Ordering::Relaxed));
+                    with_call(|s| s.set_status(status.as_u16()));
                     Outcome::of_response(status, response.headers(), self.clock.system_time())
                 }
                 Err(e) => Outcome::of_error(e),
@@ -227,9 +181,7 @@ impl Pipeline {
             let decision = self.retry.decide(&outcome, &method, attempt);
             match (&outcome, &partition) {
                 (Outcome::Throttled { retry_after }, _) => {
-                    with_call(|s| {
-                        *s.retry_after.lock().unwrap_or_else(|e| e.into_inner()) = *retry_after
-                    });
+                    with_call(|s| s.set_retry_after(*retry_after));
                     let cooldown = match (&decision, retry_after) {
                         (Decision::RetryAfter(wait), _) => *wait,
                         (_, Some(wait)) => *wait,
@@ -274,6 +226,40 @@ impl Pipeline {
     }
 }
 
+/// Keeps what the call wants of its final response: the request id, and
+/// the body as sent when the caller asked for it (read here, inside the
+/// call's timeouts, and handed on unchanged to the generated decoding).
+async fn record_final(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+    let Ok(call) = CALL.try_with(Arc::clone) else {
+        return Ok(response);
+    };
+    call.set_request_id(request_id(response.headers()));
+    // Error bodies are left to the error mapping, which reads only their start.
+    if !call.keep_body || !response.status().is_success() {
+        return Ok(response);
+    }
+    let url = response.url().clone();
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let bytes = body::collect(body).await?;
+    call.set_body(bytes.clone());
+    let response = http::Response::from_parts(parts, reqwest::Body::from(bytes));
+    Ok(body::with_url(response, url))
+}
+
+/// The request id a response carries, if any: `x-request-id`, else
+/// `request-id`; only visible ASCII, at most 200 characters.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers
+        .get("x-request-id")
+        .or_else(|| headers.get("request-id"))?
+        .to_str()
+        .ok()?
+        .trim();
+    let fits =
+        !value.is_empty() && value.len() <= 200 && value.chars().all(|c| c.is_ascii_graphic());
+    fits.then(|| value.to_owned())
+}
+
 /// The stand-in for a 429 when the gate refuses to send: what the server
 /// would have said, so that the raw client decodes it as a rate limit.
 /// [`Client::call`](crate::Client::call) reports it as not sent.
@@ -287,27 +273,6 @@ fn refused_response(url: &reqwest::Url, retry_after: Duration) -> reqwest::Respo
             r#"{"error":"Rate limit cooldown in progress (not sent by the SDK)"}"#,
         ));
     body::with_url(response.expect("a valid static response"), url.clone())
-}
-
-/// Whether `actual` is `base_path` followed by `template`, each `{param}`
-/// standing for exactly one non-empty segment.
-pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> bool {
-    let Some(rest) = actual.strip_prefix(base_path.trim_end_matches('/')) else {
-        return false;
-    };
-    let (mut got, mut want) = (rest.split('/'), template.split('/'));
-    loop {
-        match (got.next(), want.next()) {
-            (None, None) => return true,
-            (Some(g), Some(w)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return false;
-                }
-            }
-            (Some(g), Some(w)) if g == w => {}
-            _ => return false,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -343,6 +308,8 @@ mod tests {
             partition: None,
             max_response_bytes: 1024,
             read_stall_timeout: Duration::from_secs(10),
+            attempt_timeout: None,
+            headers: Ok(HeaderMap::new()),
         };
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
@@ -368,17 +335,5 @@ mod tests {
         for m in [reqwest::Method::POST, reqwest::Method::PATCH] {
             assert_eq!(unavailable_then_ok(m.clone()).await, (503, 1), "{m}");
         }
-    }
-
-    #[test]
-    fn paths_match_their_template_segment_by_segment() {
-        let t = "/v1/custom-tools/{id}/run";
-        assert!(path_matches("/v1/custom-tools/abc/run", "", t));
-        assert!(path_matches("/v1/custom-tools/a%2Fb/run", "", t));
-        assert!(path_matches("/proxy/v1/custom-tools/abc/run", "/proxy/", t));
-        assert!(!path_matches("/v1/custom-tools/run", "", t));
-        assert!(!path_matches("/v1/run", "", t));
-        assert!(!path_matches("/v1/custom-tools//run", "", t));
-        assert!(!path_matches("/other/v1/custom-tools/abc/run", "/proxy", t));
     }
 }
