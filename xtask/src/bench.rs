@@ -18,20 +18,22 @@ const REPORT: &str = "BENCHMARKS.md";
 /// Cold builds per app in full mode, alternated (reqwest app, SDK app, ...).
 const COLD_BUILD_ROUNDS: usize = 2;
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut quick = false;
-    let mut json_out = false;
-    for arg in args {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--json" => json_out = true,
-            other => {
-                return Err(format!(
-                    "`cargo xtask bench` takes --quick and --json (got {other})"
-                ));
-            }
-        }
-    }
+/// `cargo xtask bench`'s options.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Fewer rounds, and no cold build comparison
+    #[arg(long)]
+    quick: bool,
+    /// Print the headline numbers as one JSON line instead of the table
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let Options {
+        quick,
+        json: json_out,
+    } = *options;
     let root = root();
     let started = Instant::now();
     let load_before = load_average();
