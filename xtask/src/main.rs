@@ -54,7 +54,14 @@ enum Cmd {
     /// failing a target that runs longer than --seconds.
     #[command(verbatim_doc_comment)]
     Fuzz(fuzz::Options),
-    /// Measure the SDK against plain reqwest and time codegen; writes BENCHMARKS.md
+    /// Measure the SDK against plain reqwest and time codegen; a full run writes BENCHMARKS.md
+    ///
+    /// Runs conduit-bench in release (the SDK against a hand-written reqwest
+    /// call, code generation, memory, rate limits), times cold builds of a tiny
+    /// app against each, prints the results and writes them to BENCHMARKS.md.
+    /// --quick only prints: it never rewrites BENCHMARKS.md, which holds the
+    /// last full run.
+    #[command(verbatim_doc_comment)]
     Bench(bench::Options),
 }
 

@@ -329,20 +329,14 @@ fn breakdown_table(m: &Value) -> String {
     t
 }
 
-/// The text of BENCHMARKS.md.
+/// The text of BENCHMARKS.md, which only a full run writes.
 pub(super) fn render(
     m: &Value,
     cold: Option<&Result<ColdBuild, String>>,
     summary: &Value,
     machine: &Machine,
     timing: &Timing,
-    quick: bool,
 ) -> String {
-    let mode = if quick {
-        "quick run, `--quick`"
-    } else {
-        "full run"
-    };
     let lat = &m["latency"];
     let tp = &m["throughput"];
     let bd = &m["breakdown"];
@@ -351,7 +345,7 @@ pub(super) fn render(
         r,
         "# Benchmarks
 
-Written by `cargo xtask bench` ({mode}, {date}); rerun it to refresh
+Written by `cargo xtask bench` (full run, {date}); rerun it to refresh
 this file. The machine is a shared VM, so absolute numbers move with its load
 (sequential loopback latencies here have measured about 4x lower while other
 builds kept the cores busy than on an idle machine, whose cores are slower to
@@ -467,7 +461,8 @@ Throughput: one burst of {bd_req} requests per layer per round, in rotation.
 
 {breakdown}
 Reproduce: `cargo xtask bench` (full, writes this file) or
-`cargo xtask bench --quick --json` (under 3 minutes once `conduit-bench` is
+`cargo xtask bench --quick --json` (prints its numbers and never writes this
+file, which keeps the last full run; under 3 minutes once `conduit-bench` is
 built; the first release build of its dependencies takes several minutes on
 2 cores).
 ",
