@@ -21,25 +21,20 @@ use serde_json::Value;
 
 use crate::{cargo, root, run_step};
 
-const USAGE: &str = "\
-usage: cargo xtask fuzz [--seconds N] [--cases N]
-
-Runs the libFuzzer targets in fuzz/ (cargo fuzz, nightly) for --seconds each
-(default 60), then the property tests of conduit-sdk and conduit-codegen
-(tests/fuzz.rs) in release mode with --cases cases per property (default
-10000), failing a target that runs longer than --seconds.";
-
 /// The cargo-fuzz targets in `fuzz/fuzz_targets`.
 const LIBFUZZER_TARGETS: [&str; 3] = ["response", "retry_after", "spec_source"];
 
 /// The packages whose `fuzz` test target is run.
 const PACKAGES: [&str; 2] = ["conduit-sdk", "conduit-codegen"];
-const DEFAULT_SECONDS: u64 = 60;
-const DEFAULT_CASES: u32 = 10_000;
 
-#[derive(Debug, PartialEq)]
-struct Options {
+/// `cargo xtask fuzz`'s options.
+#[derive(Debug, PartialEq, clap::Args)]
+pub struct Options {
+    /// Seconds per libFuzzer target; also the limit for each property target
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = positive::<u64>)]
     seconds: u64,
+    /// Cases per property test
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = positive::<u32>)]
     cases: u32,
 }
 
@@ -51,20 +46,16 @@ struct Target {
     dir: PathBuf,
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let Some(options) = parse_args(args)? else {
-        println!("{USAGE}");
-        return Ok(());
-    };
+pub fn run(options: &Options) -> Result<(), String> {
     let started = Instant::now();
-    run_libfuzzer(&options)?;
+    run_libfuzzer(options)?;
     run_step(
         "build the fuzz targets (release)",
         &mut build_command(false),
     )?;
     let targets = built_targets()?;
     for target in &targets {
-        run_target(target, &options)?;
+        run_target(target, options)?;
     }
     println!(
         "\nxtask fuzz: {} libFuzzer targets ran {} s each without a crash; \
@@ -118,43 +109,14 @@ fn run_libfuzzer(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// `None` for `--help`.
-fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        seconds: DEFAULT_SECONDS,
-        cases: DEFAULT_CASES,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if arg.starts_with("--") => (name, Some(value.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next().cloned())
-                .ok_or_else(|| format!("{name} expects a value\n\n{USAGE}"))
-        };
-        match name {
-            "-h" | "--help" => return Ok(None),
-            "--seconds" => options.seconds = positive(name, &value()?)?,
-            "--cases" => {
-                options.cases = u32::try_from(positive(name, &value()?)?)
-                    .map_err(|_| format!("--cases is too large\n\n{USAGE}"))?;
-            }
-            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
-        }
-    }
-    Ok(Some(options))
-}
-
-fn positive(name: &str, value: &str) -> Result<u64, String> {
-    value
+/// Parses a whole number above zero that fits in `T`.
+fn positive<T: TryFrom<u64>>(value: &str) -> Result<T, String> {
+    let n: u64 = value
         .parse()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("{name} expects a positive whole number, got `{value}`\n\n{USAGE}"))
+        .ok_or_else(|| "expects a positive whole number".to_owned())?;
+    T::try_from(n).map_err(|_| format!("{n} is too large"))
 }
 
 /// `cargo test --release --no-run` of the `fuzz` targets.
@@ -263,29 +225,36 @@ fn run_target(target: &Target, options: &Options) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Cli::try_parse_from(std::iter::once("fuzz").chain(args.iter().copied())).map(|c| c.options)
     }
 
     #[test]
     fn options_have_defaults_and_both_spellings() {
         assert_eq!(
-            parse_args(&[]).unwrap(),
-            Some(Options {
+            parse(&[]).unwrap(),
+            Options {
                 seconds: 60,
                 cases: 10_000
-            })
+            }
         );
         assert_eq!(
-            parse_args(&args(&["--seconds", "5", "--cases=10"])).unwrap(),
-            Some(Options {
+            parse(&["--seconds", "5", "--cases=10"]).unwrap(),
+            Options {
                 seconds: 5,
                 cases: 10
-            })
+            }
         );
-        assert_eq!(parse_args(&args(&["--help"])).unwrap(), None);
     }
 
     #[test]
@@ -298,7 +267,7 @@ mod tests {
             &["--cases", "99999999999"],
             &["--frobnicate"],
         ] {
-            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 }

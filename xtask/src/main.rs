@@ -10,49 +10,92 @@ mod surface_diff;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+use clap::{CommandFactory, Parser, Subcommand};
 
-commands:
-  regen [--check] [SOURCE...]  merge SOURCEs (OpenAPI YAML/JSON or reference pages) into
-                               openapi/conduit.yaml, regenerate, build, update SURFACE.md;
-                               --check fails if either file would change
-  test                         the whole suite: fmt, clippy, regen --check, docs, tests,
-                               Prism conformance
-  mock [--port N]              serve the vendored spec with the pinned Prism on 127.0.0.1:4010
-  fuzz [--seconds N] [--cases N]
-                               libFuzzer targets (cargo fuzz, nightly) and property tests of
-                               response decoding, error mapping, Retry-After parsing and spec
-                               loading, each bounded in time
-  bench [--quick] [--json]     measure the SDK against plain reqwest and time codegen; writes
-                               BENCHMARKS.md; --json prints the headline numbers last
-";
+/// Maintainers' commands for the Conduit Rust SDK.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Merge SOURCEs into openapi/conduit.yaml, regenerate, build, update SURFACE.md
+    ///
+    /// Merges SOURCEs (OpenAPI YAML/JSON or reference pages) into the vendored
+    /// spec, openapi/conduit.yaml, regenerates the client from it, builds both
+    /// ways of getting the client and updates SURFACE.md. With no SOURCE it
+    /// regenerates from the spec as it is.
+    #[command(verbatim_doc_comment)]
+    Regen {
+        /// Change nothing; fail if the spec or SURFACE.md would change
+        #[arg(long)]
+        check: bool,
+        /// OpenAPI YAML/JSON files or reference pages to merge
+        #[arg(value_name = "SOURCE")]
+        sources: Vec<PathBuf>,
+    },
+    /// The whole suite: fmt, clippy, regen --check, docs, tests, Prism conformance
+    Test,
+    /// Serve the vendored spec with the pinned Prism on 127.0.0.1 until interrupted
+    Mock {
+        /// Port on 127.0.0.1 to serve on
+        #[arg(long, value_name = "N", default_value_t = 4010)]
+        port: u16,
+    },
+    /// Run the libFuzzer targets and property tests, each bounded in time
+    ///
+    /// Runs the libFuzzer targets in fuzz/ (cargo fuzz, nightly: whole HTTP
+    /// responses, Retry-After parsing, spec loading) for --seconds each, then
+    /// the property tests of response decoding, error mapping, Retry-After
+    /// parsing and spec loading (tests/fuzz.rs in conduit-sdk and
+    /// conduit-codegen) in release mode with --cases cases per property,
+    /// failing a target that runs longer than --seconds.
+    #[command(verbatim_doc_comment)]
+    Fuzz(fuzz::Options),
+    /// Measure the SDK against plain reqwest and time codegen; a full run writes BENCHMARKS.md
+    ///
+    /// Runs conduit-bench in release (the SDK against a hand-written reqwest
+    /// call, code generation, memory, rate limits), times cold builds of a tiny
+    /// app against each, prints the results and writes them to BENCHMARKS.md.
+    /// --quick only prints: it never rewrites BENCHMARKS.md, which holds the
+    /// last full run.
+    #[command(verbatim_doc_comment)]
+    Bench(bench::Options),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (cmd, rest) = match args.split_first() {
-        Some((cmd, rest)) => (cmd.as_str(), rest),
-        None => ("help", &[][..]),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version go to stdout and succeed.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(e.to_string().trim_start_matches("error: ")),
     };
-    let result = match cmd {
-        "regen" => regen::run(rest),
-        "test" => suite::run(rest),
-        "mock" => prism::mock(rest),
-        "fuzz" => fuzz::run(rest),
-        "bench" => bench::run(rest),
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
+    let result = match cli.command {
+        Some(Cmd::Regen { check, sources }) => regen::run(check, &sources),
+        Some(Cmd::Test) => suite::run(),
+        Some(Cmd::Mock { port }) => prism::mock(port),
+        Some(Cmd::Fuzz(options)) => fuzz::run(&options),
+        Some(Cmd::Bench(options)) => bench::run(&options),
+        None => {
+            print!("{}", Cli::command().render_help());
             Ok(())
         }
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("xtask: {message}");
-            ExitCode::FAILURE
-        }
+        Err(message) => fail(&message),
     }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("xtask: {}", message.trim_end());
+    ExitCode::FAILURE
 }
 
 /// The workspace root.
@@ -79,4 +122,52 @@ fn run_step(name: &str, cmd: &mut Command) -> Result<(), String> {
 
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_take_their_options() {
+        let cli = parse(&["regen", "--check", "a.md", "b.yaml"]).unwrap();
+        let Some(Cmd::Regen { check, sources }) = cli.command else {
+            panic!("{cli:?}");
+        };
+        assert!(check);
+        assert_eq!(sources, [PathBuf::from("a.md"), PathBuf::from("b.yaml")]);
+        assert!(matches!(
+            parse(&["mock"]).unwrap().command,
+            Some(Cmd::Mock { port: 4010 })
+        ));
+        assert!(matches!(
+            parse(&["mock", "--port", "8080"]).unwrap().command,
+            Some(Cmd::Mock { port: 8080 })
+        ));
+        assert!(matches!(parse(&["test"]).unwrap().command, Some(Cmd::Test)));
+        assert!(parse(&[]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn unknown_commands_and_options_are_refused() {
+        for bad in [
+            &["frobnicate"][..],
+            &["test", "x"],
+            &["regen", "--frobnicate"],
+            &["mock", "--port", "x"],
+            &["mock", "--port", "70000"],
+            &["bench", "--slow"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -93,12 +93,7 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// `cargo xtask mock [--port N]`: serve until interrupted.
-pub fn mock(args: &[String]) -> Result<(), String> {
-    let port = match args {
-        [] => 4010,
-        [flag, n] if flag == "--port" => n.parse().map_err(|_| format!("bad port {n}"))?,
-        _ => return Err("usage: cargo xtask mock [--port N]".into()),
-    };
+pub fn mock(port: u16) -> Result<(), String> {
     let mut prism = start(port, false)?;
     println!(
         "Prism is serving {VENDORED_SPEC} at {}; Ctrl-C stops it",

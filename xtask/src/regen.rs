@@ -10,20 +10,8 @@ use conduit_codegen::{
 
 use crate::{cargo, root, run_step};
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let check = args.iter().any(|a| a == "--check");
-    let sources: Vec<PathBuf> = args
-        .iter()
-        .filter(|a| *a != "--check")
-        .map(PathBuf::from)
-        .collect();
-    if let Some(flag) = sources
-        .iter()
-        .find(|a| a.to_string_lossy().starts_with('-'))
-    {
-        return Err(format!("unknown flag {}", flag.display()));
-    }
-    let changes = regen(&root(), &sources, check)?;
+pub fn run(check: bool, sources: &[PathBuf]) -> Result<(), String> {
+    let changes = regen(&root(), sources, check)?;
     if check {
         return Ok(());
     }

@@ -1,118 +1,15 @@
-//! `cargo xtask bench [--quick] [--json]`: runs the `conduit-bench` binary in
-//! release, times cold builds of a tiny app against the SDK and against bare
-//! reqwest (full mode only), writes `BENCHMARKS.md` and, with `--json`,
-//! prints one JSON object with the headline numbers as the last stdout line.
+//! The report: the results table, `BENCHMARKS.md`'s text and the `--json`
+//! headline, rendered from what `conduit-bench` and the cold builds measured.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::{cargo, root};
-
-/// The report file, at the workspace root.
-const REPORT: &str = "BENCHMARKS.md";
-
-/// Cold builds per app in full mode, alternated (reqwest app, SDK app, ...).
-const COLD_BUILD_ROUNDS: usize = 2;
-
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut quick = false;
-    let mut json_out = false;
-    for arg in args {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--json" => json_out = true,
-            other => {
-                return Err(format!(
-                    "`cargo xtask bench` takes --quick and --json (got {other})"
-                ));
-            }
-        }
-    }
-    let root = root();
-    let started = Instant::now();
-    let load_before = load_average();
-
-    eprintln!("== build conduit-bench (release)");
-    let build_started = Instant::now();
-    let status = cargo()
-        .args(["build", "--release", "-p", "conduit-bench"])
-        .current_dir(&root)
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!("building conduit-bench failed ({status})"));
-    }
-    let build_s = build_started.elapsed().as_secs_f64();
-
-    eprintln!(
-        "== run conduit-bench{}",
-        if quick { " --quick" } else { "" }
-    );
-    let run_started = Instant::now();
-    let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--release", "-p", "conduit-bench", "--"]);
-    if quick {
-        cmd.arg("--quick");
-    }
-    let output = cmd
-        .current_dir(&root)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cargo run -p conduit-bench: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("conduit-bench failed ({})", output.status));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let measured: Value = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .ok_or("conduit-bench printed nothing")
-        .and_then(|l| serde_json::from_str(l).map_err(|_| "conduit-bench's last line is not JSON"))
-        .map_err(|e| format!("{e}; its output was:\n{stdout}"))?;
-    let run_s = run_started.elapsed().as_secs_f64();
-
-    let cold = if quick {
-        None
-    } else {
-        eprintln!("== cold builds (fresh directories and target dirs, --offline)");
-        Some(cold_builds(&root))
-    };
-    let load_after = load_average();
-
-    let summary = headline(&measured, cold.as_ref().and_then(|c| c.as_ref().ok()));
-    let machine = Machine::probe(load_before, load_after);
-    let timing = Timing {
-        build_s,
-        run_s,
-        total_s: started.elapsed().as_secs_f64(),
-    };
-    let report = render(&measured, cold.as_ref(), &summary, &machine, &timing, quick);
-    let path = root.join(REPORT);
-    std::fs::write(&path, report).map_err(|e| format!("{}: {e}", path.display()))?;
-    eprintln!("wrote {}", path.display());
-
-    if !json_out {
-        println!("{}", table(&measured, cold.as_ref(), &summary));
-    }
-    if json_out {
-        println!("{summary}");
-    }
-    match cold {
-        Some(Err(e)) => Err(format!(
-            "the cold build comparison failed (reported as null): {e}"
-        )),
-        _ => Ok(()),
-    }
-}
+use super::cold_build::{COLD_BUILD_ROUNDS, ColdBuild, median};
+use super::machine::Machine;
 
 /// The headline numbers, exactly the keys `--json` promises.
-fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
+pub(super) fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
     let codegen = |ops: u64| {
         m["codegen"]
             .as_array()
@@ -135,262 +32,14 @@ fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
     })
 }
 
-/// Cold build times of the two tiny apps, in seconds.
-struct ColdBuild {
-    sdk_s: Vec<f64>,
-    reqwest_s: Vec<f64>,
-}
-
-impl ColdBuild {
-    fn ratio(&self) -> f64 {
-        median(&self.sdk_s) / median(&self.reqwest_s)
-    }
-}
-
-const SDK_APP_MAIN: &str = r#"//! Runs one custom tool through conduit-sdk.
-
-#[tokio::main]
-async fn main() {
-    let client = conduit_sdk::Client::builder()
-        .token(std::env::var("CONDUIT_API_TOKEN").unwrap_or_else(|_| "token".into()))
-        .base_url("http://127.0.0.1:4010")
-        .build()
-        .expect("client");
-    match client
-        .custom_tools()
-        .run("kg77c0dy0mgdpzmqz6tesry8w184002s")
-        .parameter("order_id", "ord_12345")
-        .send()
-        .await
-    {
-        Ok(run) => println!("{:?}", run.message()),
-        Err(e) => eprintln!("{e}"),
-    }
-}
-"#;
-
-const REQWEST_APP_MAIN: &str = r#"//! Runs one custom tool with reqwest.
-
-#[derive(Debug, serde::Deserialize)]
-struct RunResponse {
-    data: RunData,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[allow(dead_code)]
-struct RunData {
-    success: bool,
-    message: Option<String>,
-    result: serde_json::Value,
-    error: Option<String>,
-    logs: Option<String>,
-    run_time_ms: f64,
-}
-
-async fn run() -> reqwest::Result<RunData> {
-    let token = std::env::var("CONDUIT_API_TOKEN").unwrap_or_else(|_| "token".into());
-    let response = reqwest::Client::new()
-        .post("http://127.0.0.1:4010/v1/custom-tools/kg77c0dy0mgdpzmqz6tesry8w184002s/run")
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "parameters": { "order_id": "ord_12345" } }))
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(response.json::<RunResponse>().await?.data)
-}
-
-#[tokio::main]
-async fn main() {
-    match run().await {
-        Ok(run) => println!("{:?}", run.message),
-        Err(e) => eprintln!("{e}"),
-    }
-}
-"#;
-
-/// The two apps: (name, Cargo.toml, src/main.rs).
-fn apps(root: &Path) -> [(&'static str, String, &'static str); 2] {
-    let package = |name: &str| {
-        format!(
-            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-             # Not part of any enclosing workspace.\n[workspace]\n\n[dependencies]\n"
-        )
-    };
-    let tokio = "tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }\n";
-    let sdk = format!(
-        "{}conduit-sdk = {{ path = {:?} }}\n{tokio}",
-        package("cold-sdk-app"),
-        root.join("conduit-sdk").display().to_string(),
-    );
-    // The workspace's reqwest features (see the root Cargo.toml).
-    let reqwest = format!(
-        "{}reqwest = {{ version = \"0.13\", default-features = false, features = [\"json\", \"rustls\"] }}\n\
-         serde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n{tokio}",
-        package("cold-reqwest-app"),
-    );
-    [
-        ("reqwest", reqwest, REQWEST_APP_MAIN),
-        ("sdk", sdk, SDK_APP_MAIN),
-    ]
-}
-
-/// A cargo command for a scratch app: its own target dir, whatever the
-/// environment says.
-fn app_cargo(dir: &Path) -> Command {
-    let mut cmd = cargo();
-    cmd.current_dir(dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR");
-    cmd
-}
-
-fn cold_builds(root: &Path) -> Result<ColdBuild, String> {
-    let scratch = std::env::temp_dir().join(format!("conduit-bench-cold-{}", std::process::id()));
-    let result = cold_builds_in(root, &scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
-}
-
-fn cold_builds_in(root: &Path, scratch: &Path) -> Result<ColdBuild, String> {
-    let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
-    let mut dirs: Vec<(&str, PathBuf)> = Vec::new();
-    for (name, manifest, main) in apps(root) {
-        let dir = scratch.join(name);
-        std::fs::create_dir_all(dir.join("src")).map_err(|e| io(&dir, e))?;
-        std::fs::write(dir.join("Cargo.toml"), manifest).map_err(|e| io(&dir, e))?;
-        std::fs::write(dir.join("src/main.rs"), main).map_err(|e| io(&dir, e))?;
-        // Start from the workspace's lock file, so both apps build the same
-        // versions of shared crates as the workspace (unused entries are
-        // dropped by cargo).
-        std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| io(&dir, e))?;
-        let fetch = app_cargo(&dir)
-            .arg("fetch")
-            .output()
-            .map_err(|e| format!("cargo fetch: {e}"))?;
-        if !fetch.status.success() {
-            return Err(format!(
-                "cargo fetch for the {name} app failed:\n{}",
-                tail(&fetch.stderr, 20)
-            ));
-        }
-        dirs.push((name, dir));
-    }
-    let mut cold = ColdBuild {
-        sdk_s: Vec::new(),
-        reqwest_s: Vec::new(),
-    };
-    for round in 1..=COLD_BUILD_ROUNDS {
-        for (name, dir) in &dirs {
-            let _ = std::fs::remove_dir_all(dir.join("target"));
-            let started = Instant::now();
-            let build = app_cargo(dir)
-                .args(["build", "--offline"])
-                .output()
-                .map_err(|e| format!("cargo build: {e}"))?;
-            let seconds = started.elapsed().as_secs_f64();
-            if !build.status.success() {
-                return Err(format!(
-                    "cargo build --offline of the {name} app failed:\n{}",
-                    tail(&build.stderr, 30)
-                ));
-            }
-            eprintln!("  round {round}: {name} app built in {seconds:.1} s");
-            if *name == "sdk" {
-                cold.sdk_s.push(seconds);
-            } else {
-                cold.reqwest_s.push(seconds);
-            }
-        }
-    }
-    Ok(cold)
-}
-
-fn tail(bytes: &[u8], lines: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// What the numbers were measured on.
-struct Machine {
-    nproc: String,
-    cpu: String,
-    rustc: String,
-    kernel: String,
-    memory: String,
-    date: String,
-    load_before: String,
-    load_after: String,
-}
-
-impl Machine {
-    fn probe(load_before: String, load_after: String) -> Self {
-        let command = |program: &str, args: &[&str]| {
-            Command::new(program)
-                .args(args)
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        };
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-            .map_or_else(|| "unknown".into(), |(_, v)| v.trim().to_owned());
-        let memory = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                let kb: f64 = m
-                    .lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .ok()?;
-                Some(format!("{:.1} GiB", kb / 1024.0 / 1024.0))
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        Self {
-            nproc: command("nproc", &[]).unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or("unknown".into(), |n| n.to_string())
-            }),
-            cpu,
-            rustc: command(&rustc, &["-V"]).unwrap_or_else(|| "unknown".into()),
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map_or_else(|_| "unknown".into(), |k| format!("Linux {}", k.trim())),
-            memory,
-            date: command("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
-                .unwrap_or_else(|| "unknown".into()),
-            load_before,
-            load_after,
-        }
-    }
-}
-
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-struct Timing {
-    build_s: f64,
-    run_s: f64,
-    total_s: f64,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
+/// How long the command took, in seconds.
+pub(super) struct Timing {
+    /// Building conduit-bench.
+    pub(super) build_s: f64,
+    /// Running it.
+    pub(super) run_s: f64,
+    /// The whole command.
+    pub(super) total_s: f64,
 }
 
 fn round3(x: f64) -> f64 {
@@ -457,7 +106,11 @@ fn codegen_exponent(m: &Value) -> Option<f64> {
 }
 
 /// The results table (also printed without `--json`).
-fn table(m: &Value, cold: Option<&Result<ColdBuild, String>>, summary: &Value) -> String {
+pub(super) fn table(
+    m: &Value,
+    cold: Option<&Result<ColdBuild, String>>,
+    summary: &Value,
+) -> String {
     let mut t = String::new();
     t.push_str("| metric | result | goal | met | median and spread |\n");
     t.push_str("| --- | --- | --- | --- | --- |\n");
@@ -676,19 +329,14 @@ fn breakdown_table(m: &Value) -> String {
     t
 }
 
-fn render(
+/// The text of BENCHMARKS.md, which only a full run writes.
+pub(super) fn render(
     m: &Value,
     cold: Option<&Result<ColdBuild, String>>,
     summary: &Value,
     machine: &Machine,
     timing: &Timing,
-    quick: bool,
 ) -> String {
-    let mode = if quick {
-        "quick run, `--quick`"
-    } else {
-        "full run"
-    };
     let lat = &m["latency"];
     let tp = &m["throughput"];
     let bd = &m["breakdown"];
@@ -697,7 +345,7 @@ fn render(
         r,
         "# Benchmarks
 
-Written by `cargo xtask bench` ({mode}, {date}); rerun it to refresh
+Written by `cargo xtask bench` (full run, {date}); rerun it to refresh
 this file. The machine is a shared VM, so absolute numbers move with its load
 (sequential loopback latencies here have measured about 4x lower while other
 builds kept the cores busy than on an idle machine, whose cores are slower to
@@ -813,7 +461,8 @@ Throughput: one burst of {bd_req} requests per layer per round, in rotation.
 
 {breakdown}
 Reproduce: `cargo xtask bench` (full, writes this file) or
-`cargo xtask bench --quick --json` (under 3 minutes once `conduit-bench` is
+`cargo xtask bench --quick --json` (prints its numbers and never writes this
+file, which keeps the last full run; under 3 minutes once `conduit-bench` is
 built; the first release build of its dependencies takes several minutes on
 2 cores).
 ",
@@ -864,12 +513,6 @@ mod tests {
         assert_eq!(fmt(999.0, 0), "999");
         assert_eq!(fmt(-1234.5, 2), "-1,234.50");
         assert_eq!(fmt(f64::NAN, 1), "n/a");
-    }
-
-    #[test]
-    fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 
     #[test]
