@@ -16,18 +16,20 @@ mod codegen {
         println!("cargo:rerun-if-changed={}", spec.display());
         let generated =
             conduit_codegen::Source::load(&spec).and_then(|s| conduit_codegen::generate(&s.doc));
-        let code = match generated {
-            Ok(generated) => generated.code,
+        let generated = match generated {
+            Ok(generated) => generated,
             Err(e) => {
                 eprintln!("error: {}: {e}", spec.display());
                 std::process::exit(1);
             }
         };
-        let out =
-            Path::new(&std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("codegen.rs");
-        if let Err(e) = std::fs::write(&out, code) {
-            eprintln!("error: cannot write {}: {e}", out.display());
-            std::process::exit(1);
+        let out_dir = std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR");
+        for (file, code) in [("codegen.rs", generated.code), ("mock.rs", generated.mock)] {
+            let out = Path::new(&out_dir).join(file);
+            if let Err(e) = std::fs::write(&out, code) {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                std::process::exit(1);
+            }
         }
     }
 }

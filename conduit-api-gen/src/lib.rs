@@ -17,3 +17,20 @@ include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
 // The same code, checked in by `cargo xtask regen` (see the `codegen` feature).
 #[cfg(not(feature = "codegen"))]
 include!("generated.rs");
+
+/// Typed [`httpmock`] extensions for every operation, generated from the
+/// same spec (feature `httpmock`): `server.run_custom_tool(|when, then| ..)`
+/// matches that operation's requests and answers with its documented
+/// responses, type-checked. Applications reach them through
+/// `conduit-sdk`'s `test-util` feature.
+#[cfg(feature = "httpmock")]
+#[allow(clippy::all, missing_docs)]
+pub mod mock {
+    pub use httpmock;
+
+    #[cfg(feature = "codegen")]
+    include!(concat!(env!("OUT_DIR"), "/mock.rs"));
+
+    #[cfg(not(feature = "codegen"))]
+    include!("mock.rs");
+}

@@ -15,6 +15,9 @@ use crate::{Error, Result, Surface, normalize::normalize};
 pub struct Generated {
     /// Formatted Rust source for `conduit-api-gen`.
     pub code: String,
+    /// Formatted Rust source of the typed `httpmock` extensions for the
+    /// same operations (`conduit-api-gen`'s `mock` module).
+    pub mock: String,
     /// The reviewable summary of what `code` offers.
     pub surface: Surface,
     /// What normalisation changed, one line each.
@@ -40,11 +43,18 @@ pub fn generate(doc: &Value) -> Result<Generated> {
         .with_hooks(HooksMode::Expected);
     // Progenitor asserts on constructs it does not support; report those as
     // errors naming the spec rather than crashing the build script.
-    let tokens = catch_unwind(AssertUnwindSafe(|| {
-        Generator::new(&settings).generate_tokens(&spec)
+    let (tokens, mock) = catch_unwind(AssertUnwindSafe(|| {
+        let client = Generator::new(&settings).generate_tokens(&spec)?;
+        // Mocks for users' tests, typed by the same spec: each operation's
+        // request matchers and documented responses (oxide.rs ships them as
+        // oxide-httpmock).
+        let mock = Generator::new(&settings).httpmock(&spec, "crate")?;
+        Ok::<_, progenitor::Error>((client, mock))
     }))
     .map_err(|panic| Error::Generate(format!("progenitor panicked: {}", panic_text(&panic))))?
     .map_err(|e| Error::Generate(e.to_string()))?;
+    let mock: syn::File =
+        syn::parse2(mock).map_err(|e| Error::Generate(format!("unparsable mocks: {e}")))?;
 
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
@@ -54,6 +64,7 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     file.items.extend(table.items);
     Ok(Generated {
         code: prettyplease::unparse(&file),
+        mock: prettyplease::unparse(&mock),
         surface,
         notes,
     })

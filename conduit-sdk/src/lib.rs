@@ -53,6 +53,8 @@ mod pages;
 mod params;
 mod retry;
 pub mod shown;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod time;
 
 pub use client::{Client, ClientBuilder, Proxy};

@@ -6,8 +6,9 @@
 //!   loading and generation. Each runs for `--seconds`; cargo-fuzz is
 //!   installed first if it is missing.
 //! - The property tests (`conduit-sdk` and `conduit-codegen`,
-//!   `tests/fuzz.rs`), built in release mode and run with `--cases` cases,
-//!   killed and failed after `--seconds`. They also run, with few cases, in
+//!   `tests/fuzz.rs`, and `conduit-sdk`'s `retry::proptests` unit tests, as
+//!   the parser is private), built in release mode and run with `--cases`
+//!   cases, killed and failed after `--seconds`. They also run, with few cases, in
 //!   `cargo xtask test`, which has no nightly toolchain to rely on.
 //!
 //! A crash, a failed property or a target still running when its time is up
@@ -38,12 +39,18 @@ pub struct Options {
     cases: u32,
 }
 
-/// A built `fuzz` test binary.
+/// Unit tests that are property tests, by package: run with a name filter
+/// from the package's library test binary.
+const UNIT_PROPERTIES: [(&str, &str); 1] = [("conduit-sdk", "retry::proptests")];
+
+/// A built test binary with property tests.
 struct Target {
     package: String,
     executable: PathBuf,
     /// The package directory, which `cargo test` would run it in.
     dir: PathBuf,
+    /// The test name filter, for a library's unit tests.
+    filter: Option<&'static str>,
 }
 
 pub fn run(options: &Options) -> Result<(), String> {
@@ -119,10 +126,11 @@ fn positive<T: TryFrom<u64>>(value: &str) -> Result<T, String> {
     T::try_from(n).map_err(|_| format!("{n} is too large"))
 }
 
-/// `cargo test --release --no-run` of the `fuzz` targets.
+/// `cargo test --release --no-run` of the `fuzz` targets and of the
+/// libraries with property unit tests.
 fn build_command(json: bool) -> Command {
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--no-run", "--test", "fuzz"]);
+    cmd.args(["test", "--release", "--no-run", "--test", "fuzz", "--lib"]);
     for package in PACKAGES {
         cmd.args(["-p", package]);
     }
@@ -148,9 +156,12 @@ fn built_targets() -> Result<Vec<Target>, String> {
         let Ok(message) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        let is_fuzz_test = message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == "fuzz"
-            && message["profile"]["test"] == true;
+        let is_test =
+            message["reason"] == "compiler-artifact" && message["profile"]["test"] == true;
+        let is_lib = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|k| k == "lib"));
+        let is_fuzz_test = is_test && (message["target"]["name"] == "fuzz" || is_lib);
         let (Some(executable), Some(manifest)) = (
             message["executable"].as_str(),
             message["manifest_path"].as_str(),
@@ -167,14 +178,23 @@ fn built_targets() -> Result<Vec<Target>, String> {
         let package = dir
             .file_name()
             .map_or_else(|| manifest.to_owned(), |n| n.to_string_lossy().into_owned());
+        let filter = if is_lib {
+            match UNIT_PROPERTIES.iter().find(|(p, _)| *p == package) {
+                Some((_, filter)) => Some(*filter),
+                None => continue,
+            }
+        } else {
+            None
+        };
         targets.push(Target {
             package,
             executable: PathBuf::from(executable),
             dir,
+            filter,
         });
     }
-    targets.sort_by_key(|t| PACKAGES.iter().position(|p| *p == t.package));
-    if targets.len() != PACKAGES.len() {
+    targets.sort_by_key(|t| (PACKAGES.iter().position(|p| *p == t.package), t.filter));
+    if targets.len() != PACKAGES.len() + UNIT_PROPERTIES.len() {
         return Err(format!(
             "expected a fuzz test target in each of {PACKAGES:?}, cargo built {}",
             targets.len()
@@ -186,13 +206,16 @@ fn built_targets() -> Result<Vec<Target>, String> {
 /// Runs one target with the case count set, killing it at the time bound.
 fn run_target(target: &Target, options: &Options) -> Result<(), String> {
     let name = format!(
-        "fuzz {} ({} cases per property)",
-        target.package, options.cases
+        "fuzz {}{} ({} cases per property)",
+        target.package,
+        target.filter.map_or(String::new(), |f| format!(" {f}")),
+        options.cases
     );
     println!("\n== {name}");
     let limit = Duration::from_secs(options.seconds);
     let started = Instant::now();
     let mut child = Command::new(&target.executable)
+        .args(target.filter)
         .current_dir(&target.dir)
         .env("CONDUIT_FUZZ_CASES", options.cases.to_string())
         .stdin(Stdio::null())

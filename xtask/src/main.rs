@@ -6,6 +6,7 @@ mod prism;
 mod regen;
 mod suite;
 mod surface_diff;
+mod try_it;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -45,6 +46,14 @@ enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 4010)]
         port: u16,
     },
+    /// Try the SDK in one command: start the mock, run the example CLI, stop
+    ///
+    /// Starts the pinned Prism mock on the vendored spec, runs the example CLI
+    /// against it (`tools run`, then a three-item `tools run-batch`), shows
+    /// each command and what it printed, and stops the mock. Needs node and
+    /// npm (Prism is installed on first use).
+    #[command(verbatim_doc_comment)]
+    Try,
     /// Run the libFuzzer targets and property tests, each bounded in time
     ///
     /// Runs the libFuzzer targets in fuzz/ (cargo fuzz, nightly: whole HTTP
@@ -80,6 +89,7 @@ fn main() -> ExitCode {
         Some(Cmd::Regen { check, sources }) => regen::run(check, &sources),
         Some(Cmd::Test) => suite::run(),
         Some(Cmd::Mock { port }) => prism::mock(port),
+        Some(Cmd::Try) => try_it::run(),
         Some(Cmd::Fuzz(options)) => fuzz::run(&options),
         Some(Cmd::Bench(options)) => bench::run(&options),
         None => {

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::surface_diff::section_changes;
 use conduit_codegen::{
-    GENERATED_FILE, GENERATED_HEADER, SURFACE_FILE, Source, VENDORED_SPEC, generate, merge::merge,
+    GENERATED_FILE, GENERATED_HEADER, MOCK_FILE, SURFACE_FILE, Source, VENDORED_SPEC, generate,
+    merge::merge,
 };
 
 use crate::{cargo, root, run_step};
@@ -55,9 +56,15 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
 
     let summary = generated.surface.render();
     let old_summary = std::fs::read_to_string(&surface_path).unwrap_or_default();
-    let generated_path = root.join(GENERATED_FILE);
-    let code = format!("{GENERATED_HEADER}{}", generated.code);
-    let code_changed = std::fs::read_to_string(&generated_path).unwrap_or_default() != code;
+    // The checked-in generated code, each with what it should now hold.
+    let outputs: Vec<(&str, PathBuf, String)> = [
+        (GENERATED_FILE, &generated.code),
+        (MOCK_FILE, &generated.mock),
+    ]
+    .into_iter()
+    .map(|(file, code)| (file, root.join(file), format!("{GENERATED_HEADER}{code}")))
+    .filter(|(_, path, code)| std::fs::read_to_string(path).unwrap_or_default() != *code)
+    .collect();
     let spec_changed = merged != vendored.doc;
     let changes = section_changes(&old_summary, &summary);
 
@@ -69,12 +76,13 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         if summary != old_summary {
             stale.push(format!("{SURFACE_FILE} is stale"));
         }
-        if code_changed {
-            stale.push(format!("{GENERATED_FILE} is stale"));
+        for (file, _, _) in &outputs {
+            stale.push(format!("{file} is stale"));
         }
         if stale.is_empty() {
             println!(
-                "regen --check: {VENDORED_SPEC}, {SURFACE_FILE} and {GENERATED_FILE} are up to date"
+                "regen --check: {VENDORED_SPEC}, {SURFACE_FILE}, {GENERATED_FILE} and {MOCK_FILE} \
+                 are up to date"
             );
             return Ok(changes);
         }
@@ -96,10 +104,9 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
             .map_err(|e| format!("cannot write {}: {e}", surface_path.display()))?;
         println!("updated {SURFACE_FILE}");
     }
-    if code_changed {
-        std::fs::write(&generated_path, code)
-            .map_err(|e| format!("cannot write {}: {e}", generated_path.display()))?;
-        println!("updated {GENERATED_FILE}");
+    for (file, path, code) in outputs {
+        std::fs::write(&path, code).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("updated {file}");
     }
     Ok(changes)
 }
@@ -122,7 +129,7 @@ mod tests {
     /// A scratch workspace holding copies of the spec and the summary.
     fn scratch() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        for file in [VENDORED_SPEC, SURFACE_FILE, GENERATED_FILE] {
+        for file in [VENDORED_SPEC, SURFACE_FILE, GENERATED_FILE, MOCK_FILE] {
             let to = dir.path().join(file);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(root().join(file), to).unwrap();
@@ -162,6 +169,10 @@ mod tests {
         // The old operation is still there, and the result is now up to date.
         assert!(surface.contains("### `runCustomTool`"));
         assert!(read(&root, GENERATED_FILE).contains("pub fn list_custom_tools(&self)"));
+        // Its typed mock comes with it.
+        let mock = read(&root, MOCK_FILE);
+        assert!(mock.contains("pub struct ListCustomToolsWhen"), "{mock}");
+        assert!(mock.contains("fn list_custom_tools<F>"), "{mock}");
         regen(&root, &[], true).unwrap();
         // The merged spec generates a client with the new method.
         let spec = Source::load(&root.join(VENDORED_SPEC)).unwrap();
@@ -191,6 +202,16 @@ mod tests {
             read(&root, GENERATED_FILE),
         );
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_stale_mock_file_fails_the_check() {
+        let (_dir, root) = scratch();
+        std::fs::write(root.join(MOCK_FILE), "// edited by hand\n").unwrap();
+        let err = regen(&root, &[], true).unwrap_err();
+        assert!(err.contains("mock.rs is stale"), "{err}");
+        regen(&root, &[], false).unwrap();
+        regen(&root, &[], true).unwrap();
     }
 
     #[test]

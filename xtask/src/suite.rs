@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{cargo, prism, regen, run_step};
+use crate::{cargo, prism, regen, run_step, try_it};
 
 pub fn run() -> Result<(), String> {
     let started = Instant::now();
@@ -24,8 +24,8 @@ pub fn run() -> Result<(), String> {
     // Applications build conduit-api-gen without `codegen`, on the
     // checked-in client; the workspace's other steps use build.rs output.
     run_step(
-        "check the SDK on the checked-in client",
-        cargo().args(["check", "-p", "conduit-sdk"]),
+        "check the SDK on the checked-in client and mocks",
+        cargo().args(["check", "-p", "conduit-sdk", "--features", "test-util"]),
     )?;
     run_step(
         "docs",
@@ -43,6 +43,8 @@ pub fn run() -> Result<(), String> {
         conformance().env("CONDUIT_PRISM_URL", &prism.url),
     )?;
     drop(prism);
+    println!("\n== the newcomer path (cargo xtask try)");
+    try_it::run()?;
     println!(
         "\nxtask test: all steps passed in {:.0?}",
         started.elapsed()
