@@ -1,6 +1,6 @@
 //! The reviewable summary of the generated API: what a spec change does to
 //! the Rust surface shows up as a diff of `conduit-api-gen/SURFACE.md`.
-//! [`read`] takes it off progenitor's output; this module renders it.
+//! A private `read` module takes it off progenitor's output; this module renders it.
 
 mod read;
 
