@@ -3,6 +3,7 @@
 mod bench;
 mod fuzz;
 mod prism;
+mod redis;
 mod regen;
 mod suite;
 mod surface_diff;
@@ -38,7 +39,7 @@ enum Cmd {
         #[arg(value_name = "SOURCE")]
         sources: Vec<PathBuf>,
     },
-    /// The whole suite: fmt, clippy, regen --check, docs, tests, Prism conformance
+    /// The whole suite: fmt, clippy, regen --check, docs, tests, Prism conformance, Redis
     Test,
     /// Serve the vendored spec with the pinned Prism on 127.0.0.1 until interrupted
     Mock {

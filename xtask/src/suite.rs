@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{cargo, prism, regen, run_step, try_it};
+use crate::{cargo, prism, redis, regen, run_step, try_it};
 
 pub fn run() -> Result<(), String> {
     let started = Instant::now();
@@ -43,6 +43,25 @@ pub fn run() -> Result<(), String> {
         conformance().env("CONDUIT_PRISM_URL", &prism.url),
     )?;
     drop(prism);
+    println!("\n== start redis-server");
+    let redis = redis::start()?;
+    println!("redis-server on {}", redis.url);
+    run_step(
+        "the gate shared through Redis",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "conduit-sdk",
+                "--test",
+                "fleet",
+                "--",
+                "--ignored",
+            ])
+            .env("CONDUIT_REDIS_URL", &redis.url)
+            .env("CONDUIT_REDIS_SERVER", &redis.binary),
+    )?;
+    drop(redis);
     println!("\n== the newcomer path (cargo xtask try)");
     try_it::run()?;
     println!(

@@ -39,6 +39,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
+    /// Share the rate limit with other processes through Redis at URL
+    /// (redis://host:port) [default: $CONDUIT_RATE_STORE]
+    #[arg(long, value_name = "URL")]
+    pub rate_store: Option<String>,
+
     /// An extra header for every request, such as 'Idempotency-Key: k1'
     /// (repeatable)
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
@@ -116,6 +121,7 @@ impl Cli {
                 "CONDUIT_BASE_URL" => self.base_url.is_some(),
                 "CONDUIT_MAX_RETRIES" => self.max_retries.is_some(),
                 "CONDUIT_RATE_LIMIT" => rate.is_some(),
+                "CONDUIT_RATE_STORE" => self.rate_store.is_some(),
                 _ => false,
             };
             if overridden {
@@ -135,6 +141,9 @@ impl Cli {
         }
         if let Some(rate) = rate {
             builder = builder.rate_limit(rate);
+        }
+        if let Some(url) = &self.rate_store {
+            builder = builder.rate_store(url);
         }
         let client = builder.build()?;
         if self.headers.is_empty() {

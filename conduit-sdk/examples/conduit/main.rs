@@ -19,7 +19,9 @@
 //! input order. See [`batch`].
 //!
 //! `--header 'Name: value'` (repeatable, before `tools`) adds a header to
-//! every request. The token is read from `CONDUIT_API_TOKEN`; `CONDUIT_BASE_URL`,
+//! every request. `--rate-store redis://host:port` (or `CONDUIT_RATE_STORE`)
+//! shares the rate limit with every other process using that Redis; if it
+//! cannot be reached, one warning line says so and the calls go on. The token is read from `CONDUIT_API_TOKEN`; `CONDUIT_BASE_URL`,
 //! `CONDUIT_MAX_RETRIES`, `CONDUIT_WORKSPACE_ID` and `CONDUIT_RATE_LIMIT`
 //! apply when the matching option is absent. `--timeout` bounds each whole
 //! call, retries and rate-limit waits included.
@@ -33,6 +35,7 @@ mod args;
 mod batch;
 mod report;
 mod run;
+mod warnings;
 
 use std::process::ExitCode;
 
@@ -62,6 +65,7 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    warnings::print_store_warnings();
     let client = match cli.client() {
         Ok(client) => client,
         Err(e) => return report::usage_error(&e.to_string()),

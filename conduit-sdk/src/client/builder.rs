@@ -40,6 +40,7 @@ pub struct ClientBuilder {
     max_response_bytes: Option<usize>,
     read_stall_timeout: Option<Duration>,
     proxy: Option<Proxy>,
+    rate_store: Option<String>,
 }
 
 impl ClientBuilder {
@@ -76,6 +77,9 @@ impl ClientBuilder {
                 ))
             })?;
             builder = builder.rate_limit(rate);
+        }
+        if let Some(url) = set("CONDUIT_RATE_STORE") {
+            builder.rate_store = Some(url);
         }
         Ok(builder)
     }
@@ -219,6 +223,22 @@ impl ClientBuilder {
         self.rate_limiter(RateLimiter::fixed(rate))
     }
 
+    /// Keeps the rate-limit gate's state in Redis at `url`
+    /// (`redis://[:password@]host[:port][/db]`), so that every process using
+    /// the same store and workspace keeps to one limit together: the 429
+    /// cooldowns, and the even pacing of an explicit
+    /// [`rate_limit`](Self::rate_limit). Also read from
+    /// `CONDUIT_RATE_STORE`. Needs the `redis` feature.
+    ///
+    /// The store never costs a call: when Redis is unreachable, slow or
+    /// failing, calls go on under this process's own gate, one warning is
+    /// logged, and the store is used again once it answers.
+    #[cfg(feature = "redis")]
+    pub fn rate_store(mut self, url: impl Into<String>) -> Self {
+        self.rate_store = Some(url.into());
+        self
+    }
+
     /// The rate limiter calls pass (default: [`RateLimiter::adaptive`]). A
     /// handle given to several builders makes their clients share it.
     pub fn rate_limiter(mut self, limiter: RateLimiter) -> Self {
@@ -279,6 +299,15 @@ impl ClientBuilder {
         let workspace_id = self.workspace_id.filter(|w| !w.trim().is_empty());
         let clock = self.clock.unwrap_or_else(|| Arc::new(TokioTime));
         let limiter = self.limiter.unwrap_or_default();
+        if let Some(url) = &self.rate_store {
+            #[cfg(feature = "redis")]
+            limiter.use_store(url)?;
+            #[cfg(not(feature = "redis"))]
+            return Err(Error::config(format!(
+                "a rate store ({}) needs conduit-sdk's redis feature",
+                url.split('@').next_back().unwrap_or_default()
+            )));
+        }
         let partition_key = match &workspace_id {
             Some(ws) => workspace_key(ws),
             None => token::partition_key(token),

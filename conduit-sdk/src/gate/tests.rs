@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
 
 use tokio::time::Instant as TokioInstant;
 
@@ -56,7 +57,7 @@ async fn a_cooldown_holds_every_call_until_retry_after_then_spreads_them() {
     for _ in 0..10 {
         p.accepted(now());
     }
-    p.throttled(now(), Duration::from_secs(10));
+    p.throttled(now(), Duration::from_secs(10)).await;
     let times = release_times(&p, 20).await;
     let deadline = Duration::from_secs(10);
     assert!(times[0] >= deadline, "undercut Retry-After: {times:?}");
@@ -81,7 +82,7 @@ async fn a_cooldown_holds_every_call_until_retry_after_then_spreads_them() {
 #[tokio::test(start_paused = true)]
 async fn a_later_longer_429_extends_the_cooldown_for_calls_already_waiting() {
     let p = partition(&RateLimiter::adaptive(), "workspace:a");
-    p.throttled(now(), Duration::from_secs(2));
+    p.throttled(now(), Duration::from_secs(2)).await;
     let waiter = {
         let p = p.clone();
         tokio::spawn(async move {
@@ -91,7 +92,7 @@ async fn a_later_longer_429_extends_the_cooldown_for_calls_already_waiting() {
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    p.throttled(now(), Duration::from_secs(5)); // now until t = 6 s
+    p.throttled(now(), Duration::from_secs(5)).await; // now until t = 6 s
     let waited = waiter.await.unwrap();
     assert!(waited >= Duration::from_secs(6), "{waited:?}");
 }
@@ -101,7 +102,7 @@ async fn partitions_are_independent() {
     let limiter = RateLimiter::adaptive();
     let a = partition(&limiter, "workspace:a");
     let b = partition(&limiter, "workspace:b");
-    a.throttled(now(), Duration::from_secs(30));
+    a.throttled(now(), Duration::from_secs(30)).await;
     assert_eq!(b.wait(&TokioTime, MAX_WAIT).await, Ok(Duration::ZERO));
     // The same key is the same partition, from any client of the limiter.
     let a2 = partition(&limiter, "workspace:a");
@@ -134,7 +135,7 @@ async fn an_explicit_rate_also_honours_cooldowns() {
         &RateLimiter::fixed(Rate::per_second(10).unwrap()),
         "token:x",
     );
-    p.throttled(now(), Duration::from_secs(3));
+    p.throttled(now(), Duration::from_secs(3)).await;
     let times = release_times(&p, 5).await;
     assert!(times[0] >= Duration::from_secs(3), "{times:?}");
     assert!(
@@ -179,7 +180,7 @@ async fn a_cancelled_waiter_leaves_the_queue_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_cooldown_beyond_max_wait_refuses_at_once_with_what_is_left() {
     let p = partition(&RateLimiter::adaptive(), "workspace:a");
-    p.throttled(now(), Duration::from_secs(120));
+    p.throttled(now(), Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let start = TokioInstant::now();
     let refused = p.wait(&TokioTime, MAX_WAIT).await.unwrap_err();
@@ -191,7 +192,7 @@ async fn a_cooldown_beyond_max_wait_refuses_at_once_with_what_is_left() {
 async fn stats_count_429s_and_waits() {
     let limiter = RateLimiter::adaptive();
     let p = partition(&limiter, "workspace:a");
-    p.throttled(now(), Duration::from_secs(2));
+    p.throttled(now(), Duration::from_secs(2)).await;
     p.wait(&TokioTime, MAX_WAIT).await.unwrap();
     let stats = limiter.stats();
     assert_eq!(stats.throttled, 1);
@@ -283,7 +284,7 @@ async fn simulate(
                             (Ok(()), Some(p)) => p.accepted(sent),
                             (Ok(()), None) => {}
                             (Err(retry_after), Some(p)) => {
-                                p.throttled(sent, retry_after);
+                                p.throttled(sent, retry_after).await;
                                 continue;
                             }
                             // Without a gate each call waits alone.

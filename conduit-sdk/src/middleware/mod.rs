@@ -188,7 +188,7 @@ impl Pipeline {
                         (_, None) => self.retry.backoff(attempt),
                     };
                     match &partition {
-                        Some(p) => p.throttled(sent_at, cooldown),
+                        Some(p) => p.throttled(sent_at, cooldown).await,
                         None => self.limiter.count_throttled(),
                     }
                 }

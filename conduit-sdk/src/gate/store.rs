@@ -1,0 +1,311 @@
+//! The gate's state in Redis, so that a fleet of processes keeps to one
+//! workspace limit (feature `redis`).
+//!
+//! Two atomic server-side scripts, timed by Redis's own clock (`TIME`) so
+//! that machines whose clocks differ still agree:
+//! - `acquire`: waits out the partition's cooldown and, at an explicit
+//!   rate, reserves the partition's next slot (GCRA with no burst: the
+//!   theoretical arrival time moves one interval per request);
+//! - `cooldown`: records a 429's deadline, keeping the later one.
+//!
+//! Keys are `conduit:gate:v1:<hash>:{cooldown,tat}`, the hash being the first
+//! 16 hex digits of the partition name's SHA-256 (the name itself may be a
+//! workspace id; the token is never part of it), and expire on their own a
+//! second after they stop mattering.
+//!
+//! The store never costs a call: an operation that fails or takes longer
+//! than [`OP_TIMEOUT`] marks the store down, the call goes on under the
+//! in-process gate, one warning is logged, and a background task probes the
+//! store until it answers again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use tokio::sync::OnceCell;
+
+use crate::Error;
+
+/// The longest a store operation may take before the call goes on without.
+pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often a store that is down is probed.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Waits out the cooldown, then (at a rate) reserves the next slot.
+/// KEYS: cooldown, tat. ARGV: interval µs (0: no pacing), max cooldown µs.
+/// Returns {0, wait µs, of which cooldown µs}, or {1, cooldown µs left, 0}
+/// when that is over the max.
+const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cool = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cool - now > tonumber(ARGV[2]) then
+  return {1, cool - now, 0}
+end
+local start = math.max(now, cool)
+local interval = tonumber(ARGV[1])
+if interval > 0 then
+  start = math.max(start, tonumber(redis.call('GET', KEYS[2]) or '0'))
+  local tat = start + interval
+  redis.call('SET', KEYS[2], tat, 'PX', math.ceil((tat - now) / 1000) + 1000)
+end
+return {0, start - now, math.max(cool - now, 0)}
+";
+
+/// Records a cooldown of ARGV[1] µs from now, keeping a later one.
+const COOLDOWN: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cool = now + tonumber(ARGV[1])
+if cool > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], cool, 'PX', math.ceil(tonumber(ARGV[1]) / 1000) + 1000)
+end
+return 0
+";
+
+/// What `acquire` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// Go after `wait` (the cooldown, then the reserved slot); `cooldown`
+    /// of it is the cooldown's.
+    After { wait: Duration, cooldown: Duration },
+    /// The cooldown left is over the caller's `max_wait`; nothing reserved.
+    Refused(Duration),
+}
+
+/// A Redis store, shared by every partition of a limiter.
+pub(crate) struct RedisStore {
+    /// The URL as given, trimmed: two clients naming the same store agree.
+    url: String,
+    client: redis::Client,
+    /// Made on first use, inside the caller's runtime; it reconnects by
+    /// itself.
+    connection: OnceCell<ConnectionManager>,
+    /// The URL with its password masked, for messages.
+    shown: String,
+    acquire: Script,
+    cooldown: Script,
+    /// Whether the last operation succeeded (or none failed yet).
+    up: Arc<AtomicBool>,
+    /// Whether a probe is running.
+    probing: Arc<AtomicBool>,
+}
+
+impl RedisStore {
+    /// A store at `url` (`redis://[:password@]host[:port][/db]`, or
+    /// `rediss://`). Nothing is connected yet: an unreachable server costs
+    /// no call, now or later.
+    pub(crate) fn new(url: &str) -> Result<Self, Error> {
+        let shown = mask_password(url);
+        let client = redis::Client::open(url.trim())
+            .map_err(|e| Error::config(format!("rate store URL {shown:?} is not usable: {e}")))?;
+        Ok(Self {
+            url: url.trim().to_owned(),
+            client,
+            connection: OnceCell::new(),
+            shown,
+            acquire: Script::new(ACQUIRE),
+            cooldown: Script::new(COOLDOWN),
+            up: Arc::new(AtomicBool::new(true)),
+            probing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The URL as given.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL as shown in messages.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Whether calls use the store now.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Waits out `key`'s cooldown and, with an `interval`, reserves its next
+    /// slot. `None` when the store did not answer: the call goes on under
+    /// the in-process gate.
+    pub(crate) async fn acquire(
+        &self,
+        key: &str,
+        interval: Option<Duration>,
+        max_wait: Duration,
+    ) -> Option<Acquired> {
+        let answer: Option<(u8, i64, i64)> = self
+            .guard(|| async {
+                let mut invocation = self.acquire.key(format!("{key}:cooldown"));
+                invocation
+                    .key(format!("{key}:tat"))
+                    .arg(micros(interval.unwrap_or_default()))
+                    .arg(micros(max_wait));
+                let mut connection = self.connection().await?;
+                invocation.invoke_async(&mut connection).await
+            })
+            .await;
+        let (code, wait, cooldown) = answer?;
+        let duration = |us: i64| Duration::from_micros(us.max(0).unsigned_abs());
+        Some(if code == 1 {
+            Acquired::Refused(duration(wait))
+        } else {
+            Acquired::After {
+                wait: duration(wait),
+                cooldown: duration(cooldown),
+            }
+        })
+    }
+
+    /// Records a 429's cooldown of `wait` for `key`, keeping a later one.
+    pub(crate) async fn cooldown(&self, key: &str, wait: Duration) {
+        let _: Option<i64> = self
+            .guard(|| async {
+                let mut invocation = self.cooldown.key(format!("{key}:cooldown"));
+                invocation.arg(micros(wait));
+                let mut connection = self.connection().await?;
+                invocation.invoke_async(&mut connection).await
+            })
+            .await;
+    }
+
+    /// The connection manager, made on first use.
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        self.connection
+            .get_or_try_init(|| {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(OP_TIMEOUT))
+                    .set_response_timeout(Some(OP_TIMEOUT))
+                    .set_number_of_retries(1);
+                std::future::ready(self.client.get_connection_manager_lazy(config))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Runs a store operation under [`OP_TIMEOUT`]; on failure marks the
+    /// store down (warning once) and starts probing it. A connection found
+    /// broken (Redis restarted) is tried once more: the connection manager
+    /// reconnects on the spot.
+    async fn guard<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let mut failure = String::new();
+        for attempt in 0..2 {
+            match tokio::time::timeout(OP_TIMEOUT, op()).await {
+                Ok(Ok(value)) => return Some(value),
+                Ok(Err(e)) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {
+                    failure = e.to_string();
+                }
+                Ok(Err(e)) => {
+                    failure = e.to_string();
+                    break;
+                }
+                Err(_) => {
+                    failure = format!("no answer within {OP_TIMEOUT:?}");
+                    break;
+                }
+            }
+        }
+        if self.up.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                target: "conduit_sdk::rate_store",
+                store = %self.shown,
+                "rate store (Redis at {}) unavailable: {failure}; this process paces alone until it is back",
+                self.shown
+            );
+        }
+        self.probe();
+        None
+    }
+
+    /// Probes the store in the background until it answers, then marks it
+    /// up again. One probe at a time.
+    fn probe(&self) {
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (up, probing, shown) = (self.up.clone(), self.probing.clone(), self.shown.clone());
+        let (Ok(runtime), Some(connection)) = (
+            tokio::runtime::Handle::try_current(),
+            self.connection.get().cloned(),
+        ) else {
+            // Nothing to probe with: the next call tries the store again.
+            up.store(true, Ordering::Release);
+            probing.store(false, Ordering::Release);
+            return;
+        };
+        runtime.spawn(async move {
+            let mut connection = connection;
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let ping = redis::cmd("PING");
+                let answer = ping.query_async::<String>(&mut connection);
+                if let Ok(Ok(_)) = tokio::time::timeout(OP_TIMEOUT, answer).await {
+                    up.store(true, Ordering::Release);
+                    probing.store(false, Ordering::Release);
+                    tracing::info!(
+                        target: "conduit_sdk::rate_store",
+                        store = %shown,
+                        "rate store (Redis at {shown}) is back; the fleet paces together again"
+                    );
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The store key of a partition: namespaced, hashed.
+pub(crate) fn key(partition: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(partition.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("conduit:gate:v1:{hex}")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `redis://user:pass@host` → `redis://***@host`.
+fn mask_password(url: &str) -> String {
+    let url = url.trim();
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_namespaced_hashes() {
+        let k = key("workspace:ws_1");
+        assert!(k.starts_with("conduit:gate:v1:") && k.len() == 32, "{k}");
+        assert!(!k.contains("ws_1"));
+        assert_ne!(k, key("workspace:ws_2"));
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("redis://:s3cret@h:6379/0"),
+            "redis://***@h:6379/0"
+        );
+        assert_eq!(mask_password("redis://h:6379"), "redis://h:6379");
+        let e = RedisStore::new("redis://:s3cret@[bad")
+            .err()
+            .expect("refused");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}
