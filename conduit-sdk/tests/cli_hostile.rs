@@ -6,7 +6,7 @@
 mod common;
 
 use common::cli::{Output, TOOL_PATH, requests, server_answering, success_body};
-use common::{Raw, RawServer, raw_head};
+use common::{RawServer, Reply, raw_head};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -83,7 +83,7 @@ async fn a_connection_dropped_mid_body_exits_4() {
         &["Content-Type: application/json", "Content-Length: 1000"],
     );
     response.extend_from_slice(b"{\"data\": {");
-    let server = RawServer::start(Raw::Close(response));
+    let server = RawServer::start(Reply::Close(response.into()));
     let out = run_tool_at(&server.uri, "tool_1", &[]).await;
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stderr.contains("transport error"), "{out:?}");
@@ -98,7 +98,7 @@ async fn a_body_stalled_after_the_headers_exits_4() {
         &["Content-Type: application/json", "Content-Length: 1000"],
     );
     response.extend_from_slice(b"{\"data\": {");
-    let server = RawServer::start(Raw::Stall(response));
+    let server = RawServer::start(Reply::Stall(response.into()));
     let out = run_tool_at(&server.uri, "tool_1", &["--timeout", "0.3"]).await;
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stderr.contains("timed out"), "{out:?}");

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use conduit_sdk::time::ManualTime;
 use conduit_sdk::{Client, Error, ErrorKind};
+use conduit_test_server::Bytes;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -327,15 +328,16 @@ async fn an_endless_chunked_200_stops_at_the_limit() {
     let mut chunk = format!("{:x}\r\n", KIB).into_bytes();
     chunk.extend_from_slice(&[b' '; KIB]);
     chunk.extend_from_slice(b"\r\n");
-    let server = RawServer::start(Raw::Repeat {
+    let server = RawServer::start(Reply::Repeat {
         head: raw_head(
             200,
             &[
                 "Content-Type: application/json",
                 "Transfer-Encoding: chunked",
             ],
-        ),
-        chunk,
+        )
+        .into(),
+        chunk: chunk.into(),
         max_repeats: 64 * KIB,
     });
     let client = raw_client(&server, Some(64 * KIB));
@@ -382,7 +384,7 @@ async fn snippets_stay_within_512_bytes_and_a_marker() {
 
 #[tokio::test]
 async fn a_response_that_never_starts_times_out() {
-    let server = RawServer::start(Raw::Stall(Vec::new()));
+    let server = RawServer::start(Reply::Stall(Bytes::new()));
     let client = raw_client(&server, None);
     let err = run_err(&client).await;
     assert!(err.is_timeout(), "{err:?}");
@@ -399,7 +401,7 @@ async fn a_body_stalled_after_the_headers_times_out_with_status_200() {
         &["Content-Type: application/json", "Content-Length: 1000"],
     );
     response.extend_from_slice(br#"{"data": {"#);
-    let server = RawServer::start(Raw::Stall(response));
+    let server = RawServer::start(Reply::Stall(response.into()));
     let client = raw_client(&server, None);
     let err = run_err(&client).await;
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
@@ -415,7 +417,7 @@ async fn a_connection_dropped_mid_body_is_a_transport_error_with_status_200() {
         &["Content-Type: application/json", "Content-Length: 1000"],
     );
     response.extend_from_slice(b"{\"data\": {");
-    let server = RawServer::start(Raw::Close(response));
+    let server = RawServer::start(Reply::Close(response.into()));
     let client = raw_client(&server, None);
     let err = run_err(&client).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
@@ -435,7 +437,7 @@ async fn a_connection_dropped_mid_error_body_keeps_the_status() {
         &["Content-Type: application/json", "Content-Length: 500"],
     );
     response.extend_from_slice(b"{\"error\": \"Cust");
-    let server = RawServer::start(Raw::Close(response));
+    let server = RawServer::start(Reply::Close(response.into()));
     let client = raw_client(&server, None);
     let err = run_err(&client).await;
     assert!(err.is_transport(), "{err:?}");
@@ -444,7 +446,7 @@ async fn a_connection_dropped_mid_error_body_keeps_the_status() {
 
 #[tokio::test]
 async fn a_connection_closed_before_any_response_is_a_transport_error() {
-    let server = RawServer::start(Raw::Close(Vec::new()));
+    let server = RawServer::start(Reply::Close(Bytes::new()));
     let client = raw_client(&server, None);
     let err = run_err(&client).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
@@ -459,7 +461,7 @@ async fn a_connection_closed_before_any_response_is_a_transport_error() {
 
 #[tokio::test]
 async fn a_reply_that_is_not_http_is_a_transport_error() {
-    let server = RawServer::start(Raw::Close(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()));
+    let server = RawServer::start(Reply::Close(Bytes::from_static(b"SSH-2.0-OpenSSH_9.6\r\n")));
     let client = raw_client(&server, None);
     let err = run_err(&client).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
@@ -809,7 +811,7 @@ async fn a_stalled_body_fails_after_the_read_stall_limit() {
         &["Content-Type: application/json", "Content-Length: 1000"],
     );
     response.extend_from_slice(b"{\"data\": {");
-    let server = RawServer::start(Raw::Stall(response));
+    let server = RawServer::start(Reply::Stall(response.into()));
     let client = Client::builder()
         .token(TOKEN)
         .base_url(&server.uri)
@@ -836,9 +838,9 @@ async fn a_slow_but_steady_body_is_not_a_stall() {
             &format!("Content-Length: {}", body.len()),
         ],
     );
-    let server = RawServer::start(Raw::Trickle {
-        head,
-        body,
+    let server = RawServer::start(Reply::Trickle {
+        head: head.into(),
+        body: body.into(),
         every: Duration::from_millis(1),
     });
     let client = Client::builder()
@@ -863,9 +865,9 @@ async fn a_slow_but_steady_body_is_not_a_stall() {
 /// byte read for a call now falls inside its total timeout.
 #[tokio::test]
 async fn total_timeout_bounds_reading_an_error_body_too() {
-    let server = RawServer::start(Raw::Trickle {
-        head: raw_head(503, &["Content-Type: text/plain", "Content-Length: 10000"]),
-        body: vec![b'.'; 10_000],
+    let server = RawServer::start(Reply::Trickle {
+        head: raw_head(503, &["Content-Type: text/plain", "Content-Length: 10000"]).into(),
+        body: vec![b'.'; 10_000].into(),
         every: Duration::from_millis(20),
     });
     let client = Client::builder()

@@ -3,13 +3,12 @@
 //! status, never a panic.
 #![no_main]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use conduit_sdk::Client;
+use conduit_test_server::{Bytes, Reply, Request, Respond, Server};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -22,43 +21,34 @@ struct Answer<'a> {
     body: &'a [u8],
 }
 
+/// Answers every request with the bytes set for the current input, then
+/// closes the connection.
+struct Next(Mutex<Bytes>);
+
+impl Respond for Next {
+    fn respond(&self, _: &Request<'_>) -> Reply {
+        Reply::Close(self.0.lock().unwrap().clone())
+    }
+}
+
 struct Harness {
     runtime: tokio::runtime::Runtime,
     client: Client,
-    next: &'static Mutex<Vec<u8>>,
+    server: Server<Next>,
 }
 
-/// A loopback server answering each connection with the bytes in `next`.
+/// A loopback server and a client pointed at it, made once per process.
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let next: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                // Read the head and the (small, JSON) body of the request.
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    seen.extend_from_slice(&buf[..n]);
-                    if request_complete(&seen) {
-                        break;
-                    }
-                }
-                let answer = next.lock().unwrap().clone();
-                let _ = stream.write_all(&answer);
-            }
-        });
+        let server = Server::start(Next(Mutex::new(Bytes::new()))).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let client = Client::builder()
             .token("fuzz-token")
-            .base_url(url)
+            .base_url(server.url())
             .max_retries(0)
             .timeout(Duration::from_secs(2))
             .build()
@@ -66,22 +56,9 @@ fn harness() -> &'static Harness {
         Harness {
             runtime,
             client,
-            next,
+            server,
         }
     })
-}
-
-fn request_complete(seen: &[u8]) -> bool {
-    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    seen.len() >= end + 4 + length
 }
 
 fn response_bytes(a: &Answer) -> (Option<u16>, Vec<u8>) {
@@ -120,7 +97,7 @@ fn response_bytes(a: &Answer) -> (Option<u16>, Vec<u8>) {
 fuzz_target!(|answer: Answer| {
     let h = harness();
     let (status, bytes) = response_bytes(&answer);
-    *h.next.lock().unwrap() = bytes;
+    *h.server.responder().0.lock().unwrap() = bytes.into();
     let result = h.runtime.block_on(
         h.client
             .custom_tools()

@@ -3,8 +3,6 @@
 
 pub mod cli;
 
-use std::sync::{Arc, Mutex};
-
 use conduit_sdk::time::ManualTime;
 use conduit_sdk::{Client, ClientBuilder, RateLimiter};
 use serde_json::{Value, json};
@@ -114,140 +112,35 @@ pub async fn requests(server: &MockServer) -> usize {
     server.received_requests().await.unwrap_or_default().len()
 }
 
-/// What a [`RawServer`] does after reading a request.
-#[derive(Clone, Debug)]
-pub enum Raw {
-    /// Writes these bytes, then closes the connection.
-    Close(Vec<u8>),
-    /// Writes these bytes, then keeps the connection open, writing nothing
-    /// more, until the client hangs up.
-    Stall(Vec<u8>),
-    /// Writes these bytes, then `chunk` over and over until the client hangs
-    /// up (at most `max_repeats` times, so the loop always ends).
-    Repeat {
-        head: Vec<u8>,
-        chunk: Vec<u8>,
-        max_repeats: usize,
-    },
-    /// Writes `head`, then one byte of `body` every `every` until the body
-    /// is out or the client hangs up.
-    Trickle {
-        head: Vec<u8>,
-        body: Vec<u8>,
-        every: std::time::Duration,
-    },
-}
+pub use conduit_test_server::Reply;
 
-/// A loopback TCP server that speaks just enough HTTP/1.1 to misbehave in
-/// ways wiremock cannot: a body shorter than its `Content-Length`, a stall
-/// after the headers, an endless chunked body, bytes that are not HTTP.
-/// It runs on plain threads, so it needs nothing from the test's runtime.
+/// A loopback server (`conduit-test-server`) answering every request with
+/// one [`Reply`], for what wiremock cannot do: a body shorter than its
+/// `Content-Length`, a stall after the headers, an endless chunked body,
+/// bytes that are not HTTP. It runs on its own thread and runtime, so it
+/// needs nothing from the test's runtime.
 pub struct RawServer {
     pub uri: String,
-    heads: Arc<Mutex<Vec<String>>>,
+    server: conduit_test_server::Server<Reply>,
 }
 
 impl RawServer {
-    pub fn start(behaviour: Raw) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let uri = format!("http://{}", listener.local_addr().unwrap());
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let seen = heads.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { break };
-                let (behaviour, seen) = (behaviour.clone(), seen.clone());
-                std::thread::spawn(move || serve_raw(stream, &behaviour, &seen));
-            }
-        });
-        Self { uri, heads }
+    pub fn start(reply: Reply) -> Self {
+        let server = conduit_test_server::Server::start(reply).expect("start the raw server");
+        server.set_recording(true);
+        Self {
+            uri: server.url(),
+            server,
+        }
     }
 
     /// The request heads received (request line and headers), in order.
     pub fn heads(&self) -> Vec<String> {
-        self.heads.lock().unwrap().clone()
-    }
-}
-
-fn serve_raw(mut stream: std::net::TcpStream, behaviour: &Raw, seen: &Mutex<Vec<String>>) {
-    use std::io::{Read, Write};
-    // Read the whole request first: closing with unread input would reset
-    // the connection instead of ending it cleanly.
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match stream.read(&mut byte) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&byte[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        match stream.read(&mut byte) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&byte[..n]),
-        }
-    }
-    seen.lock().unwrap().push(head);
-    match behaviour {
-        Raw::Close(bytes) => {
-            let _ = stream.write_all(bytes);
-            let _ = stream.flush();
-        }
-        Raw::Stall(bytes) => {
-            let _ = stream.write_all(bytes);
-            let _ = stream.flush();
-            // Blocks until the client closes its side (read returns 0).
-            while matches!(stream.read(&mut byte), Ok(n) if n > 0) {}
-        }
-        Raw::Repeat {
-            head,
-            chunk,
-            max_repeats,
-        } => {
-            if stream.write_all(head).is_err() {
-                return;
-            }
-            for _ in 0..*max_repeats {
-                if stream.write_all(chunk).is_err() {
-                    return;
-                }
-            }
-        }
-        Raw::Trickle { head, body, every } => {
-            if stream.write_all(head).is_err() {
-                return;
-            }
-            for byte in body {
-                std::thread::sleep(*every);
-                if stream
-                    .write_all(&[*byte])
-                    .and_then(|()| stream.flush())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
+        self.server.recorded().into_iter().map(|e| e.head).collect()
     }
 }
 
 /// An HTTP/1.1 response head with `status` and these extra header lines.
 pub fn raw_head(status: u16, headers: &[&str]) -> Vec<u8> {
-    let mut head = format!("HTTP/1.1 {status} X\r\n");
-    for h in headers {
-        head.push_str(h);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    head.into_bytes()
+    conduit_test_server::response_head(status, "X", headers)
 }

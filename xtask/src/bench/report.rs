@@ -378,11 +378,12 @@ of stdout:
 
 All HTTP measurements run in one release-built process (`bench/`,
 `cargo run --release -p conduit-bench`) against an in-process HTTP/1.1
-keep-alive server on 127.0.0.1 (`bench/src/server.rs`: a minimal Tokio
-responder on its own thread and current-thread runtime that reads the head
-and `Content-Length` body and answers a fixed 200 JSON body, the spec's
-example run). The clients run as tasks on a multi-threaded Tokio runtime
-(one worker per core). Both sides send the same request, checked by a unit
+keep-alive server on 127.0.0.1 (`test-server/`, the workspace's loopback
+HTTP/1.1 server, answering through `bench/src/server.rs`: a minimal Tokio
+server on its own thread and current-thread runtime that reads the head and
+`Content-Length` body and answers a fixed 200 JSON body, the spec's example
+run). The clients run as tasks on a multi-threaded Tokio runtime (one worker
+per core). Both sides send the same request, checked by a unit
 test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
 `{{\"parameters\":{{\"order_id\":\"ord_12345\"}}}}`, and decode the same body.
 
