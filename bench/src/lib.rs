@@ -7,12 +7,14 @@
 //! `Retry-After` is honoured and resident memory growth over 10,000 calls.
 //! It also times `conduit_codegen::generate` on synthetic specs of 10, 100
 //! and 500 operations, breaks the SDK's overhead down by layer
-//! ([`breakdown`]) and runs the rate-limit gate's modes under overload
-//! ([`limits`]). It prints one JSON object; the xtask turns it into
+//! ([`breakdown`]), runs the rate-limit gate's modes under overload
+//! ([`limits`]) and a fleet of two processes sharing it through Redis
+//! ([`fleet`]). It prints one JSON object; the xtask turns it into
 //! `BENCHMARKS.md`.
 
 pub mod baseline;
 pub mod breakdown;
+pub mod fleet;
 pub mod limits;
 pub mod measure;
 pub mod server;

@@ -13,10 +13,24 @@ use serde_json::json;
 
 fn main() -> ExitCode {
     let mut config = Config::full();
-    for arg in std::env::args().skip(1) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // One process of the fleet measurement, started by the parent.
+    if let [flag, base, store] = args.as_slice()
+        && flag == "--fleet-worker"
+    {
+        return match conduit_bench::fleet::worker(base, store) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("conduit-bench fleet worker: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    for arg in args {
         match arg.as_str() {
             "--quick" => config = Config::quick(),
-            // Maintainers' shortcut while tuning the gate.
+            // Maintainers' shortcut while tuning the gate: the rate-limit
+            // and fleet runs alone.
             "--limits-only" => return limits_only(),
             "-h" | "--help" => {
                 println!("usage: conduit-bench [--quick]");
@@ -52,7 +66,11 @@ fn limits_only() -> ExitCode {
                 .build()
                 .map_err(|e| e.to_string())?;
             let base = server.url();
-            runtime.block_on(conduit_bench::limits::limits(&base, &server))
+            runtime.block_on(async {
+                let limits = conduit_bench::limits::limits(&base, &server).await?;
+                let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
+                Ok::<_, String>(serde_json::json!({ "limits": limits, "fleet": fleet }))
+            })
         });
     match result {
         Ok(v) => {
@@ -100,12 +118,14 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
             .await?;
             phase("rate limits under overload: explicit, adaptive, disabled");
             let limits = conduit_bench::limits::limits(&base, &server).await?;
-            Ok::<_, String>((rss, latency, throughput, retry, breakdown, limits))
+            phase("a fleet of two processes, with and without Redis");
+            let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
+            Ok::<_, String>((rss, latency, throughput, retry, breakdown, limits, fleet))
         }
     };
     // Spawned, so the measured futures are polled on the runtime's workers
     // like an application's tasks, not on this thread.
-    let (rss, latency, throughput, retry, breakdown, limits) = runtime
+    let (rss, latency, throughput, retry, breakdown, limits, fleet) = runtime
         .block_on(runtime.spawn(phases))
         .map_err(|e| format!("measurement task: {e}"))??;
     drop(runtime);
@@ -126,6 +146,7 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
         "codegen": codegen,
         "breakdown": breakdown,
         "limits": limits,
+        "fleet": fleet,
         "elapsed_s": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }))

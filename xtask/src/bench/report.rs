@@ -29,6 +29,8 @@ pub(super) fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
         "throttled_share": m["limits"]["explicit"]["throttled_share"],
         "adaptive_efficiency": m["limits"]["adaptive"]["efficiency"],
         "adaptive_throttled_share": m["limits"]["adaptive"]["throttled_share"],
+        "fleet_throttled_share": m["fleet"]["with_redis"]["throttled_share"],
+        "fleet_throttled_share_without_redis": m["fleet"]["without_redis"]["throttled_share"],
     })
 }
 
@@ -266,6 +268,23 @@ pub(super) fn table(
             fmt(num(&r["elapsed_s"]), 1),
         );
     }
+    let fleet = &m["fleet"];
+    let shared = num(&summary["fleet_throttled_share"]);
+    let _ = writeln!(
+        t,
+        "| `fleet_throttled_share` | {} | ≤ 0.03 | {} | {} processes each at {}/s, sharing Redis: {} requests of which {} were 429, {} s; without Redis: {} of {} ({}), {} s |",
+        fmt(shared, 3),
+        verdict(shared.is_finite().then_some(shared <= 0.03)),
+        fleet["processes"],
+        fleet["rate_per_process_per_s"],
+        fleet["with_redis"]["requests"],
+        fleet["with_redis"]["throttled"],
+        fmt(num(&fleet["with_redis"]["elapsed_s"]), 1),
+        fleet["without_redis"]["throttled"],
+        fleet["without_redis"]["requests"],
+        fmt(num(&fleet["without_redis"]["throttled_share"]), 3),
+        fmt(num(&fleet["without_redis"]["elapsed_s"]), 1),
+    );
     if let Some(e) = exponent {
         let _ = writeln!(
             t,
@@ -450,6 +469,11 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
 - Each run: {limits_calls} calls from {limits_tasks} tasks sharing one client
   with the default retry policy (2 retries), the server enforcing a fresh
   window; a call counts as succeeded when it returned `Ok`.
+- **`fleet_throttled_share`**: two processes of `conduit-bench` (nothing
+  shared in memory), each making 100 calls over 10 tasks with an explicit
+  rate of 19/s (just under the server's 20/s), one workspace; 429s ÷
+  requests with the gate's state in a private redis-server
+  (`bench/src/fleet.rs`), and the same without Redis for contrast.
 
 ## Where the SDK's overhead goes
 
@@ -557,6 +581,8 @@ mod tests {
                 "throttled_share",
                 "adaptive_efficiency",
                 "adaptive_throttled_share",
+                "fleet_throttled_share",
+                "fleet_throttled_share_without_redis",
             ]
         );
         assert_eq!(quick["cold_build_ratio"], Value::Null);
