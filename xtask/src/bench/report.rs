@@ -295,6 +295,9 @@ pub(super) fn table(
     t
 }
 
+/// The hand-written profiling notes, copied into BENCHMARKS.md.
+const PROFILING: &str = include_str!("../../../bench/PROFILING.md");
+
 /// Whether the headline `key` meets `goal`, if it was measured.
 fn limit_met(summary: &Value, key: &str, goal: impl Fn(f64) -> bool) -> Option<bool> {
     let x = num(&summary[key]);
@@ -485,6 +488,7 @@ it was paired with (on this shared machine these latency ratios move by up to
 Throughput: one burst of {bd_req} requests per layer per round, in rotation.
 
 {breakdown}
+{profiling}
 Reproduce: `cargo xtask bench` (full, writes this file) or
 `cargo xtask bench --quick --json` (prints its numbers and never writes this
 file, which keeps the last full run; under 3 minutes once `conduit-bench` is
@@ -521,6 +525,7 @@ built; the first release build of its dependencies takes several minutes on
             .as_str()
             .map_or(String::new(), |s| format!("Server: {s}.")),
         limits_table = limits_table(m),
+        profiling = PROFILING,
         explicit_rate = m["limits"]["explicit_rate_per_s"],
         limits_calls = m["limits"]["calls"],
         limits_tasks = m["limits"]["tasks"],
