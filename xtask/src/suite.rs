@@ -14,6 +14,9 @@ pub fn run() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            // Features users turn on (redis, test-util) and the fuzz
+            // targets' `fuzzing` are linted too.
+            "--all-features",
             "--",
             "-D",
             "warnings",
