@@ -12,6 +12,7 @@
 //! ([`fleet`]). It prints one JSON object; the xtask turns it into
 //! `BENCHMARKS.md`.
 
+pub mod allocs;
 pub mod baseline;
 pub mod breakdown;
 pub mod fleet;

@@ -11,6 +11,9 @@ use conduit_bench::measure::{self, Clients, Config};
 use conduit_bench::server::Server;
 use serde_json::json;
 
+#[global_allocator]
+static ALLOCATOR: conduit_bench::allocs::Counting = conduit_bench::allocs::Counting;
+
 fn main() -> ExitCode {
     let mut config = Config::full();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +35,8 @@ fn main() -> ExitCode {
             // Maintainers' shortcut while tuning the gate: the rate-limit
             // and fleet runs alone.
             "--limits-only" => return limits_only(),
+            // And while trimming per-call work: allocations alone.
+            "--allocs-only" => return allocs_only(),
             "-h" | "--help" => {
                 println!("usage: conduit-bench [--quick]");
                 return ExitCode::SUCCESS;
@@ -47,6 +52,30 @@ fn main() -> ExitCode {
     match run(&config) {
         Ok(report) => {
             println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("conduit-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Only the allocations per call, printed as JSON.
+fn allocs_only() -> ExitCode {
+    let result = Server::start()
+        .map_err(|e| e.to_string())
+        .and_then(|server| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let clients = Clients::new(&server.url())?;
+            runtime.block_on(measure::allocations(&clients, 2_000))
+        });
+    match result {
+        Ok(v) => {
+            println!("{v:#}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -103,6 +132,8 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
             let clients = Arc::new(Clients::new(&base)?);
             phase("sequential latency, SDK and baseline alternated");
             let latency = measure::latency(&clients, &config).await?;
+            phase("allocations per call");
+            let allocs = measure::allocations(&clients, config.alloc_calls).await?;
             phase("throughput at 64 in flight");
             let throughput = measure::throughput(&clients, &config).await?;
             phase("Retry-After punctuality");
@@ -120,12 +151,14 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
             let limits = conduit_bench::limits::limits(&base, &server).await?;
             phase("a fleet of two processes, with and without Redis");
             let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
-            Ok::<_, String>((rss, latency, throughput, retry, breakdown, limits, fleet))
+            Ok::<_, String>((
+                rss, latency, allocs, throughput, retry, breakdown, limits, fleet,
+            ))
         }
     };
     // Spawned, so the measured futures are polled on the runtime's workers
     // like an application's tasks, not on this thread.
-    let (rss, latency, throughput, retry, breakdown, limits, fleet) = runtime
+    let (rss, latency, allocs, throughput, retry, breakdown, limits, fleet) = runtime
         .block_on(runtime.spawn(phases))
         .map_err(|e| format!("measurement task: {e}"))??;
     drop(runtime);
@@ -140,6 +173,7 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
     Ok(json!({
         "mode": config.mode,
         "latency": latency,
+        "allocs": allocs,
         "throughput": throughput,
         "retry_after": retry,
         "rss": rss,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::baseline::{self, RunData};
 use crate::server::Server;
@@ -29,6 +29,8 @@ pub struct Config {
     pub latency_warmup: usize,
     /// Timed SDK/baseline pairs.
     pub latency_pairs: usize,
+    /// Sequential calls per client counted for allocations per call.
+    pub alloc_calls: usize,
     /// Requests per throughput round.
     pub throughput_requests: usize,
     /// Timed throughput rounds per client (after one untimed round each).
@@ -56,6 +58,7 @@ impl Config {
             mode: "quick",
             latency_warmup: 1_000,
             latency_pairs: 10_000,
+            alloc_calls: 1_000,
             throughput_requests: 4_000,
             throughput_rounds: 15,
             retry_runs: 3,
@@ -74,6 +77,7 @@ impl Config {
             mode: "full",
             latency_warmup: 2_000,
             latency_pairs: 50_000,
+            alloc_calls: 5_000,
             throughput_requests: 5_000,
             throughput_rounds: 31,
             retry_runs: 5,
@@ -93,19 +97,42 @@ impl Config {
 pub struct Clients {
     /// The SDK, with its defaults (retries, timeouts, the real sleeper).
     pub sdk: conduit_sdk::Client,
+    /// reqwest-middleware + reqwest-retry on a client with the SDK's timeouts.
+    pub peer: reqwest_middleware::ClientWithMiddleware,
+    /// A reqwest client with the SDK's default timeouts.
+    pub floor: reqwest::Client,
     /// A plain `reqwest::Client::new()`.
     pub http: reqwest::Client,
     /// The server's URL.
     pub base: String,
 }
 
-/// Which of the two clients to use.
+/// Which client to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
     /// `client.custom_tools().run(..).parameter(..).send()`.
     Sdk,
-    /// [`baseline::run_tool`].
+    /// [`baseline::run_tool_peer`]: reqwest-middleware + reqwest-retry.
+    Peer,
+    /// [`baseline::run_tool`] on a client with the SDK's timeouts.
+    Floor,
+    /// [`baseline::run_tool`] on `reqwest::Client::new()`.
     Baseline,
+}
+
+impl Which {
+    /// Every client, in the order measurements rotate through them.
+    pub const ALL: [Which; 4] = [Which::Sdk, Which::Peer, Which::Floor, Which::Baseline];
+
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Sdk => "sdk",
+            Which::Peer => "peer",
+            Which::Floor => "floor",
+            Which::Baseline => "baseline",
+        }
+    }
 }
 
 impl Clients {
@@ -118,6 +145,8 @@ impl Clients {
             .map_err(|e| format!("SDK client: {e}"))?;
         Ok(Self {
             sdk,
+            peer: baseline::peer().map_err(|e| format!("peer client: {e}"))?,
+            floor: baseline::with_timeouts().map_err(|e| format!("floor client: {e}"))?,
             http: reqwest::Client::new(),
             base: base.to_owned(),
         })
@@ -150,9 +179,31 @@ impl Clients {
 
     /// One run through `which`, checking it decoded a successful run.
     pub async fn run(&self, which: Which) -> Result<(), String> {
+        let by_hand = |client| {
+            baseline::run_tool(client, &self.base, TOKEN, TOOL_ID, PARAMETER.0, PARAMETER.1)
+        };
         let success = match which {
             Which::Sdk => self.sdk_run().await?.success(),
             Which::Baseline => self.baseline_run().await?.success,
+            Which::Floor => {
+                by_hand(&self.floor)
+                    .await
+                    .map_err(|e| format!("floor call: {e}"))?
+                    .success
+            }
+            Which::Peer => {
+                baseline::run_tool_peer(
+                    &self.peer,
+                    &self.base,
+                    TOKEN,
+                    TOOL_ID,
+                    PARAMETER.0,
+                    PARAMETER.1,
+                )
+                .await
+                .map_err(|e| format!("peer call: {e}"))?
+                .success
+            }
         };
         if success {
             Ok(())
@@ -170,31 +221,64 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Sequential latency, SDK and baseline calls alternated.
+/// Sequential latency, every client's calls in rotation so that all see
+/// the same conditions.
 pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String> {
     for _ in 0..config.latency_warmup {
-        clients.run(Which::Sdk).await?;
-        clients.run(Which::Baseline).await?;
+        for which in Which::ALL {
+            clients.run(which).await?;
+        }
     }
-    let mut sdk = Vec::with_capacity(config.latency_pairs);
-    let mut base = Vec::with_capacity(config.latency_pairs);
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(config.latency_pairs); Which::ALL.len()];
     for _ in 0..config.latency_pairs {
-        let start = Instant::now();
-        clients.run(Which::Sdk).await?;
-        sdk.push(micros(start.elapsed()));
-        let start = Instant::now();
-        clients.run(Which::Baseline).await?;
-        base.push(micros(start.elapsed()));
+        for (i, which) in Which::ALL.into_iter().enumerate() {
+            let start = Instant::now();
+            clients.run(which).await?;
+            times[i].push(micros(start.elapsed()));
+        }
     }
-    let per_pair: Vec<f64> = sdk.iter().zip(&base).map(|(s, b)| s / b).collect();
+    let (sdk, peer, floor, base) = (&times[0], &times[1], &times[2], &times[3]);
+    let per_pair: Vec<f64> = sdk.iter().zip(base).map(|(s, b)| s / b).collect();
     Ok(json!({
         "warmup_pairs": config.latency_warmup,
         "pairs": config.latency_pairs,
-        "sdk_us": Summary::of(&sdk).to_json(),
-        "baseline_us": Summary::of(&base).to_json(),
+        "sdk_us": Summary::of(sdk).to_json(),
+        "peer_us": Summary::of(peer).to_json(),
+        "floor_us": Summary::of(floor).to_json(),
+        "baseline_us": Summary::of(base).to_json(),
         "pair_ratio": Summary::of(&per_pair).to_json(),
-        "ratio": round(median(&sdk) / median(&base)),
+        "ratio": round(median(sdk) / median(base)),
+        "vs_peer": round(median(sdk) / median(peer)),
+        "vs_floor": round(median(sdk) / median(floor)),
     }))
+}
+
+/// Allocations per call of each client, over `calls` sequential calls
+/// after the same number untimed (0 everywhere when the counting allocator
+/// is not installed, as in unit tests).
+pub async fn allocations(clients: &Clients, calls: usize) -> Result<Value, String> {
+    let mut per_call = Map::new();
+    // CONDUIT_BENCH_ONLY=sdk (or peer, floor, baseline) narrows it to one
+    // client, for allocation profilers.
+    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
+    for which in Which::ALL
+        .into_iter()
+        .filter(|w| only.as_deref().is_none_or(|o| o == w.name()))
+    {
+        for _ in 0..calls {
+            clients.run(which).await?;
+        }
+        let before = crate::allocs::allocations();
+        for _ in 0..calls {
+            clients.run(which).await?;
+        }
+        let used = crate::allocs::allocations() - before;
+        per_call.insert(
+            which.name().to_owned(),
+            json!(round(used as f64 / calls as f64)),
+        );
+    }
+    Ok(json!({ "calls": calls, "per_call": per_call }))
 }
 
 /// CPU time the threads of this process have used, in ns, split into the
@@ -287,33 +371,45 @@ pub fn request(clients: &Arc<Clients>, which: Which) -> Request {
     })
 }
 
-/// Throughput at [`CONCURRENCY`] requests in flight; rounds alternate.
+/// Throughput at [`CONCURRENCY`] requests in flight; rounds rotate through
+/// the clients.
 pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value, String> {
-    let sdk_request = request(clients, Which::Sdk);
-    let base_request = request(clients, Which::Baseline);
+    let requests: Vec<Request> = Which::ALL
+        .into_iter()
+        .map(|w| request(clients, w))
+        .collect();
     // Untimed: opens the pools' connections.
-    burst(&sdk_request, config.throughput_requests).await?;
-    burst(&base_request, config.throughput_requests).await?;
-    let mut sdk = Vec::new();
-    let mut base = Vec::new();
-    for _ in 0..config.throughput_rounds {
-        sdk.push(burst(&sdk_request, config.throughput_requests).await?);
-        base.push(burst(&base_request, config.throughput_requests).await?);
+    for r in &requests {
+        burst(r, config.throughput_requests).await?;
     }
-    let rps = |bursts: &[Burst]| bursts.iter().map(|b| b.rps).collect::<Vec<_>>();
-    let paired: Vec<f64> = sdk.iter().zip(&base).map(|(s, b)| s.rps / b.rps).collect();
-    let cpu = |bursts: &[Burst]| bursts.iter().map(|b| b.client_cpu_us).collect::<Vec<_>>();
+    let mut bursts: Vec<Vec<Burst>> = vec![Vec::new(); requests.len()];
+    for _ in 0..config.throughput_rounds {
+        for (i, r) in requests.iter().enumerate() {
+            bursts[i].push(burst(r, config.throughput_requests).await?);
+        }
+    }
+    let rps = |b: &[Burst]| b.iter().map(|b| b.rps).collect::<Vec<_>>();
+    let cpu = |b: &[Burst]| b.iter().map(|b| b.client_cpu_us).collect::<Vec<_>>();
+    let (sdk, peer, floor, base) = (&bursts[0], &bursts[1], &bursts[2], &bursts[3]);
+    let paired: Vec<f64> = sdk.iter().zip(base).map(|(s, b)| s.rps / b.rps).collect();
+    let ratio = |other: &[Burst]| round(median(&rps(sdk)) / median(&rps(other)));
     Ok(json!({
         "concurrency": CONCURRENCY,
         "requests_per_round": config.throughput_requests,
         "rounds": config.throughput_rounds,
-        "sdk_rps": Summary::of(&rps(&sdk)).to_json(),
-        "baseline_rps": Summary::of(&rps(&base)).to_json(),
-        "ratio": round(median(&rps(&sdk)) / median(&rps(&base))),
+        "sdk_rps": Summary::of(&rps(sdk)).to_json(),
+        "peer_rps": Summary::of(&rps(peer)).to_json(),
+        "floor_rps": Summary::of(&rps(floor)).to_json(),
+        "baseline_rps": Summary::of(&rps(base)).to_json(),
+        "ratio": ratio(base),
+        "vs_peer": ratio(peer),
+        "vs_floor": ratio(floor),
         "round_pair_ratio": Summary::of(&paired).to_json(),
-        "sdk_client_cpu_us": Summary::of(&cpu(&sdk)).to_json(),
-        "baseline_client_cpu_us": Summary::of(&cpu(&base)).to_json(),
-        "client_cpu_ratio": round(median(&cpu(&sdk)) / median(&cpu(&base))),
+        "sdk_client_cpu_us": Summary::of(&cpu(sdk)).to_json(),
+        "peer_client_cpu_us": Summary::of(&cpu(peer)).to_json(),
+        "floor_client_cpu_us": Summary::of(&cpu(floor)).to_json(),
+        "baseline_client_cpu_us": Summary::of(&cpu(base)).to_json(),
+        "client_cpu_ratio": round(median(&cpu(sdk)) / median(&cpu(base))),
     }))
 }
 

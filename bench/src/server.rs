@@ -76,6 +76,8 @@ struct Responder {
 
 impl Respond for Responder {
     fn respond(&self, request: &Request<'_>) -> Reply {
+        // The server's work is not the clients'.
+        crate::allocs::exclude_this_thread();
         let throttle = self
             .throttle
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -19,6 +19,15 @@ pub(super) fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
     json!({
         "latency_ratio": m["latency"]["ratio"],
         "throughput_ratio": m["throughput"]["ratio"],
+        "latency_vs_peer": m["latency"]["vs_peer"],
+        "throughput_vs_peer": m["throughput"]["vs_peer"],
+        "latency_vs_floor": m["latency"]["vs_floor"],
+        "throughput_vs_floor": m["throughput"]["vs_floor"],
+        "allocs_per_call": {
+            "sdk": m["allocs"]["per_call"]["sdk"],
+            "peer": m["allocs"]["per_call"]["peer"],
+            "floor": m["allocs"]["per_call"]["floor"],
+        },
         "retry_after_error_ms": m["retry_after"]["median_ms"],
         "codegen_ms_10": codegen(10),
         "codegen_ms_100": codegen(100),
@@ -146,6 +155,63 @@ pub(super) fn table(
         fmt(num(&tp["sdk_client_cpu_us"]["median"]), 1),
         fmt(num(&tp["baseline_client_cpu_us"]["median"]), 1),
         fmt(num(&tp["client_cpu_ratio"]), 3),
+    );
+    for (key, other, goal, met) in [
+        (
+            "latency_vs_peer",
+            "peer",
+            "≤ 1.00",
+            limit_met(summary, "latency_vs_peer", |x| x <= 1.0),
+        ),
+        (
+            "latency_vs_floor",
+            "floor",
+            "≤ 1.05",
+            limit_met(summary, "latency_vs_floor", |x| x <= 1.05),
+        ),
+    ] {
+        let _ = writeln!(
+            t,
+            "| `{key}` | {} | {goal} | {} | SDK {}; {other} {} |",
+            fmt(num(&summary[key]), 3),
+            verdict(met),
+            spread(&lat["sdk_us"], 1, " µs"),
+            spread(&lat[format!("{other}_us")], 1, " µs"),
+        );
+    }
+    for (key, other, goal, met) in [
+        (
+            "throughput_vs_peer",
+            "peer",
+            "≥ 1.00",
+            limit_met(summary, "throughput_vs_peer", |x| x >= 1.0),
+        ),
+        (
+            "throughput_vs_floor",
+            "floor",
+            "≥ 0.95",
+            limit_met(summary, "throughput_vs_floor", |x| x >= 0.95),
+        ),
+    ] {
+        let _ = writeln!(
+            t,
+            "| `{key}` | {} | {goal} | {} | SDK {}; {other} {}; client CPU per request: SDK {} µs, {other} {} µs |",
+            fmt(num(&summary[key]), 3),
+            verdict(met),
+            spread(&tp["sdk_rps"], 0, " req/s"),
+            spread(&tp[format!("{other}_rps")], 0, " req/s"),
+            fmt(num(&tp["sdk_client_cpu_us"]["median"]), 1),
+            fmt(num(&tp[format!("{other}_client_cpu_us")]["median"]), 1),
+        );
+    }
+    let allocs = &summary["allocs_per_call"];
+    let _ = writeln!(
+        t,
+        "| `allocs_per_call` | SDK {} | (reported) | n/a | peer {}, floor {}; {} sequential calls each, counted by the bench's global allocator, the server's thread excluded |",
+        fmt(num(&allocs["sdk"]), 1),
+        fmt(num(&allocs["peer"]), 1),
+        fmt(num(&allocs["floor"]), 1),
+        fmt(num(&m["allocs"]["calls"]), 0),
     );
     let retry = &m["retry_after"];
     let late = num(&summary["retry_after_error_ms"]);
@@ -417,10 +483,21 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
   `error_for_status()`, `.json::<RunResponse>()` into a small serde struct
   of `{{\"data\":{{success, message, result, error, logs, run_time_ms}}}}`
   (`bench/src/baseline.rs`).
-- **`latency_ratio`**: {warmup} untimed pairs, then {pairs} sequential
-  pairs alternated SDK, baseline, SDK, baseline…, each call timed with
-  `Instant`; median SDK ÷ median baseline.
-- **`throughput_ratio`**: {concurrency} tasks share one client and pull
+- **Floor**: the same hand-written call on a reqwest client with the SDK's
+  default timeouts (60 s per request, 10 s to connect): what a careful
+  application ships.
+- **Peer**: the stack a Rust developer picks instead of this SDK:
+  reqwest-middleware 0.5 with reqwest-retry 0.9's `RetryTransientMiddleware`
+  (exponential backoff, 2 retries, as the SDK's default) on the floor's
+  client, the same request and decoding.
+- **`latency_ratio`**, **`latency_vs_peer`**, **`latency_vs_floor`**:
+  {warmup} untimed rounds, then {pairs} sequential rounds of one call each
+  of SDK, peer, floor and baseline, in rotation, each call timed with
+  `Instant`; median SDK ÷ median of the other.
+- **`allocs_per_call`**: allocations counted by the bench binary's global
+  allocator over sequential calls of each client (the loopback server's
+  thread excluded): the steadiest figure on a shared machine.
+- **`throughput_ratio`**, **`throughput_vs_peer`**, **`throughput_vs_floor`**: {concurrency} tasks share one client and pull
   from a counter until {requests} requests are done; requests/s of the
   round. One untimed round per client opens the pools' connections, then
   {rounds} timed rounds each, alternated; median ÷ median. The client CPU per
@@ -576,6 +653,11 @@ mod tests {
             [
                 "latency_ratio",
                 "throughput_ratio",
+                "latency_vs_peer",
+                "throughput_vs_peer",
+                "latency_vs_floor",
+                "throughput_vs_floor",
+                "allocs_per_call",
                 "retry_after_error_ms",
                 "codegen_ms_10",
                 "codegen_ms_100",
