@@ -59,10 +59,52 @@ pub(crate) fn guard(
     max_bytes: usize,
     stall: Duration,
 ) -> reqwest::Response {
+    let url = response.url().clone();
+    let (parts, body) = guarded(response, max_bytes, stall);
+    with_url(
+        http::Response::from_parts(parts, reqwest::Body::wrap(body)),
+        url,
+    )
+}
+
+/// Reads the whole body of `response` under the same guard, and gives back
+/// its parts and the bytes, or the parts and a body that fails as the read
+/// did (so that whoever reads it next sees the same error).
+pub(crate) async fn read_guarded(
+    response: reqwest::Response,
+    max_bytes: usize,
+    stall: Duration,
+) -> (http::response::Parts, Result<Bytes, reqwest::Body>) {
+    let (parts, mut body) = guarded(response, max_bytes, stall);
+    let mut chunks: Vec<Bytes> = Vec::new();
+    loop {
+        match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    chunks.push(data);
+                }
+            }
+            Some(Err(e)) => return (parts, Err(reqwest::Body::wrap(Failed(Some(e))))),
+        }
+    }
+    let bytes = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    };
+    (parts, Ok(bytes))
+}
+
+/// The response's parts and its body behind the guard.
+fn guarded(
+    response: reqwest::Response,
+    max_bytes: usize,
+    stall: Duration,
+) -> (http::response::Parts, Guarded) {
     let count = response
         .content_length()
         .is_none_or(|len| len > max_bytes as u64);
-    let url = response.url().clone();
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let body = Guarded {
         inner: body,
@@ -71,25 +113,22 @@ pub(crate) fn guard(
         stall,
         timer: None,
     };
-    with_url(
-        http::Response::from_parts(parts, reqwest::Body::wrap(body)),
-        url,
-    )
+    (parts, body)
 }
 
-/// The whole body, as one buffer (no copy when it came in one piece).
-pub(crate) async fn collect(mut body: reqwest::Body) -> reqwest::Result<Bytes> {
-    let mut chunks: Vec<Bytes> = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        if let Ok(data) = frame?.into_data() {
-            chunks.push(data);
-        }
+/// A body that fails once with the error a read met.
+struct Failed(Option<BoxError>);
+
+impl Body for Failed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(self.0.take().map(Err))
     }
-    Ok(match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => chunks.concat().into(),
-    })
 }
 
 /// A reqwest response from parts, keeping `url` (reqwest keeps a response's

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use progenitor_client::{Error as RawError, ResponseValue};
+use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use crate::error::from_raw;
@@ -38,13 +39,14 @@ impl Client {
 
     /// [`call`](Self::call) in the gate partition `partition` (the client's
     /// default when `None`), also returning the final response's body as
-    /// sent when `keep_body`.
+    /// sent and its headers when `keep_body` (a 2xx only; the headers are
+    /// then not in the `ResponseValue`).
     pub(crate) async fn call_with<'a, T, E, F, Fut>(
         &'a self,
         partition: Option<Arc<Partition>>,
         keep_body: bool,
         f: F,
-    ) -> Result<(ResponseValue<T>, Option<Bytes>), Error>
+    ) -> Result<(ResponseValue<T>, Option<(Bytes, HeaderMap)>), Error>
     where
         F: FnOnce(&'a conduit_api_gen::Client) -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
@@ -55,7 +57,10 @@ impl Client {
         // inside the total timeout too, so every byte read for a call is.
         let call = async {
             match CALL.scope(state.clone(), f(self.raw())).await {
-                Ok(value) => Ok((value, state.take_body())),
+                Ok(value) => {
+                    let kept = state.take_body().zip(state.take_headers());
+                    Ok((value, kept))
+                }
                 Err(e) => Err(from_raw(e, &state, self.redactor(), self.system_time()).await),
             }
         };

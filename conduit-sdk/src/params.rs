@@ -10,16 +10,45 @@ use serde::ser::{self, Serialize};
 use serde_json::Value;
 
 /// `value` as JSON; a NaN or infinite float anywhere in it is an error
-/// naming its path (`parameters.scores[2]`).
-pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, root: &str) -> Result<Value, String> {
-    value.serialize(Finite { path: root }).map_err(|e| e.0)?;
+/// naming its path (`parameters.scores[2]`). Paths are only written out for
+/// the error: a finite value costs no allocation beyond its JSON.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, root: Root<'_>) -> Result<Value, String> {
+    let root = Path::Root(root);
+    value.serialize(Finite { path: &root }).map_err(|e| e.0)?;
     serde_json::to_value(value).map_err(|e| format!("{root} could not be serialized: {e}"))
+}
+
+/// What is being turned into JSON.
+#[derive(Clone, Copy)]
+pub(crate) enum Root<'a> {
+    /// All the parameters.
+    Parameters,
+    /// The parameter of this name.
+    Parameter(&'a str),
+}
+
+/// Where in the value a float is, written out only for an error.
+enum Path<'a> {
+    Root(Root<'a>),
+    Index(&'a Path<'a>, usize),
+    Field(&'a Path<'a>, &'a str),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(Root::Parameters) => f.write_str("parameters"),
+            Path::Root(Root::Parameter(key)) => write!(f, "parameter {key:?}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+        }
+    }
 }
 
 /// Checks floats, recursing into everything else; its output is nothing.
 #[derive(Clone, Copy)]
 struct Finite<'a> {
-    path: &'a str,
+    path: &'a Path<'a>,
 }
 
 #[derive(Debug)]
@@ -54,25 +83,22 @@ impl Finite<'_> {
 
 /// Checks the elements of a sequence, map or struct, keeping their paths.
 struct Compound<'a> {
-    path: &'a str,
+    path: &'a Path<'a>,
     index: usize,
-    key: Option<String>,
+    /// The current map key, in one buffer reused for every key.
+    key: String,
 }
 
 impl Compound<'_> {
-    fn check<T: Serialize + ?Sized>(&mut self, value: &T, at: String) -> Result<(), NotFinite> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
+        let at = Path::Index(self.path, self.index);
+        self.index += 1;
         value.serialize(Finite { path: &at })
     }
 
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
-        let at = format!("{}[{}]", self.path, self.index);
-        self.index += 1;
-        self.check(value, at)
-    }
-
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), NotFinite> {
-        let at = format!("{}.{key}", self.path);
-        self.check(value, at)
+        let at = Path::Field(self.path, key);
+        value.serialize(Finite { path: &at })
     }
 }
 
@@ -148,7 +174,7 @@ impl<'a> ser::Serializer for Finite<'a> {
         variant: &'static str,
         value: &T,
     ) -> Result<(), NotFinite> {
-        let at = format!("{}.{variant}", self.path);
+        let at = Path::Field(self.path, variant);
         value.serialize(Finite { path: &at })
     }
 
@@ -198,7 +224,7 @@ impl<'a> Finite<'a> {
         Compound {
             path: self.path,
             index: 0,
-            key: None,
+            key: String::new(),
         }
     }
 }
@@ -230,23 +256,156 @@ impl ser::SerializeMap for Compound<'_> {
     type Error = NotFinite;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), NotFinite> {
-        // Keys are named by their JSON form; a key that is not a string or
+        // Keys are named by their text; a key that is not a string or a
         // number is serde_json's error to report.
-        self.key = Some(match serde_json::to_value(key) {
-            Ok(Value::String(s)) => s,
-            Ok(other) => other.to_string(),
-            Err(_) => "?".to_owned(),
-        });
+        self.key.clear();
+        let _ = key.serialize(KeyText(&mut self.key));
         Ok(())
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NotFinite> {
-        let key = self.key.take().unwrap_or_default();
-        self.field(&key, value)
+        let key = std::mem::take(&mut self.key);
+        let result = self.field(&key, value);
+        self.key = key;
+        result
     }
 
     fn end(self) -> Result<(), NotFinite> {
         Ok(())
+    }
+}
+
+/// Writes a map key's text into a buffer: strings and numbers, as JSON
+/// object keys can be; anything else is left empty.
+struct KeyText<'a>(&'a mut String);
+
+macro_rules! key_numbers {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> Result<(), NotFinite> {
+            use std::fmt::Write;
+            let _ = write!(self.0, "{v}");
+            Ok(())
+        })*
+    };
+}
+
+impl ser::Serializer for KeyText<'_> {
+    type Ok = ();
+    type Error = NotFinite;
+    type SerializeSeq = ser::Impossible<(), NotFinite>;
+    type SerializeTuple = ser::Impossible<(), NotFinite>;
+    type SerializeTupleStruct = ser::Impossible<(), NotFinite>;
+    type SerializeTupleVariant = ser::Impossible<(), NotFinite>;
+    type SerializeMap = ser::Impossible<(), NotFinite>;
+    type SerializeStruct = ser::Impossible<(), NotFinite>;
+    type SerializeStructVariant = ser::Impossible<(), NotFinite>;
+
+    key_numbers!(
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128, serialize_char: char, serialize_bool: bool,
+        serialize_f32: f32, serialize_f64: f64,
+    );
+
+    fn serialize_str(self, v: &str) -> Result<(), NotFinite> {
+        self.0.push_str(v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), NotFinite> {
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), NotFinite> {
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), NotFinite> {
+        v.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), NotFinite> {
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), NotFinite> {
+        Ok(())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        v: &'static str,
+    ) -> Result<(), NotFinite> {
+        self.0.push_str(v);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), NotFinite> {
+        v.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotFinite> {
+        Ok(())
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotFinite> {
+        Err(NotFinite(String::new()))
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotFinite> {
+        Err(NotFinite(String::new()))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotFinite> {
+        Err(NotFinite(String::new()))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotFinite> {
+        Err(NotFinite(String::new()))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotFinite> {
+        Err(NotFinite(String::new()))
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, NotFinite> {
+        Err(NotFinite(String::new()))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotFinite> {
+        Err(NotFinite(String::new()))
     }
 }
 
@@ -297,7 +456,7 @@ mod tests {
             note: None,
         };
         assert_eq!(
-            to_json(&order, "parameters").unwrap(),
+            to_json(&order, Root::Parameters).unwrap(),
             json!({"id": "o1", "scores": [1.5, -0.0, 1e300], "weights": {"a": 0.25}, "note": null})
         );
     }
@@ -310,14 +469,14 @@ mod tests {
             weights: BTreeMap::new(),
             note: None,
         };
-        let e = to_json(&order, "parameters").unwrap_err();
+        let e = to_json(&order, Root::Parameters).unwrap_err();
         assert!(e.starts_with("parameters.scores[2] is NaN"), "{e}");
         let weights = BTreeMap::from([("w".to_owned(), f32::INFINITY)]);
-        let e = to_json(&weights, "parameters").unwrap_err();
+        let e = to_json(&weights, Root::Parameters).unwrap_err();
         assert!(e.starts_with("parameters.w is inf"), "{e}");
-        let e = to_json(&Some(f64::NEG_INFINITY), "parameter \"x\"").unwrap_err();
+        let e = to_json(&Some(f64::NEG_INFINITY), Root::Parameter("x")).unwrap_err();
         assert!(e.starts_with("parameter \"x\" is -inf"), "{e}");
-        let e = to_json(&json!({"a": [{"b": 1}]}), "p").map(|_| ());
+        let e = to_json(&json!({"a": [{"b": 1}]}), Root::Parameters).map(|_| ());
         assert!(e.is_ok(), "a Value holds no NaN: {e:?}");
     }
 }

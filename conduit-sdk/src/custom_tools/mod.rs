@@ -2,6 +2,7 @@
 
 mod tool_run;
 
+use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
@@ -45,7 +46,7 @@ impl<'a> CustomTools<'a> {
     /// let order: Option<Order> = run.raw_data()?;
     /// # Ok(()) }
     /// ```
-    pub fn run(&self, tool_id: impl Into<String>) -> RunTool<'a> {
+    pub fn run(&self, tool_id: impl Into<Cow<'a, str>>) -> RunTool<'a> {
         RunTool {
             client: self.client,
             tool_id: tool_id.into(),
@@ -61,7 +62,7 @@ impl<'a> CustomTools<'a> {
 #[must_use = "a RunTool does nothing until sent"]
 pub struct RunTool<'a> {
     client: &'a Client,
-    tool_id: String,
+    tool_id: Cow<'a, str>,
     parameters: Result<Map<String, Value>, String>,
     workspace_id: Option<String>,
     options: Option<CallOptions>,
@@ -73,7 +74,7 @@ impl<'a> RunTool<'a> {
     /// A float that is NaN or infinite anywhere in them is refused when
     /// sent (JSON cannot carry it; `serde_json` would send `null`).
     pub fn parameters<T: Serialize + ?Sized>(mut self, parameters: &T) -> Self {
-        self.parameters = match params::to_json(parameters, "parameters") {
+        self.parameters = match params::to_json(parameters, params::Root::Parameters) {
             Ok(Value::Object(map)) => Ok(map),
             Ok(other) => Err(format!(
                 "parameters must serialize to a JSON object, got {}",
@@ -89,7 +90,7 @@ impl<'a> RunTool<'a> {
     pub fn parameter(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
         let key = key.into();
         if let Ok(map) = &mut self.parameters {
-            match params::to_json(&value, &format!("parameter {key:?}")) {
+            match params::to_json(&value, params::Root::Parameter(&key)) {
                 Ok(v) => {
                     map.insert(key, v);
                 }
@@ -155,17 +156,19 @@ impl<'a> RunTool<'a> {
             }
             None => self.client,
         };
-        let (response, body) = client
+        let (response, kept) = client
             .call_with(partition, true, |raw| {
                 raw.run_custom_tool().id(tool_id).body(body).send()
             })
             .await?;
-        let (status, headers) = (response.status(), response.headers().clone());
+        let status = response.status();
+        let (body, headers) =
+            kept.unwrap_or_else(|| (Default::default(), response.headers().clone()));
         Ok(ToolRun::new(
             response.into_inner().data,
             status,
             headers,
-            body.unwrap_or_default(),
+            body,
             client.redactor().clone(),
         ))
     }

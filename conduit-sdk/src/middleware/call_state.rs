@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::HeaderMap;
 
 use crate::gate::Partition;
 
@@ -24,6 +25,7 @@ pub(crate) struct CallState {
     /// Whether the caller wants the final response's body as sent.
     pub(crate) keep_body: bool,
     body: Mutex<Option<Bytes>>,
+    headers: Mutex<Option<HeaderMap>>,
     request_id: Mutex<Option<String>>,
 }
 
@@ -66,6 +68,11 @@ impl CallState {
         lock(&self.body).take()
     }
 
+    /// The final response's headers, when the body was kept.
+    pub(crate) fn take_headers(&self) -> Option<HeaderMap> {
+        lock(&self.headers).take()
+    }
+
     /// The final response's request id, if it had one.
     pub(crate) fn request_id(&self) -> Option<String> {
         lock(&self.request_id).clone()
@@ -73,6 +80,10 @@ impl CallState {
 
     pub(super) fn set_body(&self, body: Bytes) {
         *lock(&self.body) = Some(body);
+    }
+
+    pub(super) fn set_headers(&self, headers: HeaderMap) {
+        *lock(&self.headers) = Some(headers);
     }
 
     pub(super) fn set_request_id(&self, id: Option<String>) {

@@ -112,7 +112,7 @@ impl Middleware for Pipeline {
         Box::pin(async move {
             let op = op.map_or("unknown", |o| o.rust_method);
             let response = self.send_with_retries(client, request, op).await?;
-            record_final(response).await
+            Ok(self.finish(response).await)
         })
     }
 }
@@ -149,7 +149,7 @@ impl Pipeline {
             // Kept for a retry, so only while one is possible. A streaming
             // body cannot be replayed; such a request gets one try.
             let replay = if attempt <= self.retry.max_retries() {
-                request.try_clone()
+                replay(&request)
             } else {
                 None
             };
@@ -164,11 +164,7 @@ impl Pipeline {
             // Counted before sending: a call cut short mid-attempt still sent it.
             with_call(|s| s.set_attempts(attempt));
             let sent_at = self.clock.now();
-            let result = client
-                .execute(request)
-                .instrument(span.clone())
-                .await
-                .map(|r| body::guard(r, self.max_response_bytes, self.read_stall_timeout));
+            let result = client.execute(request).instrument(span.clone()).await;
             let outcome = match &result {
                 Ok(response) => {
                     let status = response.status();
@@ -226,24 +222,35 @@ impl Pipeline {
     }
 }
 
-/// Keeps what the call wants of its final response: the request id, and
-/// the body as sent when the caller asked for it (read here, inside the
-/// call's timeouts, and handed on unchanged to the generated decoding).
-async fn record_final(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
-    let Ok(call) = CALL.try_with(Arc::clone) else {
-        return Ok(response);
-    };
-    call.set_request_id(request_id(response.headers()));
-    // Error bodies are left to the error mapping, which reads only their start.
-    if !call.keep_body || !response.status().is_success() {
-        return Ok(response);
+impl Pipeline {
+    /// The final response, its body behind the guard (size cap, stalls).
+    /// When the caller asked for the body as sent (a 2xx of a wrapper), it
+    /// is read here, inside the call's timeouts, kept with the headers in
+    /// the call's state, and handed on unchanged to the generated decoding.
+    async fn finish(&self, response: reqwest::Response) -> reqwest::Response {
+        let (limit, stall) = (self.max_response_bytes, self.read_stall_timeout);
+        let call = CALL.try_with(Arc::clone).ok();
+        if let Some(call) = &call {
+            call.set_request_id(request_id(response.headers()));
+        }
+        let Some(call) = call.filter(|c| c.keep_body && response.status().is_success()) else {
+            return body::guard(response, limit, stall);
+        };
+        let (mut parts, read) = body::read_guarded(response, limit, stall).await;
+        let body = match read {
+            Ok(bytes) => {
+                call.set_body(bytes.clone());
+                reqwest::Body::from(bytes)
+            }
+            Err(failing) => failing,
+        };
+        // The caller takes the headers from the call's state: the decoding
+        // does not need them, and moving them saves copying them twice.
+        call.set_headers(std::mem::take(&mut parts.headers));
+        // No URL on the response handed on: only the generated decoding
+        // reads it, and it never asks for the URL.
+        reqwest::Response::from(http::Response::from_parts(parts, body))
     }
-    let url = response.url().clone();
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let bytes = body::collect(body).await?;
-    call.set_body(bytes.clone());
-    let response = http::Response::from_parts(parts, reqwest::Body::from(bytes));
-    Ok(body::with_url(response, url))
 }
 
 /// The request id a response carries, if any: `x-request-id`, else
@@ -258,6 +265,27 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
     let fits =
         !value.is_empty() && value.len() <= 200 && value.chars().all(|c| c.is_ascii_graphic());
     fits.then(|| value.to_owned())
+}
+
+/// A copy of `request` for a retry, or `None` for a streaming body. As
+/// `Request::try_clone`, but touching the extensions (three allocations)
+/// only when a per-request timeout is set, as this runs for every call; the
+/// body (a small JSON document) is copied instead of shared.
+fn replay(request: &reqwest::Request) -> Option<reqwest::Request> {
+    let body = match request.body() {
+        Some(body) => Some(reqwest::Body::from(bytes::Bytes::copy_from_slice(
+            body.as_bytes()?,
+        ))),
+        None => None,
+    };
+    let mut copy = reqwest::Request::new(request.method().clone(), request.url().clone());
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    *copy.body_mut() = body;
+    Some(copy)
 }
 
 /// The stand-in for a 429 when the gate refuses to send: what the server
