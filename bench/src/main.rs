@@ -37,8 +37,12 @@ fn main() -> ExitCode {
             "--limits-only" => return limits_only(),
             // And while trimming per-call work: allocations alone.
             "--allocs-only" => return allocs_only(),
+            // And throughput alone (all four clients), for A/B runs.
+            "--throughput-only" => return throughput_only(config),
             "-h" | "--help" => {
-                println!("usage: conduit-bench [--quick]");
+                println!(
+                    "usage: conduit-bench [--quick] [--allocs-only | --throughput-only | --limits-only]"
+                );
                 return ExitCode::SUCCESS;
             }
             other => {
@@ -72,6 +76,30 @@ fn allocs_only() -> ExitCode {
                 .map_err(|e| e.to_string())?;
             let clients = Clients::new(&server.url())?;
             runtime.block_on(measure::allocations(&clients, 2_000))
+        });
+    match result {
+        Ok(v) => {
+            println!("{v:#}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("conduit-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Only the throughput comparison, printed as JSON.
+fn throughput_only(config: Config) -> ExitCode {
+    let result = Server::start()
+        .map_err(|e| e.to_string())
+        .and_then(|server| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let clients = Arc::new(Clients::new(&server.url())?);
+            runtime.block_on(measure::throughput(&clients, &config))
         });
     match result {
         Ok(v) => {

@@ -5,11 +5,14 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+
+use crate::middleware::CallState;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -53,86 +56,41 @@ impl std::error::Error for Stalled {}
 /// whose declared length is within it are not counted again: hyper
 /// enforces the declared length), and so does waiting more than `stall`
 /// for the next bytes. The stall timer is only made when a read has to
-/// wait, so a body that arrives with its head costs no timer.
+/// wait, so a body that arrives with its head costs no timer. With `keep`,
+/// the bytes read are also handed to that call's state once the body ends:
+/// the body as sent, without reading it twice.
 pub(crate) fn guard(
     response: reqwest::Response,
     max_bytes: usize,
     stall: Duration,
+    keep: Option<Arc<CallState>>,
 ) -> reqwest::Response {
+    let count = response
+        .content_length()
+        .is_none_or(|len| len > max_bytes as u64);
     let url = response.url().clone();
-    let (parts, body) = guarded(response, max_bytes, stall);
+    let (parts, inner) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = Guarded {
+        inner,
+        limit: max_bytes,
+        left: count.then_some(max_bytes),
+        stall,
+        timer: None,
+        keep: keep.map(|call| Keep {
+            call,
+            first: None,
+            more: Vec::new(),
+        }),
+    };
     with_url(
         http::Response::from_parts(parts, reqwest::Body::wrap(body)),
         url,
     )
 }
 
-/// Reads the whole body of `response` under the same guard, and gives back
-/// its parts and the bytes, or the parts and a body that fails as the read
-/// did (so that whoever reads it next sees the same error).
-pub(crate) async fn read_guarded(
-    response: reqwest::Response,
-    max_bytes: usize,
-    stall: Duration,
-) -> (http::response::Parts, Result<Bytes, reqwest::Body>) {
-    let (parts, mut body) = guarded(response, max_bytes, stall);
-    let mut chunks: Vec<Bytes> = Vec::new();
-    loop {
-        match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            None => break,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    chunks.push(data);
-                }
-            }
-            Some(Err(e)) => return (parts, Err(reqwest::Body::wrap(Failed(Some(e))))),
-        }
-    }
-    let bytes = match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => chunks.concat().into(),
-    };
-    (parts, Ok(bytes))
-}
-
-/// The response's parts and its body behind the guard.
-fn guarded(
-    response: reqwest::Response,
-    max_bytes: usize,
-    stall: Duration,
-) -> (http::response::Parts, Guarded) {
-    let count = response
-        .content_length()
-        .is_none_or(|len| len > max_bytes as u64);
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = Guarded {
-        inner: body,
-        limit: max_bytes,
-        left: count.then_some(max_bytes),
-        stall,
-        timer: None,
-    };
-    (parts, body)
-}
-
-/// A body that fails once with the error a read met.
-struct Failed(Option<BoxError>);
-
-impl Body for Failed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Poll::Ready(self.0.take().map(Err))
-    }
-}
-
 /// A reqwest response from parts, keeping `url` (reqwest keeps a response's
-/// URL in an extension only its builder can set).
+/// URL in an extension only its builder can set). Without it reqwest would
+/// parse a placeholder URL, which costs more than this copy.
 pub(crate) fn with_url(
     mut response: http::Response<reqwest::Body>,
     url: reqwest::Url,
@@ -152,6 +110,39 @@ struct Guarded {
     left: Option<usize>,
     stall: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    keep: Option<Keep>,
+}
+
+/// The bytes of a body as they pass, for the call's state.
+struct Keep {
+    call: Arc<CallState>,
+    /// The usual case, one chunk, is kept without copying.
+    first: Option<Bytes>,
+    more: Vec<Bytes>,
+}
+
+impl Keep {
+    fn push(&mut self, data: &Bytes) {
+        match self.first {
+            None => self.first = Some(data.clone()),
+            Some(_) => self.more.push(data.clone()),
+        }
+    }
+
+    fn finish(&mut self) {
+        let bytes = match self.first.take() {
+            None => Bytes::new(),
+            Some(first) if self.more.is_empty() => first,
+            Some(first) => {
+                let mut all = first.to_vec();
+                for chunk in self.more.drain(..) {
+                    all.extend_from_slice(&chunk);
+                }
+                all.into()
+            }
+        };
+        self.call.set_body(bytes);
+    }
 }
 
 impl Body for Guarded {
@@ -169,7 +160,12 @@ impl Body for Guarded {
                 let frame = match frame {
                     Some(Ok(frame)) => frame,
                     Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                    None => return Poll::Ready(None),
+                    None => {
+                        if let Some(mut keep) = this.keep.take() {
+                            keep.finish();
+                        }
+                        return Poll::Ready(None);
+                    }
                 };
                 if let (Some(left), Some(data)) = (this.left.as_mut(), frame.data_ref()) {
                     match left.checked_sub(data.len()) {
@@ -179,6 +175,15 @@ impl Body for Guarded {
                             return Poll::Ready(Some(Err(Box::new(TooLarge { limit }))));
                         }
                     }
+                }
+                if let (Some(keep), Some(data)) = (this.keep.as_mut(), frame.data_ref()) {
+                    keep.push(data);
+                }
+                // A reader may stop at the end without polling past it.
+                if this.inner.is_end_stream()
+                    && let Some(mut keep) = this.keep.take()
+                {
+                    keep.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -199,5 +204,62 @@ impl Body for Guarded {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that yields its chunks one frame at a time.
+    struct Chunks(std::collections::VecDeque<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+        }
+    }
+
+    /// A 200 whose body arrives in `chunks`, as hyper would stream it.
+    fn streamed(chunks: &[&'static str]) -> reqwest::Response {
+        let chunks = chunks.iter().map(|c| Bytes::from_static(c.as_bytes()));
+        let body = reqwest::Body::wrap(Chunks(chunks.collect()));
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn a_kept_body_is_every_chunk_the_reader_saw_in_order() {
+        for chunks in [&[][..], &["{\"a\":1}"], &["{\"a\"", ":", "1}"]] {
+            let call = Arc::new(CallState::new(None, true));
+            let response = guard(
+                streamed(chunks),
+                1024,
+                Duration::from_secs(10),
+                Some(call.clone()),
+            );
+            let read = response.bytes().await.unwrap();
+            assert_eq!(read, chunks.concat().as_bytes(), "{chunks:?}");
+            assert_eq!(call.take_body(), Some(read), "{chunks:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_fails_and_keeps_nothing() {
+        let call = Arc::new(CallState::new(None, true));
+        let response = guard(
+            streamed(&["0123456789", "0123456789"]),
+            15,
+            Duration::from_secs(10),
+            Some(call.clone()),
+        );
+        let err = response.bytes().await.unwrap_err();
+        assert!(format!("{err:?}").contains("TooLarge"), "{err:?}");
+        assert_eq!(call.take_body(), None);
     }
 }

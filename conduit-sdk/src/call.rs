@@ -58,7 +58,11 @@ impl Client {
         let call = async {
             match CALL.scope(state.clone(), f(self.raw())).await {
                 Ok(value) => {
-                    let kept = state.take_body().zip(state.take_headers());
+                    // Headers are taken whenever the body is kept; a body
+                    // the decoding did not read is empty.
+                    let kept = state
+                        .take_headers()
+                        .map(|headers| (state.take_body().unwrap_or_default(), headers));
                     Ok((value, kept))
                 }
                 Err(e) => Err(from_raw(e, &state, self.redactor(), self.system_time()).await),

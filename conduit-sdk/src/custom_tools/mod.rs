@@ -177,6 +177,10 @@ impl<'a> RunTool<'a> {
 /// An id as sent: not empty, not padded, no control characters, not over
 /// [`MAX_TOOL_ID_LEN`] characters. Messages never quote it whole.
 fn check_id<'a>(what: &str, id: &'a str) -> Result<&'a str, Error> {
+    // Real ids are short visible ASCII: settled in one pass.
+    if !id.is_empty() && id.len() <= MAX_TOOL_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(id);
+    }
     if id.trim().is_empty() {
         return Err(Error::invalid_input(format!("the {what} is empty")));
     }

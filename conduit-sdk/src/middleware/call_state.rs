@@ -78,7 +78,7 @@ impl CallState {
         lock(&self.request_id).clone()
     }
 
-    pub(super) fn set_body(&self, body: Bytes) {
+    pub(crate) fn set_body(&self, body: Bytes) {
         *lock(&self.body) = Some(body);
     }
 

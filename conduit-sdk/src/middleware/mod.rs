@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conduit_api_gen::{BoxFuture, Middleware, Operation};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tracing::Instrument;
 
 mod call_state;
@@ -112,7 +112,7 @@ impl Middleware for Pipeline {
         Box::pin(async move {
             let op = op.map_or("unknown", |o| o.rust_method);
             let response = self.send_with_retries(client, request, op).await?;
-            Ok(self.finish(response).await)
+            Ok(self.finish(response))
         })
     }
 }
@@ -224,41 +224,36 @@ impl Pipeline {
 
 impl Pipeline {
     /// The final response, its body behind the guard (size cap, stalls).
-    /// When the caller asked for the body as sent (a 2xx of a wrapper), it
-    /// is read here, inside the call's timeouts, kept with the headers in
-    /// the call's state, and handed on unchanged to the generated decoding.
-    async fn finish(&self, response: reqwest::Response) -> reqwest::Response {
-        let (limit, stall) = (self.max_response_bytes, self.read_stall_timeout);
+    /// When the caller asked for the body as sent (a 2xx of a wrapper), the
+    /// guard also keeps the bytes the generated decoding reads, and the
+    /// headers move to the call's state (the decoding does not need them).
+    fn finish(&self, mut response: reqwest::Response) -> reqwest::Response {
         let call = CALL.try_with(Arc::clone).ok();
         if let Some(call) = &call {
             call.set_request_id(request_id(response.headers()));
         }
-        let Some(call) = call.filter(|c| c.keep_body && response.status().is_success()) else {
-            return body::guard(response, limit, stall);
-        };
-        let (mut parts, read) = body::read_guarded(response, limit, stall).await;
-        let body = match read {
-            Ok(bytes) => {
-                call.set_body(bytes.clone());
-                reqwest::Body::from(bytes)
-            }
-            Err(failing) => failing,
-        };
-        // The caller takes the headers from the call's state: the decoding
-        // does not need them, and moving them saves copying them twice.
-        call.set_headers(std::mem::take(&mut parts.headers));
-        // No URL on the response handed on: only the generated decoding
-        // reads it, and it never asks for the URL.
-        reqwest::Response::from(http::Response::from_parts(parts, body))
+        let keep = call.filter(|c| c.keep_body && response.status().is_success());
+        if let Some(call) = &keep {
+            call.set_headers(std::mem::take(response.headers_mut()));
+        }
+        body::guard(
+            response,
+            self.max_response_bytes,
+            self.read_stall_timeout,
+            keep,
+        )
     }
 }
 
 /// The request id a response carries, if any: `x-request-id`, else
 /// `request-id`; only visible ASCII, at most 200 characters.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
+    // Names made once: looking up by `&str` parses the name on every call.
+    static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
     let value = headers
-        .get("x-request-id")
-        .or_else(|| headers.get("request-id"))?
+        .get(&X_REQUEST_ID)
+        .or_else(|| headers.get(&REQUEST_ID))?
         .to_str()
         .ok()?
         .trim();

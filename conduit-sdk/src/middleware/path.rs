@@ -6,19 +6,26 @@ pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> boo
     let Some(rest) = actual.strip_prefix(base_path.trim_end_matches('/')) else {
         return false;
     };
-    let (mut got, mut want) = (rest.split('/'), template.split('/'));
-    loop {
-        match (got.next(), want.next()) {
-            (None, None) => return true,
-            (Some(g), Some(w)) if w.starts_with('{') && w.ends_with('}') => {
-                if g.is_empty() {
-                    return false;
-                }
-            }
-            (Some(g), Some(w)) if g == w => {}
-            _ => return false,
+    // Literal runs compare as slices: this runs on every request.
+    let (mut got, mut want) = (rest.as_bytes(), template.as_bytes());
+    while let Some(open) = want.iter().position(|&b| b == b'{') {
+        let Some(literal) = got.strip_prefix(&want[..open]) else {
+            return false;
+        };
+        let Some(close) = want[open..].iter().position(|&b| b == b'}') else {
+            return false;
+        };
+        want = &want[open + close + 1..];
+        let segment = literal
+            .iter()
+            .position(|&b| b == b'/')
+            .unwrap_or(literal.len());
+        if segment == 0 {
+            return false;
         }
+        got = &literal[segment..];
     }
+    got == want
 }
 
 #[cfg(test)]
@@ -35,5 +42,13 @@ mod tests {
         assert!(!path_matches("/v1/run", "", t));
         assert!(!path_matches("/v1/custom-tools//run", "", t));
         assert!(!path_matches("/other/v1/custom-tools/abc/run", "/proxy", t));
+        assert!(!path_matches("/v1/custom-tools/abc/run/", "", t));
+        assert!(!path_matches("/v1/custom-tools/abc/runs", "", t));
+        assert!(!path_matches("/v1/custom-tools/a/b/run", "", t));
+        assert!(path_matches("/v1/things/x", "", "/v1/things/{id}"));
+        assert!(!path_matches("/v1/things/", "", "/v1/things/{id}"));
+        assert!(!path_matches("/v1/things/x/y", "", "/v1/things/{id}"));
+        assert!(path_matches("/v1/a/x/b/y", "", "/v1/a/{p}/b/{q}"));
+        assert!(!path_matches("/v1/a/x/b/", "", "/v1/a/{p}/b/{q}"));
     }
 }
