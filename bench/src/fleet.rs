@@ -21,7 +21,7 @@ pub const PROCESSES: usize = 2;
 /// Calls per process.
 pub const CALLS: usize = 100;
 /// Tasks per process.
-const TASKS: usize = 10;
+pub const TASKS: usize = 10;
 /// Each process's explicit rate: just under the server's limit (20/s).
 pub const RATE_PER_SECOND: u32 = 19;
 
