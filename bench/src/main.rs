@@ -67,54 +67,37 @@ fn main() -> ExitCode {
 
 /// Only the allocations per call, printed as JSON.
 fn allocs_only() -> ExitCode {
-    let result = Server::start()
-        .map_err(|e| e.to_string())
-        .and_then(|server| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            let clients = Clients::new(&server.url())?;
-            runtime.block_on(measure::allocations(&clients, 2_000))
-        });
-    match result {
-        Ok(v) => {
-            println!("{v:#}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("conduit-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_json(|server| async move {
+        let clients = Clients::new(&server.url())?;
+        measure::allocations(&clients, 2_000).await
+    })
 }
 
 /// Only the throughput comparison, printed as JSON.
 fn throughput_only(config: Config) -> ExitCode {
-    let result = Server::start()
-        .map_err(|e| e.to_string())
-        .and_then(|server| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            let clients = Arc::new(Clients::new(&server.url())?);
-            runtime.block_on(measure::throughput(&clients, &config))
-        });
-    match result {
-        Ok(v) => {
-            println!("{v:#}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("conduit-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_json(|server| async move {
+        let clients = Arc::new(Clients::new(&server.url())?);
+        measure::throughput(&clients, &config).await
+    })
 }
 
 /// Only the rate-limit runs, printed as JSON.
 fn limits_only() -> ExitCode {
+    print_json(|server| async move {
+        let base = server.url();
+        let limits = conduit_bench::limits::limits(&base, &server).await?;
+        let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
+        Ok(serde_json::json!({ "limits": limits, "fleet": fleet }))
+    })
+}
+
+/// Runs `phase` against a fresh loopback server on a multi-threaded
+/// runtime and prints what it returns as JSON.
+fn print_json<F, Fut>(phase: F) -> ExitCode
+where
+    F: FnOnce(Arc<Server>) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, String>>,
+{
     let result = Server::start()
         .map_err(|e| e.to_string())
         .and_then(|server| {
@@ -122,12 +105,7 @@ fn limits_only() -> ExitCode {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            let base = server.url();
-            runtime.block_on(async {
-                let limits = conduit_bench::limits::limits(&base, &server).await?;
-                let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
-                Ok::<_, String>(serde_json::json!({ "limits": limits, "fleet": fleet }))
-            })
+            runtime.block_on(phase(Arc::new(server)))
         });
     match result {
         Ok(v) => {
