@@ -205,9 +205,10 @@ async fn the_default_sleeper_waits_on_the_tokio_clock() {
     let start = tokio::time::Instant::now();
     client.custom_tools().run(TOOL).send().await.unwrap();
     let waited = start.elapsed();
-    // The Retry-After exactly, on the paused clock: neither less nor a jump.
+    // The Retry-After, on the paused clock: never less, and no jump past
+    // the gate's jitter (under 1 s; tokio's timer rounds up to 1 ms).
     assert!(
-        waited >= Duration::from_secs(2) && waited < Duration::from_secs(3),
+        waited >= Duration::from_secs(2) && waited <= Duration::from_millis(3001),
         "{waited:?}"
     );
     assert_eq!(requests(&server).await, 2);
