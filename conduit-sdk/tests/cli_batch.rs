@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::Limiting;
 use common::cli::{Output, command, conduit_with_stdin, requests, success_body};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -270,44 +270,11 @@ async fn rate_paces_every_worker_together() {
     }
 }
 
-/// A server allowing `limit` run requests per sliding `window`, answering
-/// the rest with 429 and a fractional `Retry-After`.
-struct Limiting {
-    limit: usize,
-    window: Duration,
-    log: Mutex<VecDeque<Instant>>,
-}
-
-impl Respond for Limiting {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let now = Instant::now();
-        let mut log = self.log.lock().unwrap();
-        while log
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            log.pop_front();
-        }
-        if log.len() < self.limit {
-            log.push_back(now);
-            return ResponseTemplate::new(200).set_body_json(success_body());
-        }
-        let wait = *log.front().unwrap() + self.window - now;
-        ResponseTemplate::new(429)
-            .insert_header("retry-after", format!("{:.3}", wait.as_secs_f64()))
-            .set_body_json(json!({"error": "Rate limit exceeded"}))
-    }
-}
-
 #[tokio::test]
 async fn a_batch_over_the_limit_waits_instead_of_failing_and_reports_the_429s() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(Limiting {
-            limit: 5,
-            window: Duration::from_millis(200),
-            log: Mutex::default(),
-        })
+        .respond_with(Limiting::new(5, Duration::from_millis(200)))
         .mount(&server)
         .await;
     let input = "{}\n".repeat(30);

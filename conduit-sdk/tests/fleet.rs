@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -102,23 +101,10 @@ impl Respond for Arrivals {
     }
 }
 
-/// Captures the SDK's rate-store warnings on this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 impl Captured {
+    /// The SDK's rate-store warnings in the captured output.
     fn warnings(&self) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
+        self.text()
             .lines()
             .filter(|l| l.contains("WARN") && l.contains("rate store"))
             .count()
@@ -353,7 +339,7 @@ async fn redis_killed_mid_run_costs_no_call_and_is_used_again_when_back() {
     let start = Instant::now();
     b.custom_tools().run(TOOL).send().await.unwrap();
     let took = start.elapsed();
-    let log = String::from_utf8_lossy(&out.0.lock().unwrap()).into_owned();
+    let log = out.text();
     assert!(
         took >= Duration::from_millis(900),
         "the store was not used again: {took:?}\n{log}"

@@ -6,15 +6,14 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use conduit_sdk::time::ManualTime;
 use conduit_sdk::{Client, ErrorKind, Rate, RateLimiter, RetryPolicy};
 use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -38,13 +37,8 @@ async fn a_retry_waits_out_retry_after_never_less_and_at_most_a_pacing_interval_
 async fn a_429_holds_the_other_calls_of_the_client_and_waiting_is_not_a_retry() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("5")), 1, ok()).await;
-    let time = ManualTime::new();
     // No retries at all: the call that meets the 429 fails at once.
-    let client = builder(&server)
-        .manual_time(&time)
-        .max_retries(0)
-        .build()
-        .unwrap();
+    let (client, time) = unretried_client(&server);
     let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
     assert!(err.is_rate_limited(), "{err}");
     assert!(time.waits().is_empty());
@@ -64,12 +58,7 @@ async fn a_429_holds_the_other_calls_of_the_client_and_waiting_is_not_a_retry() 
 async fn the_raw_client_passes_the_gate_too() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("4")), 1, ok()).await;
-    let time = ManualTime::new();
-    let client = builder(&server)
-        .manual_time(&time)
-        .max_retries(0)
-        .build()
-        .unwrap();
+    let (client, time) = unretried_client(&server);
     client.custom_tools().run(TOOL).send().await.unwrap_err();
     let response = client
         .raw()
@@ -262,44 +251,13 @@ async fn conduit_rate_limit_sets_an_explicit_rate() {
     assert!(err.to_string().contains("CONDUIT_RATE_LIMIT"), "{err}");
 }
 
-/// Answers run requests as a server allowing `limit` per sliding `window`,
-/// with a fractional `Retry-After` so the test stays short.
-struct Limiting {
-    limit: usize,
-    window: Duration,
-    log: Mutex<VecDeque<Instant>>,
-}
-
-impl Respond for Limiting {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let now = Instant::now();
-        let mut log = self.log.lock().unwrap();
-        while log
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            log.pop_front();
-        }
-        if log.len() < self.limit {
-            log.push_back(now);
-            return ok();
-        }
-        let wait = *log.front().unwrap() + self.window - now;
-        throttled(Some(&format!("{:.3}", wait.as_secs_f64())))
-    }
-}
-
 /// 60 calls from 30 tasks against 10 per 250 ms; what succeeded and how
 /// many 429s the server sent.
 async fn overload(limiter: RateLimiter) -> (usize, u64) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path_regex("/run$"))
-        .respond_with(Limiting {
-            limit: 10,
-            window: Duration::from_millis(250),
-            log: Mutex::default(),
-        })
+        .respond_with(Limiting::new(10, Duration::from_millis(250)))
         .mount(&server)
         .await;
     let client: Client = builder(&server)

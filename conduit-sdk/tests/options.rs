@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use conduit_sdk::time::ManualTime;
 use conduit_sdk::{CallOptions, ErrorKind, RetryPolicy};
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
@@ -129,12 +128,7 @@ async fn bad_or_forbidden_headers_fail_the_call_before_sending() {
 async fn a_derived_client_shares_the_rate_limit_gate() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("6")), 1, ok()).await;
-    let time = ManualTime::new();
-    let client = builder(&server)
-        .manual_time(&time)
-        .max_retries(0)
-        .build()
-        .unwrap();
+    let (client, time) = unretried_client(&server);
     client.custom_tools().run(TOOL).send().await.unwrap_err();
     let derived = client.with_options(CallOptions::new().header("X-A", "1"));
     derived.custom_tools().run(TOOL).send().await.unwrap();

@@ -3,6 +3,10 @@
 
 pub mod cli;
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use conduit_sdk::time::ManualTime;
 use conduit_sdk::{Client, ClientBuilder, RateLimiter};
 use serde_json::{Value, json};
@@ -34,6 +38,18 @@ pub fn client(server: &MockServer) -> (Client, ManualTime) {
 pub fn gated_client(server: &MockServer) -> (Client, ManualTime) {
     let time = ManualTime::new();
     let client = builder(server).manual_time(&time).build().unwrap();
+    (client, time)
+}
+
+/// A client with the default (adaptive) gate on virtual time that never
+/// retries: a 429 fails its call at once, and the gate's waits stand alone.
+pub fn unretried_client(server: &MockServer) -> (Client, ManualTime) {
+    let time = ManualTime::new();
+    let client = builder(server)
+        .manual_time(&time)
+        .max_retries(0)
+        .build()
+        .unwrap();
     (client, time)
 }
 
@@ -143,4 +159,62 @@ impl RawServer {
 /// An HTTP/1.1 response head with `status` and these extra header lines.
 pub fn raw_head(status: u16, headers: &[&str]) -> Vec<u8> {
     conduit_test_server::response_head(status, "X", headers)
+}
+
+/// A server allowing `limit` run requests per sliding `window`, answering
+/// the rest with 429 and a fractional `Retry-After` so tests stay short.
+pub struct Limiting {
+    limit: usize,
+    window: Duration,
+    log: Mutex<VecDeque<Instant>>,
+}
+
+impl Limiting {
+    pub fn new(limit: usize, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            log: Mutex::default(),
+        }
+    }
+}
+
+impl wiremock::Respond for Limiting {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let now = Instant::now();
+        let mut log = self.log.lock().unwrap();
+        while log
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            log.pop_front();
+        }
+        if log.len() < self.limit {
+            log.push_back(now);
+            return ok();
+        }
+        let wait = *log.front().unwrap() + self.window - now;
+        throttled(Some(&format!("{:.3}", wait.as_secs_f64())))
+    }
+}
+
+/// Trace output written by a `tracing_subscriber::fmt` subscriber, kept for
+/// the test to read.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
