@@ -5,15 +5,13 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use conduit_sdk::{Client, Rate};
 use serde_json::{Value, json};
 
-use crate::limits::{LIMIT, WINDOW};
-use crate::measure::{PARAMETER, TOKEN, TOOL_ID};
+use crate::limits::{LIMIT, WINDOW, pull_calls};
+use crate::measure::TOKEN;
 use crate::server::Server;
 
 /// Processes in the fleet.
@@ -112,30 +110,7 @@ pub fn worker(base: &str, store: &str) -> Result<(), String> {
         builder = builder.rate_store(store);
     }
     let client = builder.build().map_err(|e| e.to_string())?;
-    let succeeded = runtime.block_on(async {
-        let next = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..TASKS)
-            .map(|_| {
-                let (client, next) = (client.clone(), next.clone());
-                tokio::spawn(async move {
-                    let mut ok = 0;
-                    while next.fetch_add(1, Ordering::Relaxed) < CALLS {
-                        let call = client
-                            .custom_tools()
-                            .run(TOOL_ID)
-                            .parameter(PARAMETER.0, PARAMETER.1);
-                        ok += usize::from(call.send().await.is_ok());
-                    }
-                    ok
-                })
-            })
-            .collect();
-        let mut ok = 0;
-        for t in tasks {
-            ok += t.await.unwrap_or(0);
-        }
-        ok
-    });
+    let succeeded = runtime.block_on(pull_calls(&client, TASKS, CALLS))?;
     println!("{}", json!({ "succeeded": succeeded }));
     Ok(())
 }

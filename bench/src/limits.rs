@@ -87,14 +87,29 @@ async fn run(base: &str, server: &Server, limiter: RateLimiter) -> Result<Run, S
         .rate_limiter(limiter)
         .build()
         .map_err(|e| format!("SDK client: {e}"))?;
-    let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
+    let succeeded = pull_calls(&client, TASKS, CALLS).await?;
+    let elapsed = start.elapsed();
+    let (requests, throttled) = server.counts();
+    server.limit(None);
+    Ok(Run {
+        succeeded,
+        requests,
+        throttled,
+        elapsed,
+    })
+}
+
+/// `calls` runs of the tool through `client`, pulled by `tasks` tasks from
+/// one counter; how many succeeded.
+pub async fn pull_calls(client: &Client, tasks: usize, calls: usize) -> Result<usize, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..tasks)
         .map(|_| {
             let (client, next) = (client.clone(), next.clone());
             tokio::spawn(async move {
                 let mut succeeded = 0;
-                while next.fetch_add(1, Ordering::Relaxed) < CALLS {
+                while next.fetch_add(1, Ordering::Relaxed) < calls {
                     let call = client
                         .custom_tools()
                         .run(TOOL_ID)
@@ -109,13 +124,5 @@ async fn run(base: &str, server: &Server, limiter: RateLimiter) -> Result<Run, S
     for t in tasks {
         succeeded += t.await.map_err(|e| format!("task: {e}"))?;
     }
-    let elapsed = start.elapsed();
-    let (requests, throttled) = server.counts();
-    server.limit(None);
-    Ok(Run {
-        succeeded,
-        requests,
-        throttled,
-        elapsed,
-    })
+    Ok(succeeded)
 }
