@@ -15,18 +15,24 @@ use crate::gate::Partition;
 pub(crate) struct CallState {
     attempts: AtomicU32,
     last_status: AtomicU16,
-    retry_after: Mutex<Option<Duration>>,
     operation: OnceLock<&'static str>,
     /// The gate partition of this call, when not the client's default.
     pub(crate) partition: Option<Arc<Partition>>,
     waited_nanos: AtomicU64,
-    /// Set when the gate refused to send: what was left of the cooldown.
-    refused: Mutex<Option<Duration>>,
     /// Whether the caller wants the final response's body as sent.
     pub(crate) keep_body: bool,
-    body: Mutex<Option<Bytes>>,
-    headers: Mutex<Option<HeaderMap>>,
-    request_id: Mutex<Option<String>>,
+    learned: Mutex<Learned>,
+}
+
+/// What a response told the call, set at most a few times per call.
+#[derive(Debug, Default)]
+struct Learned {
+    retry_after: Option<Duration>,
+    /// Set when the gate refused to send: what was left of the cooldown.
+    refused: Option<Duration>,
+    body: Option<Bytes>,
+    headers: Option<HeaderMap>,
+    request_id: Option<String>,
 }
 
 impl CallState {
@@ -36,6 +42,10 @@ impl CallState {
             keep_body,
             ..Self::default()
         }
+    }
+
+    fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
+        self.learned.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn attempts(&self) -> u32 {
@@ -51,7 +61,7 @@ impl CallState {
     }
 
     pub(crate) fn retry_after(&self) -> Option<Duration> {
-        *lock(&self.retry_after)
+        self.learned().retry_after
     }
 
     /// Time spent waiting: in the gate and between attempts.
@@ -60,34 +70,34 @@ impl CallState {
     }
 
     pub(crate) fn refused(&self) -> Option<Duration> {
-        *lock(&self.refused)
+        self.learned().refused
     }
 
     /// The final response's body, when [`keep_body`](Self::keep_body).
     pub(crate) fn take_body(&self) -> Option<Bytes> {
-        lock(&self.body).take()
+        self.learned().body.take()
     }
 
     /// The final response's headers, when the body was kept.
     pub(crate) fn take_headers(&self) -> Option<HeaderMap> {
-        lock(&self.headers).take()
+        self.learned().headers.take()
     }
 
     /// The final response's request id, if it had one.
     pub(crate) fn request_id(&self) -> Option<String> {
-        lock(&self.request_id).clone()
+        self.learned().request_id.clone()
     }
 
     pub(crate) fn set_body(&self, body: Bytes) {
-        *lock(&self.body) = Some(body);
+        self.learned().body = Some(body);
     }
 
     pub(super) fn set_headers(&self, headers: HeaderMap) {
-        *lock(&self.headers) = Some(headers);
+        self.learned().headers = Some(headers);
     }
 
     pub(super) fn set_request_id(&self, id: Option<String>) {
-        *lock(&self.request_id) = id;
+        self.learned().request_id = id;
     }
 
     pub(super) fn set_attempts(&self, n: u32) {
@@ -103,11 +113,11 @@ impl CallState {
     }
 
     pub(super) fn set_retry_after(&self, d: Option<Duration>) {
-        *lock(&self.retry_after) = d;
+        self.learned().retry_after = d;
     }
 
     pub(super) fn set_refused(&self, left: Duration) {
-        *lock(&self.refused) = Some(left);
+        self.learned().refused = Some(left);
     }
 
     pub(super) fn add_waited(&self, d: Duration) {
@@ -125,8 +135,4 @@ tokio::task_local! {
 /// Runs `f` on the current call's state, when there is a call.
 pub(super) fn with_call(f: impl FnOnce(&CallState)) {
     let _ = CALL.try_with(|state| f(state));
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
