@@ -152,15 +152,18 @@ impl Partition {
                     };
                     self.event(wait, reason);
                     sleep.sleep(wait).await;
-                    self.stats.waits.fetch_add(1, Ordering::Relaxed);
-                    self.stats.waited_nanos.fetch_add(
-                        u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX),
-                        Ordering::Relaxed,
-                    );
+                    self.count_wait(wait);
                 }
                 Some(Ok(interval.is_some()))
             }
         }
+    }
+
+    /// One wait of the gate, in the limiter's stats.
+    fn count_wait(&self, wait: Duration) {
+        self.stats.waits.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.stats.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     /// A tracing event for a wait of the gate.
@@ -206,11 +209,7 @@ impl Partition {
         }
         let total = self.clock.now().saturating_duration_since(entered);
         if waited || !total.is_zero() {
-            self.stats.waits.fetch_add(1, Ordering::Relaxed);
-            self.stats.waited_nanos.fetch_add(
-                u64::try_from(total.as_nanos()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
+            self.count_wait(total);
         }
         Ok(total)
     }
