@@ -51,7 +51,7 @@ pub(crate) async fn serve<R: Respond>(mut stream: TcpStream, shared: Arc<Shared<
             arrived.get_or_insert_with(Instant::now);
         };
         let arrived = arrived.unwrap_or_else(Instant::now);
-        let total = match parse::body_length(&String::from_utf8_lossy(&buf[..head_len])) {
+        let total = match parse::body_length(&parse::text(&buf[..head_len])) {
             Ok(length) => head_len + length,
             Err(refusal) => return refuse(stream, refusal).await,
         };
@@ -63,7 +63,7 @@ pub(crate) async fn serve<R: Respond>(mut stream: TcpStream, shared: Arc<Shared<
             }
         }
         let then = {
-            let head = String::from_utf8_lossy(&buf[..head_len]);
+            let head = parse::text(&buf[..head_len]);
             let request = Request {
                 arrived,
                 head: &head,
