@@ -90,17 +90,24 @@ pub(crate) fn guard(
 
 /// A reqwest response from parts, keeping `url` (reqwest keeps a response's
 /// URL in an extension only its builder can set). Without it reqwest would
-/// parse a placeholder URL, which costs more than this copy.
+/// parse a placeholder URL, which costs more than this copy. The builder
+/// takes the response's own extensions first, so the URL joins their map
+/// instead of a new one.
 pub(crate) fn with_url(
-    mut response: http::Response<reqwest::Body>,
+    response: http::Response<reqwest::Body>,
     url: reqwest::Url,
 ) -> reqwest::Response {
-    if let Ok(marker) = reqwest::ResponseBuilderExt::url(http::Response::builder(), url).body(()) {
-        response
-            .extensions_mut()
-            .extend(marker.into_parts().0.extensions);
+    let (mut parts, body) = response.into_parts();
+    let mut builder = http::Response::builder();
+    if let Some(extensions) = builder.extensions_mut() {
+        *extensions = std::mem::take(&mut parts.extensions);
     }
-    reqwest::Response::from(response)
+    // Building `()` cannot fail on a fresh builder; were it to, the
+    // response goes on without its URL rather than failing.
+    if let Ok(marker) = reqwest::ResponseBuilderExt::url(builder, url).body(()) {
+        parts.extensions = marker.into_parts().0.extensions;
+    }
+    reqwest::Response::from(http::Response::from_parts(parts, body))
 }
 
 struct Guarded {
