@@ -1,11 +1,11 @@
 //! The response body as the SDK reads it: bounded in size, and failing when
 //! it stops delivering bytes (stalled-stream protection, as in the AWS
 //! SDKs), so that a broken server cannot hold a call until the per-attempt
-//! timeout or fill memory.
+//! timeout or fill memory. Either guarded as the generated decoding reads
+//! it, or, when a wrapper keeps the body as sent, read whole at once.
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -56,14 +56,11 @@ impl std::error::Error for Stalled {}
 /// whose declared length is within it are not counted again: hyper
 /// enforces the declared length), and so does waiting more than `stall`
 /// for the next bytes. The stall timer is only made when a read has to
-/// wait, so a body that arrives with its head costs no timer. With `keep`,
-/// the bytes read are also handed to that call's state once the body ends:
-/// the body as sent, without reading it twice.
+/// wait, so a body that arrives with its head costs no timer.
 pub(crate) fn guard(
     response: reqwest::Response,
     max_bytes: usize,
     stall: Duration,
-    keep: Option<Arc<CallState>>,
 ) -> reqwest::Response {
     let count = response
         .content_length()
@@ -76,16 +73,112 @@ pub(crate) fn guard(
         left: count.then_some(max_bytes),
         stall,
         timer: None,
-        keep: keep.map(|call| Keep {
-            call,
-            first: None,
-            more: Vec::new(),
-        }),
     };
-    with_url(
-        http::Response::from_parts(parts, reqwest::Body::wrap(body)),
-        url,
-    )
+    rebuild(parts, reqwest::Body::wrap(body), url)
+}
+
+/// Reads the whole body now, under the same rules as [`guard`], and hands
+/// it to `call` (the body as sent); the response returned carries those
+/// bytes for the generated decoding, or fails with what the read met. One
+/// read, and fewer layers than a guarded body: for the 2xx a wrapper keeps.
+pub(crate) async fn read_whole(
+    mut response: reqwest::Response,
+    max_bytes: usize,
+    stall: Duration,
+    call: &CallState,
+) -> reqwest::Response {
+    let url = response.url().clone();
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = response.status();
+    parts.version = response.version();
+    parts.headers = std::mem::take(response.headers_mut());
+    parts.extensions = std::mem::take(response.extensions_mut());
+    let body = match read_all(&mut response, max_bytes, stall).await {
+        Ok(bytes) => {
+            call.set_body(bytes.clone());
+            reqwest::Body::from(bytes)
+        }
+        Err(e) => reqwest::Body::wrap(Failed(Some(e))),
+    };
+    rebuild(parts, body, url)
+}
+
+async fn read_all(
+    response: &mut reqwest::Response,
+    max_bytes: usize,
+    stall: Duration,
+) -> Result<Bytes, BoxError> {
+    let too_large = || Box::new(TooLarge { limit: max_bytes }) as BoxError;
+    if response
+        .content_length()
+        .is_some_and(|len| len > max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    // The usual case, one chunk, is kept without copying.
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<Bytes> = Vec::new();
+    let mut read = 0usize;
+    while let Some(chunk) = next_chunk(response, stall).await? {
+        read = read.saturating_add(chunk.len());
+        if read > max_bytes {
+            return Err(too_large());
+        }
+        match first {
+            None => first = Some(chunk),
+            Some(_) => more.push(chunk),
+        }
+    }
+    Ok(match first {
+        None => Bytes::new(),
+        Some(first) if more.is_empty() => first,
+        Some(first) => {
+            let mut all = Vec::with_capacity(read);
+            all.extend_from_slice(&first);
+            for chunk in more {
+                all.extend_from_slice(&chunk);
+            }
+            all.into()
+        }
+    })
+}
+
+/// The next chunk of `response`'s body, failing as [`Stalled`] when none
+/// comes within `stall`; the timer is made only if the read has to wait.
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    stall: Duration,
+) -> Result<Option<Bytes>, BoxError> {
+    let mut chunk = std::pin::pin!(response.chunk());
+    let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(read) = chunk.as_mut().poll(cx) {
+            return Poll::Ready(read.map_err(BoxError::from));
+        }
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep(stall)));
+        }
+        if let Some(timer) = timer.as_mut().as_pin_mut() {
+            ready!(timer.poll(cx));
+        }
+        Poll::Ready(Err(Box::new(Stalled { after: stall }) as BoxError))
+    })
+    .await
+}
+
+/// A body that fails with `0` when read.
+struct Failed(Option<BoxError>);
+
+impl Body for Failed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(self.0.take().map(Err))
+    }
 }
 
 /// A reqwest response from parts, keeping `url` (reqwest keeps a response's
@@ -93,11 +186,11 @@ pub(crate) fn guard(
 /// parse a placeholder URL, which costs more than this copy. The builder
 /// takes the response's own extensions first, so the URL joins their map
 /// instead of a new one.
-pub(crate) fn with_url(
-    response: http::Response<reqwest::Body>,
+pub(crate) fn rebuild(
+    mut parts: http::response::Parts,
+    body: reqwest::Body,
     url: reqwest::Url,
 ) -> reqwest::Response {
-    let (mut parts, body) = response.into_parts();
     let mut builder = http::Response::builder();
     if let Some(extensions) = builder.extensions_mut() {
         *extensions = std::mem::take(&mut parts.extensions);
@@ -117,39 +210,6 @@ struct Guarded {
     left: Option<usize>,
     stall: Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    keep: Option<Keep>,
-}
-
-/// The bytes of a body as they pass, for the call's state.
-struct Keep {
-    call: Arc<CallState>,
-    /// The usual case, one chunk, is kept without copying.
-    first: Option<Bytes>,
-    more: Vec<Bytes>,
-}
-
-impl Keep {
-    fn push(&mut self, data: &Bytes) {
-        match self.first {
-            None => self.first = Some(data.clone()),
-            Some(_) => self.more.push(data.clone()),
-        }
-    }
-
-    fn finish(&mut self) {
-        let bytes = match self.first.take() {
-            None => Bytes::new(),
-            Some(first) if self.more.is_empty() => first,
-            Some(first) => {
-                let mut all = first.to_vec();
-                for chunk in self.more.drain(..) {
-                    all.extend_from_slice(&chunk);
-                }
-                all.into()
-            }
-        };
-        self.call.set_body(bytes);
-    }
 }
 
 impl Body for Guarded {
@@ -167,12 +227,7 @@ impl Body for Guarded {
                 let frame = match frame {
                     Some(Ok(frame)) => frame,
                     Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                    None => {
-                        if let Some(mut keep) = this.keep.take() {
-                            keep.finish();
-                        }
-                        return Poll::Ready(None);
-                    }
+                    None => return Poll::Ready(None),
                 };
                 if let (Some(left), Some(data)) = (this.left.as_mut(), frame.data_ref()) {
                     match left.checked_sub(data.len()) {
@@ -182,15 +237,6 @@ impl Body for Guarded {
                             return Poll::Ready(Some(Err(Box::new(TooLarge { limit }))));
                         }
                     }
-                }
-                if let (Some(keep), Some(data)) = (this.keep.as_mut(), frame.data_ref()) {
-                    keep.push(data);
-                }
-                // A reader may stop at the end without polling past it.
-                if this.inner.is_end_stream()
-                    && let Some(mut keep) = this.keep.take()
-                {
-                    keep.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -241,15 +287,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_kept_body_is_every_chunk_the_reader_saw_in_order() {
+    async fn a_body_read_whole_is_every_chunk_in_order_for_the_call_and_the_decoding() {
         for chunks in [&[][..], &["{\"a\":1}"], &["{\"a\"", ":", "1}"]] {
-            let call = Arc::new(CallState::new(None, true));
-            let response = guard(
-                streamed(chunks),
-                1024,
-                Duration::from_secs(10),
-                Some(call.clone()),
-            );
+            let call = CallState::new(None, true);
+            let response = read_whole(streamed(chunks), 1024, Duration::from_secs(10), &call).await;
             let read = response.bytes().await.unwrap();
             assert_eq!(read, chunks.concat().as_bytes(), "{chunks:?}");
             assert_eq!(call.take_body(), Some(read), "{chunks:?}");
@@ -257,16 +298,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_over_the_limit_fails_and_keeps_nothing() {
-        let call = Arc::new(CallState::new(None, true));
-        let response = guard(
+    async fn a_body_over_the_limit_fails_when_decoded_and_keeps_nothing() {
+        let call = CallState::new(None, true);
+        let response = read_whole(
             streamed(&["0123456789", "0123456789"]),
             15,
             Duration::from_secs(10),
-            Some(call.clone()),
-        );
+            &call,
+        )
+        .await;
         let err = response.bytes().await.unwrap_err();
         assert!(format!("{err:?}").contains("TooLarge"), "{err:?}");
+        assert_eq!(call.take_body(), None);
+        // The same limit through the guard, for bodies read later.
+        let guarded = guard(
+            streamed(&["0123456789", "0123456789"]),
+            15,
+            Duration::from_secs(10),
+        );
+        let err = guarded.bytes().await.unwrap_err();
+        assert!(format!("{err:?}").contains("TooLarge"), "{err:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_delivering_fails_as_stalled_after_the_limit() {
+        /// One chunk, then nothing, ever.
+        struct Stops(bool);
+        impl Body for Stops {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                if std::mem::replace(&mut self.0, true) {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"{")))))
+                }
+            }
+        }
+        let call = CallState::new(None, true);
+        let started = tokio::time::Instant::now();
+        let stopped =
+            reqwest::Response::from(http::Response::new(reqwest::Body::wrap(Stops(false))));
+        let response = read_whole(stopped, 1024, Duration::from_secs(3), &call).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        let err = response.bytes().await.unwrap_err();
+        assert!(format!("{err:?}").contains("Stalled"), "{err:?}");
         assert_eq!(call.take_body(), None);
     }
 }

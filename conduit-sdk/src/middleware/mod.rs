@@ -16,10 +16,12 @@
 //!                     ├─ Hooks::pre  → Pipeline::prepare   path check, auth, user agent
 //!                     └─ Hooks::exec → Pipeline::execute   one loop per attempt:
 //!                           ├─ Partition::wait             gate/: cooldown, pacing
-//!                           ├─ reqwest sends; body::guard  body.rs: size cap, stalls
+//!                           ├─ reqwest sends
 //!                           ├─ Outcome::of_response/error  retry.rs: classification
 //!                           ├─ Partition::accepted/throttled
-//!                           └─ RetryPolicy::decide         wait and loop, or return
+//!                           ├─ RetryPolicy::decide         wait and loop, or return
+//!                           └─ Pipeline::finish            body.rs: size cap, stalls;
+//!                                                          a wrapper's 2xx read whole
 //!                     ▼
 //!                generated decoding → ResponseValue, or progenitor's Error
 //!                     ▼
@@ -112,7 +114,7 @@ impl Middleware for Pipeline {
         Box::pin(async move {
             let op = op.map_or("unknown", |o| o.rust_method);
             let response = self.send_with_retries(client, request, op).await?;
-            Ok(self.finish(response))
+            Ok(self.finish(response).await)
         })
     }
 }
@@ -225,23 +227,21 @@ impl Pipeline {
 impl Pipeline {
     /// The final response, its body behind the guard (size cap, stalls).
     /// When the caller asked for the body as sent (a 2xx of a wrapper), the
-    /// guard also keeps the bytes the generated decoding reads, and the
-    /// headers move to the call's state (the decoding does not need them).
-    fn finish(&self, mut response: reqwest::Response) -> reqwest::Response {
+    /// body is read now, under the same rules, and kept in the call's state
+    /// with the headers (the generated decoding does not need them).
+    async fn finish(&self, mut response: reqwest::Response) -> reqwest::Response {
         let call = CALL.try_with(Arc::clone).ok();
         if let Some(call) = &call {
             call.set_request_id(request_id(response.headers()));
         }
-        let keep = call.filter(|c| c.keep_body && response.status().is_success());
-        if let Some(call) = &keep {
-            call.set_headers(std::mem::take(response.headers_mut()));
+        match call.filter(|c| c.keep_body && response.status().is_success()) {
+            Some(call) => {
+                call.set_headers(std::mem::take(response.headers_mut()));
+                let (max, stall) = (self.max_response_bytes, self.read_stall_timeout);
+                body::read_whole(response, max, stall, &call).await
+            }
+            None => body::guard(response, self.max_response_bytes, self.read_stall_timeout),
         }
-        body::guard(
-            response,
-            self.max_response_bytes,
-            self.read_stall_timeout,
-            keep,
-        )
     }
 }
 
@@ -325,7 +325,8 @@ fn refused_response(url: &reqwest::Url, retry_after: Duration) -> reqwest::Respo
         .body(reqwest::Body::from(
             r#"{"error":"Rate limit cooldown in progress (not sent by the SDK)"}"#,
         ));
-    body::with_url(response.expect("a valid static response"), url.clone())
+    let (parts, body) = response.expect("a valid static response").into_parts();
+    body::rebuild(parts, body, url.clone())
 }
 
 #[cfg(test)]
