@@ -42,7 +42,6 @@ use tracing::Instrument;
 mod call_state;
 mod path;
 
-use call_state::with_call;
 pub(crate) use call_state::{CALL, CallState};
 pub(crate) use path::path_matches;
 
@@ -57,6 +56,7 @@ use crate::time::{Clock, Sleep};
 pub(crate) struct Pipeline {
     pub(crate) authorization: HeaderValue,
     pub(crate) user_agent: HeaderValue,
+    /// The base URL's path without its trailing `/` ("" for the root).
     pub(crate) base_path: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) sleeper: Arc<dyn Sleep>,
@@ -79,7 +79,7 @@ impl Middleware for Pipeline {
         op: Option<&'static Operation>,
     ) -> Result<(), String> {
         if let Some(op) = op {
-            with_call(|s| s.set_operation(op.rust_method));
+            call_state::with_call(|s| s.set_operation(op.rust_method));
         }
         let extra = self.headers.as_ref().map_err(Clone::clone)?;
         if let Some(op) = op
@@ -113,8 +113,13 @@ impl Middleware for Pipeline {
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
         Box::pin(async move {
             let op = op.map_or("unknown", |o| o.rust_method);
-            let response = self.send_with_retries(client, request, op).await?;
-            Ok(self.finish(response).await)
+            // The call's state, looked up once: a task-local lookup each
+            // time would cost more than passing it along.
+            let call = CALL.try_with(Arc::clone).ok();
+            let response = self
+                .send_with_retries(client, request, op, call.as_deref())
+                .await?;
+            Ok(self.finish(response, call).await)
         })
     }
 }
@@ -125,10 +130,14 @@ impl Pipeline {
         client: &reqwest::Client,
         mut request: reqwest::Request,
         op: &'static str,
+        call: Option<&CallState>,
     ) -> reqwest::Result<reqwest::Response> {
-        let call = CALL.try_with(Arc::clone).ok();
+        let with_call = |f: &dyn Fn(&CallState)| {
+            if let Some(call) = call {
+                f(call);
+            }
+        };
         let partition = call
-            .as_ref()
             .and_then(|c| c.partition.clone())
             .or_else(|| self.partition.clone());
         let method = request.method().clone();
@@ -136,14 +145,14 @@ impl Pipeline {
         loop {
             if let Some(partition) = &partition {
                 match partition.wait(&*self.sleeper, self.retry.max_wait()).await {
-                    Ok(waited) => with_call(|s| s.add_waited(waited)),
+                    Ok(waited) => with_call(&|s| s.add_waited(waited)),
                     Err(refused) => {
                         tracing::warn!(
                             partition = partition.label(),
                             retry_after_ms = refused.retry_after.as_millis() as u64,
                             "the rate-limit cooldown exceeds max_wait; not sending"
                         );
-                        with_call(|s| s.set_refused(refused.retry_after));
+                        with_call(&|s| s.set_refused(refused.retry_after));
                         return Ok(refused_response(request.url(), refused.retry_after));
                     }
                 }
@@ -164,14 +173,14 @@ impl Pipeline {
                 retry_in_ms = tracing::field::Empty,
             );
             // Counted before sending: a call cut short mid-attempt still sent it.
-            with_call(|s| s.set_attempts(attempt));
+            with_call(&|s| s.set_attempts(attempt));
             let sent_at = self.clock.now();
             let result = client.execute(request).instrument(span.clone()).await;
             let outcome = match &result {
                 Ok(response) => {
                     let status = response.status();
                     span.record("status", status.as_u16());
-                    with_call(|s| s.set_status(status.as_u16()));
+                    with_call(&|s| s.set_status(status.as_u16()));
                     Outcome::of_response(status, response.headers(), self.clock.system_time())
                 }
                 Err(e) => Outcome::of_error(e),
@@ -179,7 +188,7 @@ impl Pipeline {
             let decision = self.retry.decide(&outcome, &method, attempt);
             match (&outcome, &partition) {
                 (Outcome::Throttled { retry_after }, _) => {
-                    with_call(|s| s.set_retry_after(*retry_after));
+                    with_call(&|s| s.set_retry_after(*retry_after));
                     let cooldown = match (&decision, retry_after) {
                         (Decision::RetryAfter(wait), _) => *wait,
                         (_, Some(wait)) => *wait,
@@ -216,7 +225,7 @@ impl Pipeline {
             let gated = partition.is_some() && matches!(outcome, Outcome::Throttled { .. });
             if !gated {
                 self.sleeper.sleep(*wait).await;
-                with_call(|s| s.add_waited(*wait));
+                with_call(&|s| s.add_waited(*wait));
             }
             request = next.request();
             attempt += 1;
@@ -229,8 +238,11 @@ impl Pipeline {
     /// When the caller asked for the body as sent (a 2xx of a wrapper), the
     /// body is read now, under the same rules, and kept in the call's state
     /// with the headers (the generated decoding does not need them).
-    async fn finish(&self, mut response: reqwest::Response) -> reqwest::Response {
-        let call = CALL.try_with(Arc::clone).ok();
+    async fn finish(
+        &self,
+        mut response: reqwest::Response,
+        call: Option<Arc<CallState>>,
+    ) -> reqwest::Response {
         if let Some(call) = &call {
             call.set_request_id(request_id(response.headers()));
         }
@@ -354,7 +366,7 @@ mod tests {
         let transport = Pipeline {
             authorization: HeaderValue::from_static("Bearer t"),
             user_agent: HeaderValue::from_static("test"),
-            base_path: "/".into(),
+            base_path: String::new(),
             retry: RetryPolicy::default(),
             sleeper: Arc::new(ManualTime::new()),
             clock: Arc::new(ManualTime::new()),
@@ -368,7 +380,7 @@ mod tests {
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
         let status = transport
-            .send_with_retries(&client, request, "test")
+            .send_with_retries(&client, request, "test", None)
             .await
             .unwrap()
             .status()

@@ -1,9 +1,9 @@
 //! The path check: the request must reach the operation's own path.
 
-/// Whether `actual` is `base_path` followed by `template`, each `{param}`
-/// standing for exactly one non-empty segment.
+/// Whether `actual` is `base_path` (without its trailing `/`) followed by
+/// `template`, each `{param}` standing for exactly one non-empty segment.
 pub(crate) fn path_matches(actual: &str, base_path: &str, template: &str) -> bool {
-    let Some(rest) = actual.strip_prefix(base_path.trim_end_matches('/')) else {
+    let Some(rest) = actual.strip_prefix(base_path) else {
         return false;
     };
     // Literal runs compare as slices: this runs on every request.
@@ -37,7 +37,7 @@ mod tests {
         let t = "/v1/custom-tools/{id}/run";
         assert!(path_matches("/v1/custom-tools/abc/run", "", t));
         assert!(path_matches("/v1/custom-tools/a%2Fb/run", "", t));
-        assert!(path_matches("/proxy/v1/custom-tools/abc/run", "/proxy/", t));
+        assert!(path_matches("/proxy/v1/custom-tools/abc/run", "/proxy", t));
         assert!(!path_matches("/v1/custom-tools/run", "", t));
         assert!(!path_matches("/v1/run", "", t));
         assert!(!path_matches("/v1/custom-tools//run", "", t));
