@@ -5,6 +5,7 @@
 //! it, or, when a wrapper keeps the body as sent, read whole at once.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -81,55 +82,76 @@ pub(crate) fn guard(
 /// it to `call` (the body as sent); the response returned carries those
 /// bytes for the generated decoding, or fails with what the read met. One
 /// read, and fewer layers than a guarded body: for the 2xx a wrapper keeps.
-pub(crate) async fn read_whole(
+// One flat loop in a plain fn around an `async move` block, the response's
+// parts taken only after it: nested futures, live locals and an async fn's
+// copy of its arguments all make the middleware's boxed future larger.
+#[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
+pub(crate) fn read_whole(
     mut response: reqwest::Response,
     max_bytes: usize,
     stall: Duration,
     call: &CallState,
-) -> reqwest::Response {
-    let url = response.url().clone();
-    let (mut parts, ()) = http::Response::new(()).into_parts();
-    parts.status = response.status();
-    parts.version = response.version();
-    parts.headers = std::mem::take(response.headers_mut());
-    parts.extensions = std::mem::take(response.extensions_mut());
-    let body = match read_all(&mut response, max_bytes, stall).await {
-        Ok(bytes) => {
-            call.set_body(bytes.clone());
-            reqwest::Body::from(bytes)
-        }
-        Err(e) => reqwest::Body::wrap(Failed(Some(e))),
-    };
-    rebuild(parts, body, url)
+) -> impl Future<Output = reqwest::Response> + Send + '_ {
+    async move {
+        let declared = response.content_length();
+        // The usual case, one chunk, is kept without copying.
+        let mut first: Option<Bytes> = None;
+        let mut more: Vec<Bytes> = Vec::new();
+        let mut read = 0usize;
+        let result = loop {
+            if declared.is_some_and(|len| len > max_bytes as u64) || read > max_bytes {
+                break Err(Box::new(TooLarge { limit: max_bytes }) as BoxError);
+            }
+            let chunk = {
+                let mut chunk = std::pin::pin!(response.chunk());
+                let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+                // The stall timer is made only if the read has to wait.
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(read) = chunk.as_mut().poll(cx) {
+                        return Poll::Ready(read.map_err(BoxError::from));
+                    }
+                    if timer.is_none() {
+                        timer.set(Some(tokio::time::sleep(stall)));
+                    }
+                    if let Some(timer) = timer.as_mut().as_pin_mut() {
+                        ready!(timer.poll(cx));
+                    }
+                    Poll::Ready(Err(Box::new(Stalled { after: stall }) as BoxError))
+                })
+                .await
+            };
+            match chunk {
+                Ok(Some(chunk)) => {
+                    read = read.saturating_add(chunk.len());
+                    match first {
+                        None => first = Some(chunk),
+                        Some(_) => more.push(chunk),
+                    }
+                }
+                Ok(None) => break Ok(joined(first.take(), std::mem::take(&mut more), read)),
+                Err(e) => break Err(e),
+            }
+        };
+        let body = match result {
+            Ok(bytes) => {
+                call.set_body(bytes.clone());
+                reqwest::Body::from(bytes)
+            }
+            Err(e) => reqwest::Body::wrap(Failed(Some(e))),
+        };
+        let url = response.url().clone();
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = response.status();
+        parts.version = response.version();
+        parts.headers = std::mem::take(response.headers_mut());
+        parts.extensions = std::mem::take(response.extensions_mut());
+        rebuild(parts, body, url)
+    }
 }
 
-async fn read_all(
-    response: &mut reqwest::Response,
-    max_bytes: usize,
-    stall: Duration,
-) -> Result<Bytes, BoxError> {
-    let too_large = || Box::new(TooLarge { limit: max_bytes }) as BoxError;
-    if response
-        .content_length()
-        .is_some_and(|len| len > max_bytes as u64)
-    {
-        return Err(too_large());
-    }
-    // The usual case, one chunk, is kept without copying.
-    let mut first: Option<Bytes> = None;
-    let mut more: Vec<Bytes> = Vec::new();
-    let mut read = 0usize;
-    while let Some(chunk) = next_chunk(response, stall).await? {
-        read = read.saturating_add(chunk.len());
-        if read > max_bytes {
-            return Err(too_large());
-        }
-        match first {
-            None => first = Some(chunk),
-            Some(_) => more.push(chunk),
-        }
-    }
-    Ok(match first {
+/// The chunks of a body as one `Bytes`; `read` is their total length.
+fn joined(first: Option<Bytes>, more: Vec<Bytes>, read: usize) -> Bytes {
+    match first {
         None => Bytes::new(),
         Some(first) if more.is_empty() => first,
         Some(first) => {
@@ -140,30 +162,7 @@ async fn read_all(
             }
             all.into()
         }
-    })
-}
-
-/// The next chunk of `response`'s body, failing as [`Stalled`] when none
-/// comes within `stall`; the timer is made only if the read has to wait.
-async fn next_chunk(
-    response: &mut reqwest::Response,
-    stall: Duration,
-) -> Result<Option<Bytes>, BoxError> {
-    let mut chunk = std::pin::pin!(response.chunk());
-    let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(read) = chunk.as_mut().poll(cx) {
-            return Poll::Ready(read.map_err(BoxError::from));
-        }
-        if timer.is_none() {
-            timer.set(Some(tokio::time::sleep(stall)));
-        }
-        if let Some(timer) = timer.as_mut().as_pin_mut() {
-            ready!(timer.poll(cx));
-        }
-        Poll::Ready(Err(Box::new(Stalled { after: stall }) as BoxError))
-    })
-    .await
+    }
 }
 
 /// A body that fails with `0` when read.

@@ -95,6 +95,17 @@ impl Partition {
         &self.label
     }
 
+    /// Whether a call must go through [`wait`](Self::wait) at all: this
+    /// partition is pacing or cooling down, or a store may hold a cooldown
+    /// from another process. Until then a call costs one atomic load.
+    pub(crate) fn must_wait(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.store.get().is_some_and(|s| s.is_up()) {
+            return true;
+        }
+        self.engaged.load(Ordering::Acquire)
+    }
+
     /// Waits until a request may be sent; returns how long that took. A
     /// cooldown longer than `max_wait` is not waited out: the call is
     /// refused at once with what is left of it.
