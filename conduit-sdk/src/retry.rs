@@ -158,10 +158,16 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// Classifies a response by status and headers.
-    pub(crate) fn of_response(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Self {
+    /// `now` is read only for a 429, to resolve a `Retry-After` date: a
+    /// clock read is not free, and most responses are not 429s.
+    pub(crate) fn of_response(
+        status: StatusCode,
+        headers: &HeaderMap,
+        now: impl FnOnce() -> SystemTime,
+    ) -> Self {
         match status.as_u16() {
             429 => Outcome::Throttled {
-                retry_after: retry_after(headers, now),
+                retry_after: retry_after(headers, now()),
             },
             502..=504 => Outcome::Unavailable,
             _ => Outcome::Done,
@@ -387,21 +393,24 @@ mod tests {
     fn statuses_classify() {
         let now = SystemTime::now();
         let h = HeaderMap::new();
-        assert_eq!(Outcome::of_response(StatusCode::OK, &h, now), Outcome::Done);
         assert_eq!(
-            Outcome::of_response(StatusCode::NOT_FOUND, &h, now),
+            Outcome::of_response(StatusCode::OK, &h, || now),
             Outcome::Done
         );
         assert_eq!(
-            Outcome::of_response(StatusCode::INTERNAL_SERVER_ERROR, &h, now),
+            Outcome::of_response(StatusCode::NOT_FOUND, &h, || now),
             Outcome::Done
         );
         assert_eq!(
-            Outcome::of_response(StatusCode::BAD_GATEWAY, &h, now),
+            Outcome::of_response(StatusCode::INTERNAL_SERVER_ERROR, &h, || now),
+            Outcome::Done
+        );
+        assert_eq!(
+            Outcome::of_response(StatusCode::BAD_GATEWAY, &h, || now),
             Outcome::Unavailable
         );
         assert_eq!(
-            Outcome::of_response(StatusCode::TOO_MANY_REQUESTS, &headers("2"), now),
+            Outcome::of_response(StatusCode::TOO_MANY_REQUESTS, &headers("2"), || now),
             Outcome::Throttled {
                 retry_after: Some(Duration::from_secs(2))
             }

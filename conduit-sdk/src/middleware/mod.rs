@@ -202,7 +202,9 @@ impl Pipeline {
                         let status = response.status();
                         span.record("status", status.as_u16());
                         with_call(&|s| s.set_status(status.as_u16()));
-                        Outcome::of_response(status, response.headers(), self.clock.system_time())
+                        Outcome::of_response(status, response.headers(), || {
+                            self.clock.system_time()
+                        })
                     }
                     Err(e) => Outcome::of_error(e),
                 };
