@@ -221,6 +221,14 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The indices of [`Which::ALL`] in the order of round `n`: rotated by one
+/// place per round, so that over every four rounds each client runs in
+/// each place once.
+pub fn rotation(n: usize) -> impl Iterator<Item = usize> {
+    let len = Which::ALL.len();
+    (0..len).map(move |k| (n + k) % len)
+}
+
 /// Sequential latency, every client's calls in rotation so that all see
 /// the same conditions.
 pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String> {
@@ -230,10 +238,13 @@ pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String
         }
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(config.latency_pairs); Which::ALL.len()];
-    for _ in 0..config.latency_pairs {
-        for (i, which) in Which::ALL.into_iter().enumerate() {
+    for pair in 0..config.latency_pairs {
+        // Each client takes each place in the rotation equally often: with
+        // a fixed order, a call's place (what ran just before it, whether
+        // a worker was still awake) moved medians by more than 10 %.
+        for i in rotation(pair) {
             let start = Instant::now();
-            clients.run(which).await?;
+            clients.run(Which::ALL[i]).await?;
             times[i].push(micros(start.elapsed()));
         }
     }
@@ -383,9 +394,9 @@ pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value
         burst(r, config.throughput_requests).await?;
     }
     let mut bursts: Vec<Vec<Burst>> = vec![Vec::new(); requests.len()];
-    for _ in 0..config.throughput_rounds {
-        for (i, r) in requests.iter().enumerate() {
-            bursts[i].push(burst(r, config.throughput_requests).await?);
+    for round in 0..config.throughput_rounds {
+        for i in rotation(round) {
+            bursts[i].push(burst(&requests[i], config.throughput_requests).await?);
         }
     }
     let rps = |b: &[Burst]| b.iter().map(|b| b.rps).collect::<Vec<_>>();
@@ -547,4 +558,25 @@ pub fn codegen(spec_path: &Path, config: &Config) -> Result<Value, String> {
         }));
     }
     Ok(Value::Array(sizes))
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn every_client_takes_every_place_once_in_four_rounds() {
+        let len = Which::ALL.len();
+        let mut seen = vec![vec![0; len]; len];
+        for round in 0..len {
+            let order: Vec<usize> = rotation(round).collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..len).collect::<Vec<_>>(), "round {round}");
+            for (place, client) in order.into_iter().enumerate() {
+                seen[client][place] += 1;
+            }
+        }
+        assert!(seen.iter().flatten().all(|&n| n == 1), "{seen:?}");
+    }
 }

@@ -492,15 +492,18 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
   client, the same request and decoding.
 - **`latency_ratio`**, **`latency_vs_peer`**, **`latency_vs_floor`**:
   {warmup} untimed rounds, then {pairs} sequential rounds of one call each
-  of SDK, peer, floor and baseline, in rotation, each call timed with
-  `Instant`; median SDK ÷ median of the other.
+  of SDK, peer, floor and baseline, the order rotated by one place each
+  round (so that each client runs in each place equally often: a fixed
+  order moved medians by more than 10 %), each call timed with `Instant`;
+  median SDK ÷ median of the other.
 - **`allocs_per_call`**: allocations counted by the bench binary's global
   allocator over sequential calls of each client (the loopback server's
   thread excluded): the steadiest figure on a shared machine.
 - **`throughput_ratio`**, **`throughput_vs_peer`**, **`throughput_vs_floor`**: {concurrency} tasks share one client and pull
   from a counter until {requests} requests are done; requests/s of the
   round. One untimed round per client opens the pools' connections, then
-  {rounds} timed rounds each, alternated; median ÷ median. The client CPU per
+  {rounds} timed rounds each, in an order rotated each round; median ÷
+  median. The client CPU per
   request (all threads but the server's, from `/proc/self/task/*/schedstat`)
   is reported too: it moves less with the machine's load than requests/s.
   At 64 in flight on {nproc} cores the clients, the server and the kernel
