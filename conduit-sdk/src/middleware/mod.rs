@@ -20,6 +20,7 @@
 //!                           ├─ Outcome::of_response/error  retry.rs: classification
 //!                           ├─ Partition::accepted/throttled
 //!                           ├─ RetryPolicy::decide         wait and loop, or return
+//!                         then, once:
 //!                           └─ Pipeline::finish            body.rs: size cap, stalls;
 //!                                                          a wrapper's 2xx read whole
 //!                     ▼
