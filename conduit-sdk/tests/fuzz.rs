@@ -25,9 +25,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The longest wait the default policy takes.
 const MAX_WAIT: Duration = Duration::from_secs(60);
-/// The shown snippet's limit, plus its longest cut marker.
-const SNIPPET_MAX: usize =
-    conduit_sdk::shown::SNIPPET_LIMIT + "… [cut: 18446744073709551615 bytes not shown]".len();
 
 fn cases() -> u32 {
     std::env::var("CONDUIT_FUZZ_CASES")

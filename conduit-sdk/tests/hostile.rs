@@ -11,14 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use conduit_sdk::time::ManualTime;
-use conduit_sdk::{Client, Error, ErrorKind};
+use conduit_sdk::{Client, ClientBuilder, Error, ErrorKind};
 use conduit_test_server::Bytes;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// The longest snippet an error keeps: the limit and the cut marker.
-const SNIPPET_MAX: usize =
-    conduit_sdk::shown::SNIPPET_LIMIT + "… [cut: 18446744073709551615 bytes not shown]".len();
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -39,12 +35,15 @@ fn limited_client(server: &MockServer, limit: usize) -> (Client, ManualTime) {
     (client, sleep)
 }
 
+/// A client builder for a [`RawServer`].
+fn raw_builder(server: &RawServer) -> ClientBuilder {
+    Client::builder().token(TOKEN).base_url(&server.uri)
+}
+
 /// A client for a [`RawServer`]: waits recorded, not taken, and a
 /// half-second per-attempt timeout so that a stall ends fast.
 fn raw_client(server: &RawServer, limit: Option<usize>) -> Client {
-    let mut b = Client::builder()
-        .token(TOKEN)
-        .base_url(&server.uri)
+    let mut b = raw_builder(server)
         .timeout(Duration::from_millis(500))
         .manual_time(&ManualTime::new());
     if let Some(limit) = limit {
@@ -812,9 +811,7 @@ async fn a_stalled_body_fails_after_the_read_stall_limit() {
     );
     response.extend_from_slice(b"{\"data\": {");
     let server = RawServer::start(Reply::Stall(response.into()));
-    let client = Client::builder()
-        .token(TOKEN)
-        .base_url(&server.uri)
+    let client = raw_builder(&server)
         .read_stall_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -843,9 +840,7 @@ async fn a_slow_but_steady_body_is_not_a_stall() {
         body: body.into(),
         every: Duration::from_millis(1),
     });
-    let client = Client::builder()
-        .token(TOKEN)
-        .base_url(&server.uri)
+    let client = raw_builder(&server)
         .read_stall_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
@@ -870,9 +865,7 @@ async fn total_timeout_bounds_reading_an_error_body_too() {
         body: vec![b'.'; 10_000].into(),
         every: Duration::from_millis(20),
     });
-    let client = Client::builder()
-        .token(TOKEN)
-        .base_url(&server.uri)
+    let client = raw_builder(&server)
         .total_timeout(Duration::from_millis(300))
         .build()
         .unwrap();

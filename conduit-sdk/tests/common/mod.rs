@@ -17,6 +17,10 @@ pub const TOKEN: &str = "sk_test_TOKEN_4f9a2c";
 pub const TOOL: &str = "kg77c0dy0mgdpzmqz6tesry8w184002s";
 pub const RUN_PATH: &str = "/v1/custom-tools/kg77c0dy0mgdpzmqz6tesry8w184002s/run";
 
+/// The longest snippet an error keeps: the limit and the longest cut marker.
+pub const SNIPPET_MAX: usize =
+    conduit_sdk::shown::SNIPPET_LIMIT + "… [cut: 18446744073709551615 bytes not shown]".len();
+
 pub fn builder(server: &MockServer) -> ClientBuilder {
     Client::builder().token(TOKEN).base_url(server.uri())
 }
