@@ -165,32 +165,22 @@ impl Clients {
 
     /// The same run, by hand.
     pub async fn baseline_run(&self) -> Result<RunData, String> {
-        baseline::run_tool(
-            &self.http,
-            &self.base,
-            TOKEN,
-            TOOL_ID,
-            PARAMETER.0,
-            PARAMETER.1,
-        )
-        .await
-        .map_err(|e| format!("baseline call: {e}"))
+        self.by_hand(&self.http, "baseline").await
+    }
+
+    /// The same run by hand on `client` (the baseline's or the floor's).
+    async fn by_hand(&self, client: &reqwest::Client, name: &str) -> Result<RunData, String> {
+        baseline::run_tool(client, &self.base, TOKEN, TOOL_ID, PARAMETER.0, PARAMETER.1)
+            .await
+            .map_err(|e| format!("{name} call: {e}"))
     }
 
     /// One run through `which`, checking it decoded a successful run.
     pub async fn run(&self, which: Which) -> Result<(), String> {
-        let by_hand = |client| {
-            baseline::run_tool(client, &self.base, TOKEN, TOOL_ID, PARAMETER.0, PARAMETER.1)
-        };
         let success = match which {
             Which::Sdk => self.sdk_run().await?.success(),
             Which::Baseline => self.baseline_run().await?.success,
-            Which::Floor => {
-                by_hand(&self.floor)
-                    .await
-                    .map_err(|e| format!("floor call: {e}"))?
-                    .success
-            }
+            Which::Floor => self.by_hand(&self.floor, "floor").await?.success,
             Which::Peer => {
                 baseline::run_tool_peer(
                     &self.peer,
