@@ -74,12 +74,19 @@ impl Drop for OwnRedis {
     }
 }
 
-/// The store key of a workspace's partition, as the SDK names it.
-fn store_key(workspace: &str) -> String {
+/// The two Redis keys of a workspace's partition, as the SDK names them,
+/// and a connection to `store` to look at them.
+async fn partition_keys(
+    store: &str,
+    workspace: &str,
+) -> (redis::aio::MultiplexedConnection, [String; 2]) {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("workspace:{workspace}").as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("conduit:gate:v1:{hex}")
+    let base = format!("conduit:gate:v1:{hex}");
+    let redis = redis::Client::open(store).unwrap();
+    let con = redis.get_multiplexed_async_connection().await.unwrap();
+    (con, [format!("{base}:cooldown"), format!("{base}:tat")])
 }
 
 fn free_port() -> u16 {
@@ -234,10 +241,7 @@ async fn keys_are_namespaced_hashed_and_expire() {
         .build()
         .unwrap();
     client.custom_tools().run(TOOL).send().await.unwrap_err();
-    let redis = redis::Client::open(store.as_str()).unwrap();
-    let mut con = redis.get_multiplexed_async_connection().await.unwrap();
-    let base = store_key("ws_fleet_keys");
-    let keys = [format!("{base}:cooldown"), format!("{base}:tat")];
+    let (mut con, keys) = partition_keys(&store, "ws_fleet_keys").await;
     for key in &keys {
         let exists: bool = redis::cmd("EXISTS")
             .arg(key)
@@ -366,10 +370,7 @@ async fn a_failing_script_costs_no_call() {
         .unwrap();
     client.custom_tools().run(TOOL).send().await.unwrap();
     // Break the partition's keys: the scripts' GET now fails (WRONGTYPE).
-    let redis = redis::Client::open(store.as_str()).unwrap();
-    let mut con = redis.get_multiplexed_async_connection().await.unwrap();
-    let base = store_key("ws_fleet_script");
-    let keys = [format!("{base}:cooldown"), format!("{base}:tat")];
+    let (mut con, keys) = partition_keys(&store, "ws_fleet_script").await;
     for key in &keys {
         let _: () = redis::cmd("DEL")
             .arg(key)
