@@ -36,6 +36,12 @@ async fn sends_bearer_auth_user_agent_and_the_parameters() {
     let req = &server.received_requests().await.unwrap()[0];
     let agent = req.headers.get("user-agent").unwrap().to_str().unwrap();
     assert!(agent.starts_with("conduit-sdk-rust/"), "{agent}");
+    // The header progenitor adds to every request; Conduit defines none.
+    assert!(
+        req.headers.get("api-version").is_none(),
+        "{:?}",
+        req.headers
+    );
 }
 
 #[tokio::test]

@@ -78,7 +78,8 @@ async fn headers_go_with_every_attempt_and_only_with_the_calls_they_were_given_t
             CallOptions::new()
                 .header("Idempotency-Key", "refund-4711")
                 .header("X-Trace", "a")
-                .header("x-trace", "b"),
+                .header("x-trace", "b")
+                .header("Api-Version", "2026-11-01"),
         )
         .send()
         .await
@@ -93,12 +94,16 @@ async fn headers_go_with_every_attempt_and_only_with_the_calls_they_were_given_t
         );
         let traces: Vec<_> = attempt.headers.get_all("x-trace").iter().collect();
         assert_eq!(traces, ["a", "b"]);
+        // The SDK drops progenitor's `api-version`, not the caller's.
+        let versions: Vec<_> = attempt.headers.get_all("api-version").iter().collect();
+        assert_eq!(versions, ["2026-11-01"]);
         assert_eq!(
             attempt.headers.get("authorization").unwrap(),
             &format!("Bearer {TOKEN}")
         );
     }
     assert!(seen[2].headers.get("idempotency-key").is_none());
+    assert!(seen[2].headers.get("api-version").is_none());
 }
 
 #[tokio::test]
