@@ -58,6 +58,7 @@ pub fn generate(doc: &Value) -> Result<Generated> {
 
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
+    crate::api_version::strip(&mut file)?;
     let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
     let table: syn::File = syn::parse2(operation_table(&surface))
         .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
@@ -158,6 +159,28 @@ mod tests {
         let generated = generate(&vendored()).unwrap();
         assert!(generated.code.contains("pub const OPERATIONS"));
         assert!(generated.code.contains("\"/v1/custom-tools/{id}/run\""));
+    }
+
+    #[test]
+    fn generated_requests_carry_no_api_version_header() {
+        let mut doc = vendored();
+        // An operation with a header parameter keeps its own header.
+        let op = &mut doc["paths"]["/v1/custom-tools/{id}/run"]["post"];
+        op["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": { "type": "string" }
+            }));
+        let generated = generate(&doc).unwrap();
+        assert!(
+            !generated.code.contains("api-version"),
+            "{}",
+            generated.code
+        );
+        assert!(generated.code.contains("HeaderMap::with_capacity(1usize)"));
+        assert!(generated.code.contains("\"Idempotency-Key\""));
     }
 
     #[test]

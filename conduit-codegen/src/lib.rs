@@ -3,10 +3,12 @@
 //! Both run the same steps, so what the build compiles is what review sees:
 //! [`source`] loads a spec or a reference page, [`merge`] folds pages into the
 //! vendored spec, [`normalize`] rewrites what progenitor cannot take as-is,
-//! [`mod@generate`] runs progenitor and adds the operation table, and
+//! [`mod@generate`] runs progenitor, takes out the `api-version` header it
+//! adds to every request (Conduit defines none) and adds the operation table, and
 //! [`surface`] reads the generated API off its output and renders the
 //! reviewable summary. [`json`] holds what the rewrites and the merge share.
 
+mod api_version;
 pub mod error;
 pub mod generate;
 pub mod json;

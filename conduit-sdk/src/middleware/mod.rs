@@ -54,9 +54,6 @@ use crate::gate::{Partition, RateLimiter};
 use crate::retry::{Decision, Outcome, RetryPolicy};
 use crate::time::{Clock, Sleep};
 
-/// The header progenitor adds to every request; see `prepare`.
-static API_VERSION: HeaderName = HeaderName::from_static("api-version");
-
 /// The SDK's [`Middleware`]. Cloned, with overrides, by
 /// [`Client::with_options`](crate::Client::with_options).
 #[derive(Clone)]
@@ -101,13 +98,6 @@ impl Middleware for Pipeline {
             ));
         }
         let headers = request.headers_mut();
-        // Progenitor adds `api-version` (the spec's `info.version`, an
-        // Oxide convention) to every request. Conduit's API defines no such
-        // header, so it is not sent: one header less to write and for the
-        // server to parse, and the map hyper gets (it adds `Host` and
-        // `Content-Length`) no longer has to grow. Removed before the
-        // caller's extra headers, which may set it.
-        headers.remove(&API_VERSION);
         for (name, value) in extra {
             headers.append(name, value.clone());
         }
