@@ -39,9 +39,11 @@ fn main() -> ExitCode {
             "--allocs-only" => return allocs_only(),
             // And throughput alone (all four clients), for A/B runs.
             "--throughput-only" => return throughput_only(config),
+            // And the overhead by layer alone.
+            "--breakdown-only" => return breakdown_only(config),
             "-h" | "--help" => {
                 println!(
-                    "usage: conduit-bench [--quick] [--allocs-only | --throughput-only | --limits-only]"
+                    "usage: conduit-bench [--quick] [--allocs-only | --throughput-only | --breakdown-only | --limits-only]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -78,6 +80,20 @@ fn throughput_only(config: Config) -> ExitCode {
     print_json(|server| async move {
         let clients = Arc::new(Clients::new(&server.url())?);
         measure::throughput(&clients, &config).await
+    })
+}
+
+/// Only the overhead by layer, printed as JSON.
+fn breakdown_only(config: Config) -> ExitCode {
+    print_json(|server| async move {
+        let layers = Arc::new(Layers::new(&server.url())?);
+        breakdown::breakdown(
+            &layers,
+            config.breakdown_rounds,
+            config.breakdown_sequential,
+            config.breakdown_requests,
+        )
+        .await
     })
 }
 
