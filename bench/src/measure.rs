@@ -394,6 +394,14 @@ pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value
     let (sdk, peer, floor, base) = (&bursts[0], &bursts[1], &bursts[2], &bursts[3]);
     let paired: Vec<f64> = sdk.iter().zip(base).map(|(s, b)| s.rps / b.rps).collect();
     let ratio = |other: &[Burst]| round(median(&rps(sdk)) / median(&rps(other)));
+    // Each round runs every client back to back, so the SDK and another
+    // client in one round share the machine's conditions; the ratio of
+    // medians above does not pair them, and moves when the rounds straddle
+    // a quiet and a busy period.
+    let per_round = |other: &[Burst], of: fn(&Burst) -> f64| -> Value {
+        let ratios: Vec<f64> = sdk.iter().zip(other).map(|(s, o)| of(s) / of(o)).collect();
+        Summary::of(&ratios).to_json()
+    };
     Ok(json!({
         "concurrency": CONCURRENCY,
         "requests_per_round": config.throughput_requests,
@@ -406,6 +414,10 @@ pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value
         "vs_peer": ratio(peer),
         "vs_floor": ratio(floor),
         "round_pair_ratio": Summary::of(&paired).to_json(),
+        "peer_round_pair_ratio": per_round(peer, |b| b.rps),
+        "floor_round_pair_ratio": per_round(floor, |b| b.rps),
+        "peer_round_pair_cpu_ratio": per_round(peer, |b| b.client_cpu_us),
+        "floor_round_pair_cpu_ratio": per_round(floor, |b| b.client_cpu_us),
         "sdk_client_cpu_us": Summary::of(&cpu(sdk)).to_json(),
         "peer_client_cpu_us": Summary::of(&cpu(peer)).to_json(),
         "floor_client_cpu_us": Summary::of(&cpu(floor)).to_json(),

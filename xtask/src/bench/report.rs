@@ -195,13 +195,15 @@ pub(super) fn table(
     ] {
         let _ = writeln!(
             t,
-            "| `{key}` | {} | {goal} | {} | SDK {}; {other} {}; client CPU per request: SDK {} µs, {other} {} µs |",
+            "| `{key}` | {} | {goal} | {} | SDK {}; {other} {}; client CPU per request: SDK {} µs, {other} {} µs; SDK over {other} within each round: requests/s {}, client CPU {} |",
             fmt(num(&summary[key]), 3),
             verdict(met),
             spread(&tp["sdk_rps"], 0, " req/s"),
             spread(&tp[format!("{other}_rps")], 0, " req/s"),
             fmt(num(&tp["sdk_client_cpu_us"]["median"]), 1),
             fmt(num(&tp[format!("{other}_client_cpu_us")]["median"]), 1),
+            spread(&tp[format!("{other}_round_pair_ratio")], 3, ""),
+            spread(&tp[format!("{other}_round_pair_cpu_ratio")], 3, ""),
         );
     }
     let allocs = &summary["allocs_per_call"];
@@ -503,7 +505,10 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
   from a counter until {requests} requests are done; requests/s of the
   round. One untimed round per client opens the pools' connections, then
   {rounds} timed rounds each, in an order rotated each round; median ÷
-  median. The client CPU per
+  median. Beside it, the SDK over the other client within each round
+  (the two ran back to back, in the same conditions): the median of
+  those ratios moves less than the ratio of medians when the rounds
+  straddle a quiet and a busy period of the machine. The client CPU per
   request (all threads but the server's, from `/proc/self/task/*/schedstat`)
   is reported too: it moves less with the machine's load than requests/s.
   At 64 in flight on {nproc} cores the clients, the server and the kernel
@@ -623,6 +628,45 @@ mod tests {
         assert_eq!(fmt(999.0, 0), "999");
         assert_eq!(fmt(-1234.5, 2), "-1,234.50");
         assert_eq!(fmt(f64::NAN, 1), "n/a");
+    }
+
+    #[test]
+    fn throughput_rows_show_the_per_round_ratios_beside_the_ratio_of_medians() {
+        let ratios = |median: f64| json!({ "median": median, "p10": 0.9, "p90": 1.1, "min": 0.8, "max": 1.2 });
+        let measured = json!({
+            "throughput": {
+                "vs_peer": 0.9,
+                "vs_floor": 0.8,
+                "peer_round_pair_ratio": ratios(0.97),
+                "peer_round_pair_cpu_ratio": ratios(1.04),
+                "floor_round_pair_ratio": ratios(0.91),
+                "floor_round_pair_cpu_ratio": ratios(1.12),
+            },
+        });
+        let summary = headline(&measured, None);
+        let t = table(&measured, None, &summary);
+        let row = |key: &str| {
+            t.lines()
+                .find(|l| l.starts_with(&format!("| `{key}`")))
+                .unwrap()
+                .to_owned()
+        };
+        let peer = row("throughput_vs_peer");
+        assert!(
+            peer.starts_with("| `throughput_vs_peer` | 0.900 |"),
+            "{peer}"
+        );
+        assert!(
+            peer.contains("SDK over peer within each round: requests/s 0.970 (p10 0.900"),
+            "{peer}"
+        );
+        assert!(peer.contains("client CPU 1.040 (p10"), "{peer}");
+        let floor = row("throughput_vs_floor");
+        assert!(
+            floor.contains("within each round: requests/s 0.910"),
+            "{floor}"
+        );
+        assert!(floor.contains("client CPU 1.120"), "{floor}");
     }
 
     #[test]
