@@ -392,12 +392,11 @@ pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value
     let rps = |b: &[Burst]| b.iter().map(|b| b.rps).collect::<Vec<_>>();
     let cpu = |b: &[Burst]| b.iter().map(|b| b.client_cpu_us).collect::<Vec<_>>();
     let (sdk, peer, floor, base) = (&bursts[0], &bursts[1], &bursts[2], &bursts[3]);
-    let paired: Vec<f64> = sdk.iter().zip(base).map(|(s, b)| s.rps / b.rps).collect();
     let ratio = |other: &[Burst]| round(median(&rps(sdk)) / median(&rps(other)));
     // Each round runs every client back to back, so the SDK and another
     // client in one round share the machine's conditions; the ratio of
-    // medians above does not pair them, and moves when the rounds straddle
-    // a quiet and a busy period.
+    // medians does not pair them, and moves when the rounds straddle a
+    // quiet and a busy period.
     let per_round = |other: &[Burst], of: fn(&Burst) -> f64| -> Value {
         let ratios: Vec<f64> = sdk.iter().zip(other).map(|(s, o)| of(s) / of(o)).collect();
         Summary::of(&ratios).to_json()
@@ -413,7 +412,7 @@ pub async fn throughput(clients: &Arc<Clients>, config: &Config) -> Result<Value
         "ratio": ratio(base),
         "vs_peer": ratio(peer),
         "vs_floor": ratio(floor),
-        "round_pair_ratio": Summary::of(&paired).to_json(),
+        "round_pair_ratio": per_round(base, |b| b.rps),
         "peer_round_pair_ratio": per_round(peer, |b| b.rps),
         "floor_round_pair_ratio": per_round(floor, |b| b.rps),
         "peer_round_pair_cpu_ratio": per_round(peer, |b| b.client_cpu_us),
