@@ -39,11 +39,14 @@ fn main() -> ExitCode {
             "--allocs-only" => return allocs_only(),
             // And throughput alone (all four clients), for A/B runs.
             "--throughput-only" => return throughput_only(config),
+            // And allocations under load (with CONDUIT_BENCH_ONLY, one
+            // client at 64 in flight for a profiler).
+            "--load-only" => return load_only(),
             // And the overhead by layer alone.
             "--breakdown-only" => return breakdown_only(config),
             "-h" | "--help" => {
                 println!(
-                    "usage: conduit-bench [--quick] [--allocs-only | --throughput-only | --breakdown-only | --limits-only]"
+                    "usage: conduit-bench [--quick] [--allocs-only | --load-only | --throughput-only | --breakdown-only | --limits-only]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -72,6 +75,14 @@ fn allocs_only() -> ExitCode {
     print_json(|server| async move {
         let clients = Clients::new(&server.url())?;
         measure::allocations(&clients, 2_000).await
+    })
+}
+
+/// Only the allocations per request at 64 in flight, printed as JSON.
+fn load_only() -> ExitCode {
+    print_json(|server| async move {
+        let clients = Arc::new(Clients::new(&server.url())?);
+        measure::under_load(&clients, 2_000, 2).await
     })
 }
 

@@ -282,6 +282,41 @@ pub async fn allocations(clients: &Clients, calls: usize) -> Result<Value, Strin
     Ok(json!({ "calls": calls, "per_call": per_call }))
 }
 
+/// Allocations per request under load: `bursts` bursts of `requests`
+/// at [`CONCURRENCY`] in flight per client, after one untimed burst. Narrowed
+/// to one client by `CONDUIT_BENCH_ONLY`, like [`allocations`], so that a
+/// profiler (callgrind) sees one client's work at 64 in flight, where more
+/// futures are pending at once than in a sequential call.
+pub async fn under_load(
+    clients: &Arc<Clients>,
+    requests: usize,
+    bursts: usize,
+) -> Result<Value, String> {
+    let mut per_request = Map::new();
+    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
+    for which in Which::ALL
+        .into_iter()
+        .filter(|w| only.as_deref().is_none_or(|o| o == w.name()))
+    {
+        let run = request(clients, which);
+        burst(&run, requests).await?;
+        let before = crate::allocs::allocations();
+        for _ in 0..bursts {
+            burst(&run, requests).await?;
+        }
+        let used = crate::allocs::allocations() - before;
+        per_request.insert(
+            which.name().to_owned(),
+            json!(round(used as f64 / (requests * bursts) as f64)),
+        );
+    }
+    Ok(json!({
+        "concurrency": CONCURRENCY,
+        "requests": requests * bursts,
+        "allocs_per_request": per_request,
+    }))
+}
+
 /// CPU time the threads of this process have used, in ns, split into the
 /// loopback server's thread and everything else (the clients and the
 /// runtime), from `/proc/self/task/*/schedstat`. Unlike wall-clock rates it
