@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             "--throughput-only" => return throughput_only(config),
             // And allocations under load (with CONDUIT_BENCH_ONLY, one
             // client at 64 in flight for a profiler).
-            "--load-only" => return load_only(),
+            "--load-only" => return load_only(config),
             // And the overhead by layer alone.
             "--breakdown-only" => return breakdown_only(config),
             "-h" | "--help" => {
@@ -79,10 +79,11 @@ fn allocs_only() -> ExitCode {
 }
 
 /// Only the allocations per request at 64 in flight, printed as JSON.
-fn load_only() -> ExitCode {
+fn load_only(config: Config) -> ExitCode {
     print_json(|server| async move {
         let clients = Arc::new(Clients::new(&server.url())?);
-        measure::under_load(&clients, 2_000, 2).await
+        let (requests, bursts) = (config.throughput_requests, config.throughput_rounds);
+        measure::under_load(&clients, requests, bursts).await
     })
 }
 

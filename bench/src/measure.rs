@@ -301,19 +301,23 @@ pub async fn under_load(
         let run = request(clients, which);
         burst(&run, requests).await?;
         let before = crate::allocs::allocations();
+        let mut cpu = Vec::with_capacity(bursts);
         for _ in 0..bursts {
-            burst(&run, requests).await?;
+            cpu.push(burst(&run, requests).await?.client_cpu_us);
         }
         let used = crate::allocs::allocations() - before;
         per_request.insert(
             which.name().to_owned(),
-            json!(round(used as f64 / (requests * bursts) as f64)),
+            json!({
+                "allocs": round(used as f64 / (requests * bursts) as f64),
+                "client_cpu_us": Summary::of(&cpu).to_json(),
+            }),
         );
     }
     Ok(json!({
         "concurrency": CONCURRENCY,
         "requests": requests * bursts,
-        "allocs_per_request": per_request,
+        "per_request": per_request,
     }))
 }
 
