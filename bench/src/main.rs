@@ -42,11 +42,13 @@ fn main() -> ExitCode {
             // And allocations under load (with CONDUIT_BENCH_ONLY, one
             // client at 64 in flight for a profiler).
             "--load-only" => return load_only(config),
+            // And the sequential latencies alone (all four clients).
+            "--latency-only" => return latency_only(config),
             // And the overhead by layer alone.
             "--breakdown-only" => return breakdown_only(config),
             "-h" | "--help" => {
                 println!(
-                    "usage: conduit-bench [--quick] [--allocs-only | --load-only | --throughput-only | --breakdown-only | --limits-only]"
+                    "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -75,6 +77,14 @@ fn allocs_only() -> ExitCode {
     print_json(|server| async move {
         let clients = Clients::new(&server.url())?;
         measure::allocations(&clients, 2_000).await
+    })
+}
+
+/// Only the sequential latencies, printed as JSON.
+fn latency_only(config: Config) -> ExitCode {
+    print_json(|server| async move {
+        let clients = Clients::new(&server.url())?;
+        measure::latency(&clients, &config).await
     })
 }
 
