@@ -300,17 +300,23 @@ pub async fn under_load(
     {
         let run = request(clients, which);
         burst(&run, requests).await?;
-        let before = crate::allocs::allocations();
+        let (before, ticks) = (crate::allocs::allocations(), Cpu::now());
         let mut cpu = Vec::with_capacity(bursts);
         for _ in 0..bursts {
             cpu.push(burst(&run, requests).await?.client_cpu_us);
         }
         let used = crate::allocs::allocations() - before;
+        let after = Cpu::now();
+        let user = after.clients_user_ticks - ticks.clients_user_ticks;
+        let system = after.clients_system_ticks - ticks.clients_system_ticks;
         per_request.insert(
             which.name().to_owned(),
             json!({
                 "allocs": round(used as f64 / (requests * bursts) as f64),
                 "client_cpu_us": Summary::of(&cpu).to_json(),
+                // In user mode rather than in the kernel: the client's own
+                // code and memory against syscalls and wake-ups.
+                "client_user_share": round(user as f64 / (user + system).max(1) as f64),
             }),
         );
     }
@@ -331,6 +337,11 @@ pub struct Cpu {
     pub clients_ns: u64,
     /// The server's thread.
     pub server_ns: u64,
+    /// Every thread but the server's, in user mode, in clock ticks (from
+    /// `stat`; coarse, so only read over long runs, as a share).
+    pub clients_user_ticks: u64,
+    /// The same in the kernel.
+    pub clients_system_ticks: u64,
 }
 
 impl Cpu {
@@ -353,10 +364,23 @@ impl Cpu {
                 cpu.server_ns += ns;
             } else {
                 cpu.clients_ns += ns;
+                let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+                if let Some((user, system)) = user_system_ticks(&stat) {
+                    cpu.clients_user_ticks += user;
+                    cpu.clients_system_ticks += system;
+                }
             }
         }
         cpu
     }
+}
+
+/// `utime` and `stime` from a `/proc/<pid>/task/<tid>/stat` line: the
+/// 14th and 15th fields, counted after the command name in parentheses
+/// (which may itself hold spaces and parentheses).
+fn user_system_ticks(stat: &str) -> Option<(u64, u64)> {
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
 }
 
 /// One burst of concurrent requests.
@@ -603,6 +627,16 @@ pub fn codegen(spec_path: &Path, config: &Config) -> Result<Value, String> {
 #[cfg(test)]
 mod rotation_tests {
     use super::*;
+
+    #[test]
+    fn stat_lines_give_user_and_system_ticks() {
+        let line = "4242 (tokio-rt-worker) S 1 2 3 0 -1 4194368 120 0 0 0 731 412 0 0 20 0";
+        assert_eq!(user_system_ticks(line), Some((731, 412)));
+        // A command name with spaces and a parenthesis does not shift them.
+        let odd = "7 (a) b (c)) R 1 2 3 0 -1 0 0 0 0 0 15 9 0 0";
+        assert_eq!(user_system_ticks(odd), Some((15, 9)));
+        assert_eq!(user_system_ticks("7 (short) R 1 2"), None);
+    }
 
     #[test]
     fn every_client_takes_every_place_once_in_four_rounds() {
