@@ -39,8 +39,8 @@ fn main() -> ExitCode {
             "--allocs-only" => return allocs_only(),
             // And throughput alone (all four clients), for A/B runs.
             "--throughput-only" => return throughput_only(config),
-            // And allocations under load (with CONDUIT_BENCH_ONLY, one
-            // client at 64 in flight for a profiler).
+            // And allocations and CPU under load (with CONDUIT_BENCH_ONLY,
+            // one client at 64 in flight for a profiler).
             "--load-only" => return load_only(config),
             // And the sequential latencies alone (all four clients).
             "--latency-only" => return latency_only(config),
@@ -88,7 +88,7 @@ fn latency_only(config: Config) -> ExitCode {
     })
 }
 
-/// Only the allocations per request at 64 in flight, printed as JSON.
+/// Only allocations and CPU per request at 64 in flight, printed as JSON.
 fn load_only(config: Config) -> ExitCode {
     print_json(|server| async move {
         let clients = Arc::new(Clients::new(&server.url())?);

@@ -282,10 +282,11 @@ pub async fn allocations(clients: &Clients, calls: usize) -> Result<Value, Strin
     Ok(json!({ "calls": calls, "per_call": per_call }))
 }
 
-/// Allocations per request under load: `bursts` bursts of `requests`
-/// at [`CONCURRENCY`] in flight per client, after one untimed burst. Narrowed
-/// to one client by `CONDUIT_BENCH_ONLY`, like [`allocations`], so that a
-/// profiler (callgrind) sees one client's work at 64 in flight, where more
+/// Allocations, client CPU and its share in user mode per request under
+/// load: `bursts` bursts of `requests` at [`CONCURRENCY`] in flight per
+/// client, after one untimed burst. Narrowed to one client by
+/// `CONDUIT_BENCH_ONLY`, like [`allocations`], so that a profiler
+/// (callgrind, perf) sees one client's work at 64 in flight, where more
 /// futures are pending at once than in a sequential call.
 pub async fn under_load(
     clients: &Arc<Clients>,
@@ -625,7 +626,7 @@ pub fn codegen(spec_path: &Path, config: &Config) -> Result<Value, String> {
 }
 
 #[cfg(test)]
-mod rotation_tests {
+mod tests {
     use super::*;
 
     #[test]
