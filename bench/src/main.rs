@@ -11,6 +11,8 @@ use conduit_bench::measure::{self, Clients, Config};
 use conduit_bench::server::Server;
 use serde_json::json;
 
+const USAGE: &str = "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only]";
+
 #[global_allocator]
 static ALLOCATOR: conduit_bench::allocs::Counting = conduit_bench::allocs::Counting;
 
@@ -47,15 +49,11 @@ fn main() -> ExitCode {
             // And the overhead by layer alone.
             "--breakdown-only" => return breakdown_only(config),
             "-h" | "--help" => {
-                println!(
-                    "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only]"
-                );
+                println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
             other => {
-                eprintln!(
-                    "conduit-bench: unknown argument {other}\nusage: conduit-bench [--quick]"
-                );
+                eprintln!("conduit-bench: unknown argument {other}\n{USAGE}");
                 return ExitCode::from(2);
             }
         }

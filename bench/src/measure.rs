@@ -254,18 +254,21 @@ pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String
     }))
 }
 
+/// Every client, or the one `CONDUIT_BENCH_ONLY` names (sdk, peer, floor
+/// or baseline), for profilers.
+fn selected() -> impl Iterator<Item = Which> {
+    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
+    Which::ALL
+        .into_iter()
+        .filter(move |w| only.as_deref().is_none_or(|o| o == w.name()))
+}
+
 /// Allocations per call of each client, over `calls` sequential calls
 /// after the same number untimed (0 everywhere when the counting allocator
 /// is not installed, as in unit tests).
 pub async fn allocations(clients: &Clients, calls: usize) -> Result<Value, String> {
     let mut per_call = Map::new();
-    // CONDUIT_BENCH_ONLY=sdk (or peer, floor, baseline) narrows it to one
-    // client, for allocation profilers.
-    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
-    for which in Which::ALL
-        .into_iter()
-        .filter(|w| only.as_deref().is_none_or(|o| o == w.name()))
-    {
+    for which in selected() {
         for _ in 0..calls {
             clients.run(which).await?;
         }
@@ -294,11 +297,7 @@ pub async fn under_load(
     bursts: usize,
 ) -> Result<Value, String> {
     let mut per_request = Map::new();
-    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
-    for which in Which::ALL
-        .into_iter()
-        .filter(|w| only.as_deref().is_none_or(|o| o == w.name()))
-    {
+    for which in selected() {
         let run = request(clients, which);
         burst(&run, requests).await?;
         let (before, ticks) = (crate::allocs::allocations(), Cpu::now());
