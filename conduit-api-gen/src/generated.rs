@@ -567,10 +567,13 @@ pub mod builder {
                     types::RunCustomToolBody::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/custom-tools/{}/run", client.baseurl, encode_path(& id
-                .to_string()),
-            );
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/custom-tools/{}/run", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
             #[allow(unused_mut)]
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
             #[allow(unused_mut)]

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 
@@ -64,6 +64,8 @@ pub trait Middleware: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct Hooks {
     middleware: Option<Arc<dyn Middleware>>,
+    /// The client's base URL, parsed on its first request.
+    pub(crate) base: OnceLock<crate::request_url::Base>,
 }
 
 impl Hooks {
@@ -71,6 +73,7 @@ impl Hooks {
     pub fn new(middleware: Arc<dyn Middleware>) -> Self {
         Self {
             middleware: Some(middleware),
+            base: OnceLock::new(),
         }
     }
 }

@@ -8,6 +8,7 @@
 #![allow(missing_docs)] // generated items carry the spec's own docs, where it has any
 
 mod hooks;
+mod request_url;
 
 pub use hooks::{BoxFuture, Hooks, Middleware, Operation};
 

@@ -59,7 +59,15 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
     crate::api_version::strip(&mut file)?;
+    let urls = crate::request_url::rewrite(&mut file)?;
     let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
+    if urls != surface.operations.len() {
+        return Err(Error::Generate(format!(
+            "progenitor's request URL: {urls} rewritten for {} operations \
+             (see conduit-codegen/src/request_url.rs)",
+            surface.operations.len()
+        )));
+    }
     let table: syn::File = syn::parse2(operation_table(&surface))
         .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
     file.items.extend(table.items);
@@ -181,6 +189,29 @@ mod tests {
         );
         assert!(generated.code.contains("HeaderMap::with_capacity(1usize)"));
         assert!(generated.code.contains("\"Idempotency-Key\""));
+    }
+
+    #[test]
+    fn every_request_url_is_built_from_the_parsed_base() {
+        let mut doc = vendored();
+        // A second operation, with an integer path parameter and a query.
+        doc["paths"]["/v1/things/{thing_id}/items/{n}"] = serde_json::json!({ "get": {
+            "operationId": "getThingItem",
+            "parameters": [
+                { "name": "thing_id", "in": "path", "required": true, "schema": { "type": "string" } },
+                { "name": "n", "in": "path", "required": true, "schema": { "type": "integer" } },
+                { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer" } }
+            ],
+            "responses": { "204": { "description": "none" } }
+        }});
+        let generated = generate(&doc).unwrap();
+        let code = generated.code.replace(char::is_whitespace, "");
+        assert_eq!(code.matches("crate::request_url::of(").count(), 2, "{code}");
+        assert!(!code.contains("client.baseurl"), "{code}");
+        assert!(
+            code.contains(r#"format_args!("/v1/things/{}/items/{}",crate::request_url::Segment(&thing_id),crate::request_url::Segment(&n))"#),
+            "{code}"
+        );
     }
 
     #[test]

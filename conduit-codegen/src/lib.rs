@@ -4,7 +4,9 @@
 //! [`source`] loads a spec or a reference page, [`merge`] folds pages into the
 //! vendored spec, [`normalize`] rewrites what progenitor cannot take as-is,
 //! [`mod@generate`] runs progenitor, takes out the `api-version` header it
-//! adds to every request (Conduit defines none) and adds the operation table, and
+//! adds to every request (Conduit defines none), builds request URLs from
+//! the base URL parsed once instead of a string parsed per call, and adds
+//! the operation table, and
 //! [`surface`] reads the generated API off its output and renders the
 //! reviewable summary. [`json`] holds what the rewrites and the merge share.
 
@@ -14,6 +16,7 @@ pub mod generate;
 pub mod json;
 pub mod merge;
 pub mod normalize;
+mod request_url;
 pub mod source;
 pub mod surface;
 
