@@ -595,42 +595,12 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
+                200u16 => crate::decode::json(response).await,
+                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

@@ -7,6 +7,7 @@
 
 #![allow(missing_docs)] // generated items carry the spec's own docs, where it has any
 
+mod decode;
 mod hooks;
 mod request_url;
 

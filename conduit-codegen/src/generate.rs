@@ -60,6 +60,7 @@ pub fn generate(doc: &Value) -> Result<Generated> {
         syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
     crate::api_version::strip(&mut file)?;
     let urls = crate::request_url::rewrite(&mut file)?;
+    crate::decode::rewrite(&mut file)?;
     let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
     if urls != surface.operations.len() {
         return Err(Error::Generate(format!(

@@ -5,12 +5,14 @@
 //! vendored spec, [`normalize`] rewrites what progenitor cannot take as-is,
 //! [`mod@generate`] runs progenitor, takes out the `api-version` header it
 //! adds to every request (Conduit defines none), builds request URLs from
-//! the base URL parsed once instead of a string parsed per call, and adds
-//! the operation table, and
+//! the base URL parsed once instead of a string parsed per call, decodes
+//! JSON responses without copying their headers, and adds the operation
+//! table, and
 //! [`surface`] reads the generated API off its output and renders the
 //! reviewable summary. [`json`] holds what the rewrites and the merge share.
 
 mod api_version;
+mod decode;
 pub mod error;
 pub mod generate;
 pub mod json;
