@@ -8,26 +8,19 @@
 use quote::ToTokens;
 use syn::visit_mut::{self, VisitMut};
 
+use crate::rewrite::{self, Tally};
 use crate::{Error, Result};
 
 /// Rewrites every call; returns how many. Fails when progenitor calls
 /// `from_response` in a way this does not expect.
 pub(crate) fn rewrite(file: &mut syn::File) -> Result<usize> {
-    let mut rewrite = Rewrite::default();
-    rewrite.visit_file_mut(file);
-    match rewrite.error {
-        Some(e) => Err(e),
-        None => Ok(rewrite.count),
-    }
+    rewrite::run(file, Decodings::default(), |v| v.0)
 }
 
 #[derive(Default)]
-struct Rewrite {
-    count: usize,
-    error: Option<Error>,
-}
+struct Decodings(Tally);
 
-impl VisitMut for Rewrite {
+impl VisitMut for Decodings {
     fn visit_expr_call_mut(&mut self, call: &mut syn::ExprCall) {
         if let syn::Expr::Path(func) = &*call.func
             && func
@@ -39,9 +32,9 @@ impl VisitMut for Rewrite {
             let path = func.to_token_stream().to_string().replace(' ', "");
             if path == "ResponseValue::from_response" && call.args.len() == 1 {
                 *call.func = syn::parse_quote!(crate::decode::json);
-                self.count += 1;
+                self.0.count += 1;
             } else {
-                self.error.get_or_insert(Error::Generate(format!(
+                self.0.error.get_or_insert(Error::Generate(format!(
                     "progenitor's response decoding: unexpected call of {path} with {} \
                      argument(s) (see conduit-codegen/src/decode.rs)",
                     call.args.len()
@@ -57,9 +50,7 @@ mod tests {
     use super::*;
 
     fn rewritten(code: &str) -> Result<(usize, String)> {
-        let mut file: syn::File = syn::parse_str(code).unwrap();
-        let n = rewrite(&mut file)?;
-        Ok((n, file.to_token_stream().to_string().replace(' ', "")))
+        rewrite::applied(code, super::rewrite)
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod json;
 pub mod merge;
 pub mod normalize;
 mod request_url;
+mod rewrite;
 pub mod source;
 pub mod surface;
 

@@ -11,27 +11,20 @@ use quote::{ToTokens, quote};
 use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 
+use crate::rewrite::{self, Tally};
 use crate::{Error, Result};
 
 /// Rewrites every request URL; returns how many. Fails, rather than leave
 /// one as it was, when progenitor's output no longer has the shape this
 /// expects.
 pub(crate) fn rewrite(file: &mut syn::File) -> Result<usize> {
-    let mut rewrite = Rewrite::default();
-    rewrite.visit_file_mut(file);
-    match rewrite.error {
-        Some(e) => Err(e),
-        None => Ok(rewrite.count),
-    }
+    rewrite::run(file, Urls::default(), |v| v.0)
 }
 
 #[derive(Default)]
-struct Rewrite {
-    count: usize,
-    error: Option<Error>,
-}
+struct Urls(Tally);
 
-impl VisitMut for Rewrite {
+impl VisitMut for Urls {
     fn visit_local_mut(&mut self, local: &mut syn::Local) {
         if let Some(init) = &mut local.init
             && let syn::Expr::Macro(mac) = &*init.expr
@@ -41,10 +34,10 @@ impl VisitMut for Rewrite {
             match url_of(&mac.mac.tokens) {
                 Ok(expr) => {
                     *init.expr = expr;
-                    self.count += 1;
+                    self.0.count += 1;
                 }
                 Err(what) => {
-                    self.error.get_or_insert(Error::Generate(format!(
+                    self.0.error.get_or_insert(Error::Generate(format!(
                         "progenitor's request URL: {what} (see conduit-codegen/src/request_url.rs)"
                     )));
                 }
@@ -127,9 +120,7 @@ mod tests {
     use super::*;
 
     fn rewritten(code: &str) -> Result<(usize, String)> {
-        let mut file: syn::File = syn::parse_str(code).unwrap();
-        let n = rewrite(&mut file)?;
-        Ok((n, file.to_token_stream().to_string().replace(' ', "")))
+        rewrite::applied(code, super::rewrite)
     }
 
     #[test]
