@@ -24,7 +24,9 @@ pub mod stats;
 #[cfg(test)]
 mod tests {
     use crate::baseline::RunData;
-    use crate::measure::{Clients, PARAMETER, TOKEN, TOOL_ID, synthetic_spec};
+    use crate::measure::{
+        Clients, Config, PARAMETER, TOKEN, TOOL_ID, Which, latency_alone, synthetic_spec,
+    };
     use crate::server::Server;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,6 +84,33 @@ mod tests {
             .map(|s| s.status)
             .collect();
         assert_eq!(statuses, [429, 200]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_timed_alone_sends_only_its_own_calls() {
+        let server = Server::start().unwrap();
+        let clients = Clients::new(&server.url()).unwrap();
+        server.set_recording(true);
+        let config = Config {
+            latency_warmup: 2,
+            latency_pairs: 5,
+            ..Config::quick()
+        };
+        let report = latency_alone(&clients, &config, Which::Peer).await.unwrap();
+        assert_eq!(report["alone"], "peer");
+        assert_eq!(report["alone_us"]["n"], 5);
+        // Seven calls in all, each answered: no other client ran.
+        let seen = server.recorded_at_least(7).await;
+        assert_eq!(seen.len(), 7);
+        assert!(seen.iter().all(|r| r.status == 200));
+    }
+
+    #[test]
+    fn clients_are_found_by_their_report_name() {
+        for which in Which::ALL {
+            assert_eq!(Which::named(which.name()), Some(which));
+        }
+        assert_eq!(Which::named("reqwest"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use conduit_bench::breakdown::{self, Layers};
-use conduit_bench::measure::{self, Clients, Config};
+use conduit_bench::measure::{self, Clients, Config, Which};
 use conduit_bench::server::Server;
 use serde_json::json;
 
@@ -44,7 +44,8 @@ fn main() -> ExitCode {
             // And allocations and CPU under load (with CONDUIT_BENCH_ONLY,
             // one client at 64 in flight for a profiler).
             "--load-only" => return load_only(config),
-            // And the sequential latencies alone (all four clients).
+            // And the sequential latencies alone (all four clients, or with
+            // CONDUIT_BENCH_ONLY one client, its calls not interleaved).
             "--latency-only" => return latency_only(config),
             // And the overhead by layer alone.
             "--breakdown-only" => return breakdown_only(config),
@@ -78,11 +79,21 @@ fn allocs_only() -> ExitCode {
     })
 }
 
-/// Only the sequential latencies, printed as JSON.
+/// Only the sequential latencies, printed as JSON: the four clients
+/// alternated, or the one `CONDUIT_BENCH_ONLY` names, alone.
 fn latency_only(config: Config) -> ExitCode {
+    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
     print_json(|server| async move {
         let clients = Clients::new(&server.url())?;
-        measure::latency(&clients, &config).await
+        match only {
+            Some(name) => {
+                let which = Which::named(&name).ok_or_else(|| {
+                    format!("CONDUIT_BENCH_ONLY={name}: not one of sdk, peer, floor, baseline")
+                })?;
+                measure::latency_alone(&clients, &config, which).await
+            }
+            None => measure::latency(&clients, &config).await,
+        }
     })
 }
 
@@ -132,7 +143,7 @@ fn limits_only() -> ExitCode {
 fn print_json<F, Fut>(phase: F) -> ExitCode
 where
     F: FnOnce(Arc<Server>) -> Fut,
-    Fut: std::future::Future<Output = Result<serde_json::Value, String>>,
+    Fut: std::future::Future<Output = Result<serde_json::Value, String>> + Send + 'static,
 {
     let result = Server::start()
         .map_err(|e| e.to_string())
@@ -141,7 +152,13 @@ where
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            runtime.block_on(phase(Arc::new(server)))
+            // On a worker, as in the full run: polled by `block_on`'s own
+            // thread, every call wakes that thread through a futex, and
+            // the latency ratios read about 0.03 higher.
+            let phase = runtime.spawn(phase(Arc::new(server)));
+            runtime
+                .block_on(phase)
+                .map_err(|e| format!("measurement task: {e}"))?
         });
     match result {
         Ok(v) => {

@@ -124,6 +124,11 @@ impl Which {
     /// Every client, in the order measurements rotate through them.
     pub const ALL: [Which; 4] = [Which::Sdk, Which::Peer, Which::Floor, Which::Baseline];
 
+    /// The client whose [`name`](Self::name) is `name`.
+    pub fn named(name: &str) -> Option<Which> {
+        Which::ALL.into_iter().find(|w| w.name() == name)
+    }
+
     /// The name in the report.
     pub fn name(self) -> &'static str {
         match self {
@@ -251,6 +256,33 @@ pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String
         "ratio": round(median(sdk) / median(base)),
         "vs_peer": round(median(sdk) / median(peer)),
         "vs_floor": round(median(sdk) / median(floor)),
+    }))
+}
+
+/// Sequential latency of `which` alone, its calls not interleaved with the
+/// other clients': set against [`latency`], it tells whether a gap there
+/// comes from the alternation (caches the other clients used) or from the
+/// client itself. Single runs move by 20 % with the machine; compare
+/// several, or whole runs' wall time.
+pub async fn latency_alone(
+    clients: &Clients,
+    config: &Config,
+    which: Which,
+) -> Result<Value, String> {
+    for _ in 0..config.latency_warmup {
+        clients.run(which).await?;
+    }
+    let mut times = Vec::with_capacity(config.latency_pairs);
+    for _ in 0..config.latency_pairs {
+        let start = Instant::now();
+        clients.run(which).await?;
+        times.push(micros(start.elapsed()));
+    }
+    Ok(json!({
+        "warmup_calls": config.latency_warmup,
+        "calls": config.latency_pairs,
+        "alone": which.name(),
+        "alone_us": Summary::of(&times).to_json(),
     }))
 }
 
