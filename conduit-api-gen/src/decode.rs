@@ -5,7 +5,8 @@
 //! its calls into [`json`], which gives the same value and the same errors
 //! but moves the headers and reads the chunks itself: no header map copied
 //! per call, one allocation less, and a smaller future for every await
-//! above it to carry.
+//! above it to carry. A body the middleware has already read
+//! ([`BodyRead`](crate::BodyRead)) is taken as it is.
 
 use std::future::Future;
 
@@ -20,8 +21,9 @@ pub(crate) fn json<T: DeserializeOwned, E>(
     mut response: reqwest::Response,
 ) -> impl Future<Output = Result<ResponseValue<T>, Error<E>>> {
     async move {
+        let read = response.extensions_mut().remove::<crate::BodyRead>();
         // The usual body is one chunk, kept as it is.
-        let mut first = None;
+        let mut first = read.map(|read| read.0);
         let mut joined = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(Error::ResponseBodyError)? {
             match &first {
@@ -106,6 +108,17 @@ mod tests {
             assert_eq!(ours.headers(), theirs.headers());
             assert_eq!(ours.into_inner(), theirs.into_inner(), "{chunks:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_the_middleware_read_is_the_one_decoded() {
+        // Read whole by a middleware: the response's own body is spent.
+        let mut spent = response(&[], false);
+        spent
+            .extensions_mut()
+            .insert(crate::BodyRead(bytes::Bytes::from_static(br#"{"a":7}"#)));
+        let value: ResponseValue<Value> = json::<_, ()>(spent).await.unwrap();
+        assert_eq!(value.into_inner()["a"], 7);
     }
 
     #[tokio::test]

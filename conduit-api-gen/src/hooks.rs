@@ -60,6 +60,14 @@ pub trait Middleware: Send + Sync + 'static {
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>>;
 }
 
+/// A 2xx response body that a [`Middleware`] has already read whole, in the
+/// response's extensions: the generated JSON decoding decodes these bytes,
+/// so the middleware hands on the response it has, not one rebuilt around
+/// them. Only for operations whose 2xx bodies are JSON: other decodings
+/// (streams) read the body itself, which is then spent.
+#[derive(Debug, Clone)]
+pub struct BodyRead(pub bytes::Bytes);
+
 /// The generated client's inner value: the middleware, if any.
 #[derive(Clone, Default)]
 pub struct Hooks {

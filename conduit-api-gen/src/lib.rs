@@ -11,7 +11,7 @@ mod decode;
 mod hooks;
 mod request_url;
 
-pub use hooks::{BoxFuture, Hooks, Middleware, Operation};
+pub use hooks::{BodyRead, BoxFuture, Hooks, Middleware, Operation};
 
 #[cfg(feature = "codegen")]
 include!(concat!(env!("OUT_DIR"), "/codegen.rs"));

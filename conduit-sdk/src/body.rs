@@ -11,6 +11,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
+use conduit_api_gen::BodyRead;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::middleware::CallState;
@@ -80,8 +81,9 @@ pub(crate) fn guard(
 
 /// Reads the whole body now, under the same rules as [`guard`], and hands
 /// it to `call` (the body as sent); the response returned carries those
-/// bytes for the generated decoding, or fails with what the read met. One
-/// read, and fewer layers than a guarded body: for the 2xx a wrapper keeps.
+/// bytes for the generated decoding ([`BodyRead`]), or fails with what the
+/// read met. One read, and fewer layers than a guarded body: for the 2xx a
+/// wrapper keeps, of an operation whose 2xx bodies are JSON.
 // One flat loop in a plain fn around an `async move` block, the response's
 // parts taken only after it: nested futures, live locals and an async fn's
 // copy of its arguments all make the middleware's boxed future larger.
@@ -135,7 +137,10 @@ pub(crate) fn read_whole(
         let body = match result {
             Ok(bytes) => {
                 call.set_body(bytes.clone());
-                reqwest::Body::from(bytes)
+                // The response as it is, its body spent: rebuilding one
+                // around the bytes would cost four allocations.
+                response.extensions_mut().insert(BodyRead(bytes));
+                return response;
             }
             Err(e) => reqwest::Body::wrap(Failed(Some(e))),
         };
@@ -289,8 +294,10 @@ mod tests {
     async fn a_body_read_whole_is_every_chunk_in_order_for_the_call_and_the_decoding() {
         for chunks in [&[][..], &["{\"a\":1}"], &["{\"a\"", ":", "1}"]] {
             let call = CallState::new(None, true);
-            let response = read_whole(streamed(chunks), 1024, Duration::from_secs(10), &call).await;
-            let read = response.bytes().await.unwrap();
+            let mut response =
+                read_whole(streamed(chunks), 1024, Duration::from_secs(10), &call).await;
+            let read = response.extensions_mut().remove::<BodyRead>().unwrap().0;
+            assert_eq!(response.chunk().await.unwrap(), None, "the body is spent");
             assert_eq!(read, chunks.concat().as_bytes(), "{chunks:?}");
             assert_eq!(call.take_body(), Some(read), "{chunks:?}");
         }

@@ -157,6 +157,29 @@ async fn an_undocumented_status_keeps_its_status_and_message() {
 }
 
 #[tokio::test]
+async fn an_undocumented_success_status_keeps_its_body_in_the_error() {
+    // The wrapper reads a 2xx body whole before the generated code finds
+    // the status undocumented: the error must still show that body.
+    let server = MockServer::start().await;
+    always(&server, error(202, "Queued, not run")).await;
+    let (sdk, _) = client(&server);
+    let err = sdk.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert_eq!(err.status().unwrap().as_u16(), 202);
+    assert_eq!(err.api_message(), Some("Queued, not run"));
+
+    let server = MockServer::start().await;
+    always(
+        &server,
+        ResponseTemplate::new(206).set_body_raw("partial run, see logs", "text/plain"),
+    )
+    .await;
+    let (sdk, _) = client(&server);
+    let err = sdk.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert_eq!(err.status().unwrap().as_u16(), 206);
+    assert_eq!(err.body_snippet(), Some("partial run, see logs"));
+}
+
+#[tokio::test]
 async fn an_html_error_page_keeps_the_status_and_a_snippet() {
     for status in [404u16, 502] {
         let server = MockServer::start().await;

@@ -163,7 +163,14 @@ async fn unexpected(
 ) -> Error {
     let status = response.status();
     let retry_after = retry::retry_after(response.headers(), now);
-    let mut body = Vec::new();
+    // A 2xx body the middleware kept is already read.
+    let mut body = match response
+        .extensions_mut()
+        .remove::<conduit_api_gen::BodyRead>()
+    {
+        Some(read) => read.0[..read.0.len().min(UNEXPECTED_BODY_LIMIT)].to_vec(),
+        None => Vec::new(),
+    };
     while body.len() < UNEXPECTED_BODY_LIMIT {
         match response.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
