@@ -7,25 +7,25 @@
 use quote::ToTokens;
 use syn::visit_mut::{self, VisitMut};
 
+use crate::rewrite::{self, Tally};
 use crate::{Error, Result};
 
 /// Removes the header from every generated request; returns how many
 /// requests had it. Fails, rather than leave it half done, when
 /// progenitor's output no longer has the shape this expects.
 pub(crate) fn strip(file: &mut syn::File) -> Result<usize> {
-    let mut strip = Strip::default();
-    strip.visit_file_mut(file);
-    if let Some(e) = strip.error {
-        return Err(e);
-    }
-    if strip.appends != strip.maps {
+    let mut maps = 0;
+    let appends = rewrite::run(file, Strip::default(), |strip| {
+        maps = strip.maps;
+        strip.appends
+    })?;
+    if appends != maps {
         return Err(Error::Generate(format!(
-            "progenitor's api-version header: {} header maps but {} appends of it; \
-             the generator's output changed (see conduit-codegen/src/api_version.rs)",
-            strip.maps, strip.appends
+            "progenitor's api-version header: {maps} header maps but {appends} appends of it; \
+             the generator's output changed (see conduit-codegen/src/api_version.rs)"
         )));
     }
-    Ok(strip.appends)
+    Ok(appends)
 }
 
 #[derive(Default)]
@@ -33,15 +33,14 @@ struct Strip {
     /// `HeaderMap::with_capacity(n)` calls seen, `n` counting the header.
     maps: usize,
     /// `header_map.append(HeaderName::from_static("api-version"), ..)` removed.
-    appends: usize,
-    error: Option<Error>,
+    appends: Tally,
 }
 
 impl VisitMut for Strip {
     fn visit_block_mut(&mut self, block: &mut syn::Block) {
         let before = block.stmts.len();
         block.stmts.retain(|stmt| !appends_api_version(stmt));
-        self.appends += before - block.stmts.len();
+        self.appends.count += before - block.stmts.len();
         // The map may now get no header at all.
         for stmt in &mut block.stmts {
             if let syn::Stmt::Local(local) = stmt
@@ -78,7 +77,7 @@ impl VisitMut for Strip {
 
 impl Strip {
     fn fail(&mut self, what: String) {
-        self.error.get_or_insert(Error::Generate(format!(
+        self.appends.error.get_or_insert(Error::Generate(format!(
             "progenitor's api-version header: {what} (see conduit-codegen/src/api_version.rs)"
         )));
     }
