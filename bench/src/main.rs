@@ -82,7 +82,7 @@ fn allocs_only() -> ExitCode {
 /// Only the sequential latencies, printed as JSON: the four clients
 /// alternated, or the one `CONDUIT_BENCH_ONLY` names, alone.
 fn latency_only(config: Config) -> ExitCode {
-    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
+    let only = measure::only();
     print_json(|server| async move {
         let clients = Clients::new(&server.url())?;
         match only {

@@ -286,10 +286,15 @@ pub async fn latency_alone(
     }))
 }
 
-/// Every client, or the one `CONDUIT_BENCH_ONLY` names (sdk, peer, floor
-/// or baseline), for profilers.
+/// The client `CONDUIT_BENCH_ONLY` names (sdk, peer, floor or baseline),
+/// if it is set: the runs for profilers measure that one alone.
+pub fn only() -> Option<String> {
+    std::env::var("CONDUIT_BENCH_ONLY").ok()
+}
+
+/// Every client, or the one [`only`] names.
 fn selected() -> impl Iterator<Item = Which> {
-    let only = std::env::var("CONDUIT_BENCH_ONLY").ok();
+    let only = only();
     Which::ALL
         .into_iter()
         .filter(move |w| only.as_deref().is_none_or(|o| o == w.name()))
