@@ -224,8 +224,17 @@ pub fn rotation(n: usize) -> impl Iterator<Item = usize> {
     (0..len).map(move |k| (n + k) % len)
 }
 
-/// Sequential latency, every client's calls in rotation so that all see
-/// the same conditions.
+/// The order of the sequential calls, repeated: every client follows every
+/// other client exactly once per cycle (counting the wrap to the start),
+/// and runs three times. A call costs more after a call through another
+/// client's pool, and how much more depends on which client that was:
+/// [`rotation`] put each client in each place equally often but had it
+/// follow one same client three times in four (the SDK the baseline, the
+/// peer the SDK).
+pub const SEQUENCE: [usize; 12] = [0, 1, 2, 3, 0, 2, 1, 3, 2, 0, 3, 1];
+
+/// Sequential latency, every client's calls in [`SEQUENCE`] so that all
+/// see the same conditions and the same predecessors.
 pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String> {
     for _ in 0..config.latency_warmup {
         for which in Which::ALL {
@@ -233,11 +242,12 @@ pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String
         }
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(config.latency_pairs); Which::ALL.len()];
-    for pair in 0..config.latency_pairs {
-        // Each client takes each place in the rotation equally often: with
-        // a fixed order, a call's place (what ran just before it, whether
-        // a worker was still awake) moved medians by more than 10 %.
-        for i in rotation(pair) {
+    // Whole cycles, so that every predecessor counts alike.
+    let cycles = config
+        .latency_pairs
+        .div_ceil(SEQUENCE.len() / Which::ALL.len());
+    for _ in 0..cycles {
+        for i in SEQUENCE {
             let start = Instant::now();
             clients.run(Which::ALL[i]).await?;
             times[i].push(micros(start.elapsed()));
@@ -247,7 +257,7 @@ pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String
     let per_pair: Vec<f64> = sdk.iter().zip(base).map(|(s, b)| s / b).collect();
     Ok(json!({
         "warmup_pairs": config.latency_warmup,
-        "pairs": config.latency_pairs,
+        "pairs": sdk.len(),
         "sdk_us": Summary::of(sdk).to_json(),
         "peer_us": Summary::of(peer).to_json(),
         "floor_us": Summary::of(floor).to_json(),
@@ -673,6 +683,26 @@ mod tests {
         let odd = "7 (a) b (c)) R 1 2 3 0 -1 0 0 0 0 0 15 9 0 0";
         assert_eq!(user_system_ticks(odd), Some((15, 9)));
         assert_eq!(user_system_ticks("7 (short) R 1 2"), None);
+    }
+
+    #[test]
+    fn every_client_follows_every_other_once_per_sequence() {
+        let len = Which::ALL.len();
+        let mut runs = vec![0; len];
+        let mut follows = vec![vec![0; len]; len];
+        for (k, &client) in SEQUENCE.iter().enumerate() {
+            runs[client] += 1;
+            // The sequence repeats: the first call follows the last.
+            let before = SEQUENCE[(k + SEQUENCE.len() - 1) % SEQUENCE.len()];
+            follows[client][before] += 1;
+        }
+        assert!(runs.iter().all(|&n| n == len - 1), "{runs:?}");
+        for (client, row) in follows.iter().enumerate() {
+            for (before, &n) in row.iter().enumerate() {
+                let want = usize::from(client != before);
+                assert_eq!(n, want, "client {client} after {before}: {follows:?}");
+            }
+        }
     }
 
     #[test]

@@ -493,11 +493,12 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
   (exponential backoff, 2 retries, as the SDK's default) on the floor's
   client, the same request and decoding.
 - **`latency_ratio`**, **`latency_vs_peer`**, **`latency_vs_floor`**:
-  {warmup} untimed rounds, then {pairs} sequential rounds of one call each
-  of SDK, peer, floor and baseline, the order rotated by one place each
-  round (so that each client runs in each place equally often: a fixed
-  order moved medians by more than 10 %), each call timed with `Instant`;
-  median SDK ÷ median of the other.
+  {warmup} untimed rounds, then {pairs} sequential calls of each of SDK,
+  peer, floor and baseline, in a repeated order of twelve in which every
+  client follows every other client once (a call costs more after one
+  through another client's pool, and a fixed order moved medians by more
+  than 10 %), each call timed with `Instant`; median SDK ÷ median of the
+  other.
 - **`allocs_per_call`**: allocations counted by the bench binary's global
   allocator over sequential calls of each client (the loopback server's
   thread excluded): the steadiest figure on a shared machine.
