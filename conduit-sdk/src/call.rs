@@ -56,17 +56,20 @@ impl Client {
         // The error mapping may read the rest of an error body: it runs
         // inside the total timeout too, so every byte read for a call is.
         let call = async {
-            match CALL.scope(state.clone(), f(self.raw())).await {
+            // The error is moved out before the mapping is awaited: awaited
+            // inside the match, the whole result would be kept beside it.
+            let e = match CALL.scope(state.clone(), f(self.raw())).await {
                 Ok(value) => {
                     // Headers are taken whenever the body is kept; a body
                     // the decoding did not read is empty.
                     let kept = state
                         .take_headers()
                         .map(|headers| (state.take_body().unwrap_or_default(), headers));
-                    Ok((value, kept))
+                    return Ok((value, kept));
                 }
-                Err(e) => Err(from_raw(e, &state, self.redactor(), self.system_time()).await),
-            }
+                Err(e) => e,
+            };
+            Err(from_raw(e, &state, self.redactor(), self.system_time()).await)
         };
         match self.total_timeout() {
             None => call.await,
