@@ -5,6 +5,7 @@ mod tool_run;
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use conduit_api_gen::types::RunCustomToolBody;
 use serde::Serialize;
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 pub use tool_run::ToolRun;
 
+use crate::gate::Partition;
 use crate::params;
 use crate::{CallOptions, Client, Error};
 
@@ -127,8 +129,40 @@ impl<'a> RunTool<'a> {
     }
 
     /// Sends the request. Invalid input fails here, before anything is sent.
-    pub async fn send(self) -> Result<ToolRun, Error> {
-        let tool_id = check_id("tool id", &self.tool_id)?;
+    // A plain fn: the checks run now, and the future keeps only what the
+    // call needs (an async fn would keep this builder twice, and the
+    // future is moved into the caller's: its size is paid per call).
+    #[allow(clippy::manual_async_fn, reason = "see above")]
+    pub fn send(self) -> impl Future<Output = Result<ToolRun, Error>> + Send + 'a {
+        let checked = self.check();
+        async move {
+            let Checked {
+                client,
+                tool_id,
+                body,
+                partition,
+            } = checked?;
+            let (response, kept) = client
+                .call_with(partition, true, |raw| {
+                    raw.run_custom_tool().id(&*tool_id).body(body).send()
+                })
+                .await?;
+            let status = response.status();
+            let (body, headers) =
+                kept.unwrap_or_else(|| (Default::default(), response.headers().clone()));
+            Ok(ToolRun::new(
+                response.into_inner().data,
+                status,
+                headers,
+                body,
+                client.redactor().clone(),
+            ))
+        }
+    }
+
+    /// The input checked, and the client with the call's options.
+    fn check(self) -> Result<Checked<'a>, Error> {
+        check_id("tool id", &self.tool_id)?;
         let parameters = self.parameters.map_err(Error::invalid_input)?;
         if let Some(ws) = &self.workspace_id {
             check_id("workspace id", ws)?;
@@ -144,34 +178,28 @@ impl<'a> RunTool<'a> {
         let workspace_id = self
             .workspace_id
             .or_else(|| self.client.workspace_id().map(str::to_owned));
-        let body = RunCustomToolBody {
-            parameters,
-            workspace_id,
-        };
-        let derived;
         let client = match self.options {
-            Some(options) => {
-                derived = self.client.with_options(options);
-                &derived
-            }
-            None => self.client,
+            Some(options) => Cow::Owned(self.client.with_options(options)),
+            None => Cow::Borrowed(self.client),
         };
-        let (response, kept) = client
-            .call_with(partition, true, |raw| {
-                raw.run_custom_tool().id(tool_id).body(body).send()
-            })
-            .await?;
-        let status = response.status();
-        let (body, headers) =
-            kept.unwrap_or_else(|| (Default::default(), response.headers().clone()));
-        Ok(ToolRun::new(
-            response.into_inner().data,
-            status,
-            headers,
-            body,
-            client.redactor().clone(),
-        ))
+        Ok(Checked {
+            client,
+            tool_id: self.tool_id,
+            body: RunCustomToolBody {
+                parameters,
+                workspace_id,
+            },
+            partition,
+        })
     }
+}
+
+/// What [`RunTool::send`] keeps across the call.
+struct Checked<'a> {
+    client: Cow<'a, Client>,
+    tool_id: Cow<'a, str>,
+    body: RunCustomToolBody,
+    partition: Option<Arc<Partition>>,
 }
 
 /// An id as sent: not empty, not padded, no control characters, not over
