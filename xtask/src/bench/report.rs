@@ -158,7 +158,7 @@ pub(super) fn table(
     let latency_ratio = num(&summary["latency_ratio"]);
     let _ = writeln!(
         t,
-        "| `latency_ratio` | {} | ≤ 1.05 | {} | SDK {}; baseline {}; {} alternated pairs |",
+        "| `latency_ratio` | {} | ≤ 1.05 | {} | SDK {}; baseline {}; {} alternated calls each |",
         fmt(latency_ratio, 3),
         verdict(latency_ratio.is_finite().then_some(latency_ratio <= 1.05)),
         spread(&lat["sdk_us"], 1, " µs"),
