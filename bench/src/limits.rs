@@ -29,6 +29,8 @@ struct Run {
     succeeded: usize,
     requests: u64,
     throttled: u64,
+    /// See [`throttled_after_first_second`].
+    throttled_later: usize,
     elapsed: Duration,
 }
 
@@ -45,6 +47,7 @@ impl Run {
             "succeeded": self.succeeded,
             "requests": self.requests,
             "throttled": self.throttled,
+            "throttled_after_first_second": self.throttled_later,
             "elapsed_s": round3(self.elapsed.as_secs_f64()),
             "calls_per_s": round3(per_second),
             "efficiency": round3(per_second / rate),
@@ -87,17 +90,39 @@ async fn run(base: &str, server: &Server, limiter: RateLimiter) -> Result<Run, S
         .rate_limiter(limiter)
         .build()
         .map_err(|e| format!("SDK client: {e}"))?;
+    server.set_recording(true);
     let start = Instant::now();
     let succeeded = pull_calls(&client, TASKS, CALLS).await?;
     let elapsed = start.elapsed();
     let (requests, throttled) = server.counts();
     server.limit(None);
+    let seen = server
+        .recorded_at_least(usize::try_from(requests).unwrap_or(usize::MAX))
+        .await;
+    server.set_recording(false);
+    let answers: Vec<(Instant, u16)> = seen.iter().map(|s| (s.arrived, s.status)).collect();
     Ok(Run {
         succeeded,
         requests,
         throttled,
+        throttled_later: throttled_after_first_second(&answers),
         elapsed,
     })
+}
+
+/// The 429s to requests that arrived more than a second after the first
+/// 429's request, of `answers` (arrival, status). `Retry-After` is at
+/// least a second, and the gate holds every call until it has passed once
+/// it has seen a 429: these 429s come from pacing, the others from
+/// requests sent before the first 429 was answered, which no gate can hold
+/// without knowing the limit in advance.
+fn throttled_after_first_second(answers: &[(Instant, u16)]) -> usize {
+    let throttled = answers.iter().filter(|(_, status)| *status == 429);
+    let Some(&(first, _)) = throttled.clone().min_by_key(|(at, _)| *at) else {
+        return 0;
+    };
+    let later = first + Duration::from_secs(1);
+    throttled.filter(|(at, _)| *at > later).count()
 }
 
 /// `calls` runs of the tool through `client`, pulled by `tasks` tasks from
@@ -125,4 +150,30 @@ pub async fn pull_calls(client: &Client, tasks: usize, calls: usize) -> Result<u
         succeeded += t.await.map_err(|e| format!("task: {e}"))?;
     }
     Ok(succeeded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_429s_more_than_a_second_after_the_first_count_as_later() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let answers = [
+            (at(0), 200),
+            (at(4), 429),
+            (at(2), 429),
+            (at(6), 429),
+            (at(1_002), 429),
+            (at(1_003), 429),
+            (at(1_500), 200),
+            (at(9_000), 429),
+        ];
+        // The earliest 429's request arrived at 2 ms, though listed after
+        // one at 4 ms: 1,002 ms is on the mark, 1,003 ms past it.
+        assert_eq!(throttled_after_first_second(&answers), 2);
+        assert_eq!(throttled_after_first_second(&answers[..1]), 0);
+        assert_eq!(throttled_after_first_second(&[]), 0);
+    }
 }
