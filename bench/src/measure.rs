@@ -533,7 +533,7 @@ fn throughput_report(bursts: &[Vec<Burst>], config: &Config) -> Value {
         "ratio": ratio(base),
         "vs_peer": ratio(peer),
         "vs_floor": ratio(floor),
-        "unpaired_ratio": unpaired(base),
+        "unpaired_vs_baseline": unpaired(base),
         "unpaired_vs_peer": unpaired(peer),
         "unpaired_vs_floor": unpaired(floor),
         "baseline_round_pair_ratio": per_round(base, |b| b.rps),

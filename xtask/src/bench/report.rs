@@ -126,10 +126,6 @@ fn throughput_row(
     goal: &str,
     met: Option<bool>,
 ) {
-    let unpaired = match other {
-        "baseline" => "unpaired_ratio".to_owned(),
-        _ => format!("unpaired_vs_{other}"),
-    };
     let _ = writeln!(
         t,
         "| `{key}` | {} | {goal} | {} | SDK over {other} within each round: requests/s {}, client CPU {}; ratio of medians {}: SDK {}, {other} {}; client CPU per request: SDK {} µs, {other} {} µs |",
@@ -137,7 +133,7 @@ fn throughput_row(
         verdict(met),
         spread(&tp[format!("{other}_round_pair_ratio")], 3, ""),
         spread(&tp[format!("{other}_round_pair_cpu_ratio")], 3, ""),
-        fmt(num(&tp[unpaired]), 3),
+        fmt(num(&tp[format!("unpaired_vs_{other}")]), 3),
         spread(&tp["sdk_rps"], 0, " req/s"),
         spread(&tp[format!("{other}_rps")], 0, " req/s"),
         fmt(num(&tp["sdk_client_cpu_us"]["median"]), 1),
