@@ -9,7 +9,8 @@ use conduit_sdk::raw;
 use serde_json::{Map, Value, json};
 
 use crate::baseline;
-use crate::measure::{Clients, PARAMETER, Request, TOKEN, TOOL_ID, burst};
+use crate::measure::{Clients, Config, PARAMETER, Request, TOKEN, TOOL_ID, Which, burst};
+use crate::server::Server;
 use crate::stats::{Summary, median, round};
 
 /// One way of sending the run request, from bare reqwest up to the SDK.
@@ -32,11 +33,14 @@ pub enum Layer {
     SdkCall,
     /// `sdk.custom_tools().run(..).parameter(..).send()`.
     Sdk,
+    /// For comparison, not a layer: the peer, reqwest-middleware with
+    /// reqwest-retry on the client with the SDK's timeouts.
+    Peer,
 }
 
 impl Layer {
     /// Every layer, in the order above.
-    pub const ALL: [Layer; 7] = [
+    pub const ALL: [Layer; 8] = [
         Layer::Baseline,
         Layer::BaselineTimeouts,
         Layer::Generated,
@@ -44,6 +48,7 @@ impl Layer {
         Layer::SdkRaw,
         Layer::SdkCall,
         Layer::Sdk,
+        Layer::Peer,
     ];
 
     /// A short name for the report.
@@ -56,6 +61,7 @@ impl Layer {
             Layer::SdkRaw => "sdk.raw() (hooks/middleware)",
             Layer::SdkCall => "sdk.call(..) (+ error mapping)",
             Layer::Sdk => "custom_tools().run() (SDK)",
+            Layer::Peer => "for comparison: the peer (reqwest-middleware + reqwest-retry)",
         }
     }
 }
@@ -141,6 +147,7 @@ impl Layers {
                     .success
             }
             Layer::Sdk => self.clients.sdk_run().await?.success(),
+            Layer::Peer => return self.clients.run(Which::Peer).await,
         };
         if success {
             Ok(())
@@ -166,6 +173,40 @@ fn request(layers: &Arc<Layers>, layer: Layer) -> Request {
         let layers = layers.clone();
         Box::pin(async move { layers.run(layer).await })
     })
+}
+
+/// [`breakdown`] as configured, on a thread pinned to one CPU with its own
+/// loopback server and runtime, which inherit the pin ([`crate::pin`]):
+/// on one CPU these ratios hold within about 1 % from run to run, steady
+/// enough to measure one change at a time.
+pub fn pinned(config: &Config) -> Result<Value, String> {
+    let (rounds, sequential, requests) = (
+        config.breakdown_rounds,
+        config.breakdown_sequential,
+        config.breakdown_requests,
+    );
+    let thread = std::thread::spawn(move || {
+        let cpu = crate::pin::to_one_cpu()?;
+        // Started after the pin, so that its thread inherits it; dropped
+        // after the runtime, which is declared after it.
+        let server = Server::start().map_err(|e| format!("server: {e}"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))?;
+        let layers = Arc::new(Layers::new(&server.url())?);
+        // On a worker, as the other measurements.
+        let task =
+            runtime.spawn(async move { breakdown(&layers, rounds, sequential, requests).await });
+        let mut value = runtime
+            .block_on(task)
+            .map_err(|e| format!("breakdown task: {e}"))??;
+        value["pinned_cpu"] = json!(cpu);
+        Ok::<_, String>(value)
+    });
+    thread
+        .join()
+        .map_err(|_| "the breakdown's thread panicked".to_owned())?
 }
 
 /// Sequential latency and throughput of every layer.
@@ -237,4 +278,40 @@ pub async fn breakdown(
         "requests_per_burst": burst_requests,
         "layers": rows,
     }))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_breakdown_measures_every_layer_and_the_peer_on_one_cpu() {
+        let config = Config {
+            breakdown_rounds: 1,
+            breakdown_sequential: 20,
+            breakdown_requests: 64,
+            ..Config::quick()
+        };
+        let v = pinned(&config).unwrap();
+        let rows = v["layers"].as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["layer"].as_str().unwrap()).collect();
+        assert_eq!(names, Layer::ALL.map(Layer::name));
+        assert!(names.last().unwrap().contains("peer"));
+        // The baseline's calls are the ones paired with every other layer.
+        let paired = 20 * (Layer::ALL.len() - 1);
+        for (row, layer) in rows.iter().zip(Layer::ALL) {
+            let n = if layer == Layer::Baseline { paired } else { 20 };
+            assert_eq!(row["latency_us"]["n"], n, "{row}");
+            assert!(
+                row["client_cpu_us"]["median"].as_f64().unwrap() > 0.0,
+                "{row}"
+            );
+        }
+        let cpu = v["pinned_cpu"].as_u64().unwrap() as usize;
+        let allowed = rustix::thread::sched_getaffinity(None).unwrap();
+        assert!(
+            allowed.is_set(cpu),
+            "pinned to CPU {cpu}, outside this process's set"
+        );
+    }
 }

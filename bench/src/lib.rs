@@ -6,8 +6,8 @@
 //! throughput at 64 requests in flight, how punctually a 429's
 //! `Retry-After` is honoured and resident memory growth over 10,000 calls.
 //! It also times `conduit_codegen::generate` on synthetic specs of 10, 100
-//! and 500 operations, breaks the SDK's overhead down by layer
-//! ([`breakdown`]), runs the rate-limit gate's modes under overload
+//! and 500 operations, breaks the SDK's overhead down by layer on one
+//! pinned CPU ([`breakdown`], [`pin`]), runs the rate-limit gate's modes under overload
 //! ([`limits`]) and a fleet of two processes sharing it through Redis
 //! ([`fleet`]). It prints one JSON object; the xtask turns it into
 //! `BENCHMARKS.md`.
@@ -18,6 +18,7 @@ pub mod breakdown;
 pub mod fleet;
 pub mod limits;
 pub mod measure;
+pub mod pin;
 pub mod server;
 pub mod stats;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use conduit_bench::breakdown::{self, Layers};
+use conduit_bench::breakdown;
 use conduit_bench::measure::{self, Clients, Config, Which};
 use conduit_bench::server::Server;
 use serde_json::json;
@@ -114,18 +114,18 @@ fn throughput_only(config: Config) -> ExitCode {
     })
 }
 
-/// Only the overhead by layer, printed as JSON.
+/// Only the overhead by layer, on one pinned CPU, printed as JSON.
 fn breakdown_only(config: Config) -> ExitCode {
-    print_json(|server| async move {
-        let layers = Arc::new(Layers::new(&server.url())?);
-        breakdown::breakdown(
-            &layers,
-            config.breakdown_rounds,
-            config.breakdown_sequential,
-            config.breakdown_requests,
-        )
-        .await
-    })
+    match breakdown::pinned(&config) {
+        Ok(v) => {
+            println!("{v:#}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("conduit-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Only the rate-limit runs, printed as JSON.
@@ -197,31 +197,25 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
             let throughput = measure::throughput(&clients, &config).await?;
             phase("Retry-After punctuality");
             let retry = measure::retry_after(&clients, &server, &config).await?;
-            phase("overhead by layer");
-            let layers = Arc::new(Layers::new(&base)?);
-            let breakdown = breakdown::breakdown(
-                &layers,
-                config.breakdown_rounds,
-                config.breakdown_sequential,
-                config.breakdown_requests,
-            )
-            .await?;
             phase("rate limits under overload: explicit, adaptive, disabled");
             let limits = conduit_bench::limits::limits(&base, &server).await?;
             phase("a fleet of two processes, with and without Redis");
             let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
-            Ok::<_, String>((
-                rss, latency, allocs, throughput, retry, breakdown, limits, fleet,
-            ))
+            Ok::<_, String>((rss, latency, allocs, throughput, retry, limits, fleet))
         }
     };
     // Spawned, so the measured futures are polled on the runtime's workers
     // like an application's tasks, not on this thread.
-    let (rss, latency, allocs, throughput, retry, breakdown, limits, fleet) = runtime
+    let (rss, latency, allocs, throughput, retry, limits, fleet) = runtime
         .block_on(runtime.spawn(phases))
         .map_err(|e| format!("measurement task: {e}"))??;
     drop(runtime);
     drop(server);
+
+    // On its own pinned thread, server and runtime: after the others, which
+    // use both cores.
+    eprintln!("conduit-bench: overhead by layer, on one pinned CPU");
+    let breakdown = breakdown::pinned(config)?;
 
     eprintln!("conduit-bench: code generation");
     let spec = Path::new(env!("CARGO_MANIFEST_DIR"))
