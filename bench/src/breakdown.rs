@@ -177,7 +177,7 @@ fn request(layers: &Arc<Layers>, layer: Layer) -> Request {
 
 /// [`breakdown`] as configured, on a thread pinned to one CPU with its own
 /// loopback server and runtime, which inherit the pin ([`crate::pin`]):
-/// on one CPU these ratios hold within about 1 % from run to run, steady
+/// on one CPU the medians of a few runs agree within about 1 %, steady
 /// enough to measure one change at a time.
 pub fn pinned(config: &Config) -> Result<Value, String> {
     let (rounds, sequential, requests) = (

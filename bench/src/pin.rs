@@ -1,9 +1,9 @@
 //! Pinning a thread, and the threads it starts, to one CPU.
 //!
 //! On one CPU the client, the server and the kernel take turns: a call's
-//! latency is the CPU it takes, with no idle core to wake, and the per-layer
-//! ratios hold within about 1 % from run to run where on two cores they
-//! moved by up to 10 %.
+//! latency is the CPU it takes, with no idle core to wake, and the medians
+//! of a few runs of the per-layer ratios agree within about 1 %, where on
+//! two cores they moved by up to 10 %.
 
 /// Pins the calling thread to the first CPU it may run on, and returns that
 /// CPU's index. Threads it starts afterwards inherit the pin (and

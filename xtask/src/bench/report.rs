@@ -584,9 +584,10 @@ Diagnostic, not a goal: the same request through each layer the SDK adds,
 and the peer for comparison (`bench/src/breakdown.rs`). It runs on one CPU
 (CPU {bd_cpu}), to which its thread, its own loopback server and runtime are
 pinned: client, server and kernel take turns, so a call's latency is the CPU
-it takes, with no idle core to wake. These ratios hold within about 1 %
-from run to run, where on two cores they moved by up to 10 %: steady enough
-to measure one change at a time. The goals above are measured on both cores.
+it takes, with no idle core to wake. Single quick runs of the SDK's latency
+ratio spread by about 3 points and the medians of a few runs agree within
+about 1 %, where on two cores they moved by up to 10 %: steady enough to
+measure one change at a time. The goals above are measured on both cores.
 Latency: each layer alternated with the baseline for {bd_seq} pairs per
 round, {bd_rounds} rounds, ratio to the baseline calls it was paired with.
 Throughput: one burst of {bd_req} requests per layer per round, in rotation;
