@@ -619,5 +619,6 @@ pub const OPERATIONS: &[crate::Operation] = &[
         operation_id: "runCustomTool",
         method: "POST",
         path: "/v1/custom-tools/{id}/run",
+        reads_whole: true,
     },
 ];

@@ -29,6 +29,10 @@ pub struct Operation {
     pub method: &'static str,
     /// Path template, such as `/v1/custom-tools/{id}/run`.
     pub path: &'static str,
+    /// Whether the generated code reads every response body of this
+    /// operation whole (JSON) or not at all, streaming none: middleware may
+    /// then read a 2xx body itself and hand it on as [`BodyRead`].
+    pub reads_whole: bool,
 }
 
 impl Operation {
@@ -63,8 +67,8 @@ pub trait Middleware: Send + Sync + 'static {
 /// A 2xx response body that a [`Middleware`] has already read whole, in the
 /// response's extensions: the generated JSON decoding decodes these bytes,
 /// so the middleware hands on the response it has, not one rebuilt around
-/// them. Only for operations whose 2xx bodies are JSON: other decodings
-/// (streams) read the body itself, which is then spent.
+/// them. Only for operations that [read whole](Operation::reads_whole): a
+/// streamed body would find the body spent.
 #[derive(Debug, Clone)]
 pub struct BodyRead(pub bytes::Bytes);
 

@@ -41,6 +41,10 @@ pub struct Operation {
     pub response: String,
     /// The documented error body type.
     pub error: String,
+    /// Whether `send` reads every response body whole or not at all (no
+    /// `ResponseValue::stream` or `upgrade`): middleware may read a 2xx body
+    /// first.
+    pub reads_whole: bool,
 }
 
 impl Surface {
@@ -73,6 +77,7 @@ impl Surface {
                 builder: send.builder,
                 response: send.response,
                 error: send.error,
+                reads_whole: send.reads_whole,
             });
         }
         // Every builder of the output is accounted for: progenitor did not
