@@ -2,7 +2,8 @@
 //! it stops delivering bytes (stalled-stream protection, as in the AWS
 //! SDKs), so that a broken server cannot hold a call until the per-attempt
 //! timeout or fill memory. Either guarded as the generated decoding reads
-//! it, or, when a wrapper keeps the body as sent, read whole at once.
+//! it, or read whole at once: a 2xx of an operation that reads its bodies
+//! whole (`Operation::reads_whole`), and one a wrapper keeps as sent.
 
 use std::fmt;
 use std::future::Future;
@@ -80,10 +81,10 @@ pub(crate) fn guard(
 }
 
 /// Reads the whole body now, under the same rules as [`guard`], and hands
-/// it to `call` (the body as sent); the response returned carries those
-/// bytes for the generated decoding ([`BodyRead`]), or fails with what the
-/// read met. One read, and fewer layers than a guarded body: for the 2xx a
-/// wrapper keeps, of an operation whose 2xx bodies are JSON.
+/// it to `keep` if any (the body as sent, for a wrapper); the response
+/// returned carries those bytes for the generated decoding ([`BodyRead`]),
+/// or fails with what the read met. One read, and fewer layers than a
+/// guarded body: for a 2xx of an operation that reads its bodies whole.
 // One flat loop in a plain fn around an `async move` block, the response's
 // parts taken only after it: nested futures, live locals and an async fn's
 // copy of its arguments all make the middleware's boxed future larger.
@@ -92,7 +93,7 @@ pub(crate) fn read_whole(
     mut response: reqwest::Response,
     max_bytes: usize,
     stall: Duration,
-    call: &CallState,
+    keep: Option<&CallState>,
 ) -> impl Future<Output = reqwest::Response> + Send + '_ {
     async move {
         let declared = response.content_length();
@@ -136,7 +137,9 @@ pub(crate) fn read_whole(
         };
         let body = match result {
             Ok(bytes) => {
-                call.set_body(bytes.clone());
+                if let Some(call) = keep {
+                    call.set_body(bytes.clone());
+                }
                 // The response as it is, its body spent: rebuilding one
                 // around the bytes would cost four allocations.
                 response.extensions_mut().insert(BodyRead(bytes));
@@ -295,7 +298,7 @@ mod tests {
         for chunks in [&[][..], &["{\"a\":1}"], &["{\"a\"", ":", "1}"]] {
             let call = CallState::new(None, true);
             let mut response =
-                read_whole(streamed(chunks), 1024, Duration::from_secs(10), &call).await;
+                read_whole(streamed(chunks), 1024, Duration::from_secs(10), Some(&call)).await;
             let read = response.extensions_mut().remove::<BodyRead>().unwrap().0;
             assert_eq!(response.chunk().await.unwrap(), None, "the body is spent");
             assert_eq!(read, chunks.concat().as_bytes(), "{chunks:?}");
@@ -310,7 +313,7 @@ mod tests {
             streamed(&["0123456789", "0123456789"]),
             15,
             Duration::from_secs(10),
-            &call,
+            Some(&call),
         )
         .await;
         let err = response.bytes().await.unwrap_err();
@@ -348,7 +351,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let stopped =
             reqwest::Response::from(http::Response::new(reqwest::Body::wrap(Stops(false))));
-        let response = read_whole(stopped, 1024, Duration::from_secs(3), &call).await;
+        let response = read_whole(stopped, 1024, Duration::from_secs(3), Some(&call)).await;
         assert_eq!(started.elapsed(), Duration::from_secs(3));
         let err = response.bytes().await.unwrap_err();
         assert!(format!("{err:?}").contains("Stalled"), "{err:?}");

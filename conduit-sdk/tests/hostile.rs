@@ -379,6 +379,94 @@ async fn snippets_stay_within_512_bytes_and_a_marker() {
     );
 }
 
+// ------------------------------------------------- raw operations' bodies --
+// The middleware reads a 2xx of an operation that reads its bodies whole,
+// wrapper or not: the same limits hold through `call` and the raw client.
+
+async fn call_err(client: &Client) -> Error {
+    client
+        .call(|raw| raw.run_custom_tool().id(TOOL).send())
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn through_call_a_huge_200_is_a_decode_error_naming_the_limit() {
+    let server = MockServer::start().await;
+    always(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(ok_body_of_len(8 * MIB), "application/json"),
+    )
+    .await;
+    let (client, _) = limited_client(&server, 64 * KIB);
+    let err = call_err(&client).await;
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+    assert!(err.to_string().contains("max_response_bytes"), "{err}");
+    // The raw client, without `call`'s error mapping, fails the same way:
+    // the limit is in its error's source chain.
+    let raw = client.raw().run_custom_tool().id(TOOL).send().await;
+    let raw = raw.unwrap_err();
+    let mut chain = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(&raw);
+    while let Some(e) = next {
+        chain.push(e.to_string());
+        next = e.source();
+    }
+    assert!(
+        chain.iter().any(|e| e.contains("max_response_bytes")),
+        "{chain:?}"
+    );
+}
+
+#[tokio::test]
+async fn through_call_a_stalled_200_fails_after_the_read_stall_limit() {
+    let mut response = raw_head(
+        200,
+        &["Content-Type: application/json", "Content-Length: 1000"],
+    );
+    response.extend_from_slice(b"{\"data\": {");
+    let server = RawServer::start(Reply::Stall(response.into()));
+    let client = raw_builder(&server)
+        .read_stall_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let err = call_err(&client).await;
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.to_string().contains("stalled"), "{err}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn through_call_and_the_raw_client_a_200_within_the_limit_decodes() {
+    let server = MockServer::start().await;
+    always(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(ok_body_of_len(32 * KIB), "application/json"),
+    )
+    .await;
+    let (client, _) = limited_client(&server, 64 * KIB);
+    let run = client
+        .call(|raw| raw.run_custom_tool().id(TOOL).send())
+        .await
+        .unwrap();
+    assert!(run.into_inner().data.success);
+    let run = client
+        .raw()
+        .run_custom_tool()
+        .id(TOOL)
+        .send()
+        .await
+        .unwrap();
+    assert!(run.into_inner().data.success);
+}
+
 // ------------------------------------------------------------- transport --
 
 #[tokio::test]

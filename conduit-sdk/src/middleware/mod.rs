@@ -22,7 +22,7 @@
 //!                           ├─ RetryPolicy::decide         wait and loop, or return
 //!                         then, once:
 //!                           └─ Pipeline::finish            body.rs: size cap, stalls;
-//!                                                          a wrapper's 2xx read whole
+//!                                                          a JSON operation's 2xx read whole
 //!                     ▼
 //!                generated decoding → ResponseValue, or progenitor's Error
 //!                     ▼
@@ -115,6 +115,7 @@ impl Middleware for Pipeline {
         request: reqwest::Request,
         op: Option<&'static Operation>,
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
+        let whole = op.is_some_and(|o| o.reads_whole);
         let op = op.map_or("unknown", |o| o.rust_method);
         // The call's state, looked up once: a task-local lookup each time
         // would cost more than passing it along.
@@ -124,7 +125,7 @@ impl Middleware for Pipeline {
         // see `send_with_retries` for why the size matters.
         let sent = self.send_with_retries(client, request, op, call.clone());
         Box::pin(sent.then(move |result| match result {
-            Ok(response) => Either::Left(self.finish(response, call).map(Ok)),
+            Ok(response) => Either::Left(self.finish(response, call, whole).map(Ok)),
             Err(e) => Either::Right(std::future::ready(Err(e))),
         }))
     }
@@ -263,27 +264,31 @@ impl Pipeline {
 
 impl Pipeline {
     /// The final response, its body behind the guard (size cap, stalls).
-    /// When the caller asked for the body as sent (a 2xx of a wrapper), the
-    /// body is read now, under the same rules, and kept in the call's state
-    /// with the headers (the generated decoding does not need them).
+    /// A 2xx of an operation that reads its bodies `whole` is read now,
+    /// under the same rules, which costs less than the guard's wrapping;
+    /// so is one whose caller asked for the body as sent (a wrapper's),
+    /// kept in the call's state with the headers (the generated decoding
+    /// does not need them).
     #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
     fn finish(
         &self,
         mut response: reqwest::Response,
         call: Option<Arc<CallState>>,
+        whole: bool,
     ) -> impl Future<Output = reqwest::Response> + Send + '_ {
         async move {
             if let Some(call) = &call {
                 call.set_request_id(request_id(response.headers()));
             }
-            match call.filter(|c| c.keep_body && response.status().is_success()) {
-                Some(call) => {
-                    call.set_headers(std::mem::take(response.headers_mut()));
-                    let (max, stall) = (self.max_response_bytes, self.read_stall_timeout);
-                    body::read_whole(response, max, stall, &call).await
-                }
-                None => body::guard(response, self.max_response_bytes, self.read_stall_timeout),
+            let success = response.status().is_success();
+            let keep = call.filter(|c| c.keep_body && success);
+            let (max, stall) = (self.max_response_bytes, self.read_stall_timeout);
+            if let Some(call) = &keep {
+                call.set_headers(std::mem::take(response.headers_mut()));
+            } else if !(whole && success) {
+                return body::guard(response, max, stall);
             }
+            body::read_whole(response, max, stall, keep.as_deref()).await
         }
     }
 }
@@ -379,6 +384,54 @@ mod tests {
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    /// A pipeline with no gate, manual time and a 1 KiB body limit.
+    fn pipeline() -> Pipeline {
+        Pipeline {
+            authorization: HeaderValue::from_static("Bearer t"),
+            user_agent: HeaderValue::from_static("test"),
+            base_path: String::new(),
+            retry: RetryPolicy::default(),
+            sleeper: Arc::new(ManualTime::new()),
+            clock: Arc::new(ManualTime::new()),
+            limiter: RateLimiter::disabled(),
+            partition: None,
+            max_response_bytes: 1024,
+            read_stall_timeout: Duration::from_secs(10),
+            attempt_timeout: None,
+            headers: Ok(HeaderMap::new()),
+        }
+    }
+
+    /// A response of `status` with a JSON body.
+    fn response(status: u16) -> reqwest::Response {
+        let mut r = http::Response::new(reqwest::Body::from(r#"{"a":1}"#));
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        reqwest::Response::from(r)
+    }
+
+    #[tokio::test]
+    async fn a_2xx_of_an_operation_that_reads_whole_is_read_by_the_middleware() {
+        let p = pipeline();
+        // Read now, with or without a call, and handed on to the decoding.
+        for call in [None, Some(Arc::new(CallState::new(None, false)))] {
+            let mut r = p.finish(response(200), call, true).await;
+            let read = r.extensions_mut().remove::<conduit_api_gen::BodyRead>();
+            assert_eq!(read.unwrap().0, r#"{"a":1}"#);
+        }
+        // A body another decoding streams, or an error's, stays unread.
+        for (status, whole) in [(200, false), (500, true)] {
+            let r = p.finish(response(status), None, whole).await;
+            assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_none());
+            assert_eq!(r.bytes().await.unwrap(), r#"{"a":1}"#, "{status}");
+        }
+        // A wrapper's 2xx is read, and kept as sent, whatever the operation.
+        let call = Arc::new(CallState::new(None, true));
+        let r = p.finish(response(200), Some(call.clone()), false).await;
+        assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_some());
+        assert_eq!(call.take_body().unwrap(), r#"{"a":1}"#);
+        assert!(call.take_headers().is_some());
+    }
+
     /// Sends `method` to a server answering 503 once, then 200; returns the
     /// final status and how many requests the server saw.
     async fn unavailable_then_ok(m: reqwest::Method) -> (u16, usize) {
@@ -394,20 +447,7 @@ mod tests {
             .with_priority(2)
             .mount(&server)
             .await;
-        let transport = Pipeline {
-            authorization: HeaderValue::from_static("Bearer t"),
-            user_agent: HeaderValue::from_static("test"),
-            base_path: String::new(),
-            retry: RetryPolicy::default(),
-            sleeper: Arc::new(ManualTime::new()),
-            clock: Arc::new(ManualTime::new()),
-            limiter: RateLimiter::disabled(),
-            partition: None,
-            max_response_bytes: 1024,
-            read_stall_timeout: Duration::from_secs(10),
-            attempt_timeout: None,
-            headers: Ok(HeaderMap::new()),
-        };
+        let transport = pipeline();
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
         let status = transport
