@@ -209,7 +209,7 @@ pub fn pinned(config: &Config) -> Result<Value, String> {
         .map_err(|_| "the breakdown's thread panicked".to_owned())?
 }
 
-/// Sequential latency and throughput of every layer.
+/// Sequential latency, allocations per call and throughput of every layer.
 ///
 /// Latency: each layer is alternated with the baseline (layer, baseline,
 /// layer, ...), as in the main comparison, because a call costs more when
@@ -235,16 +235,26 @@ pub async fn breakdown(
     let mut paired: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut rps: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
+    // Allocations during each layer's sequential calls, and the calls.
+    let mut allocs = vec![(0u64, 0u64); n];
     let micros = |start: Instant| start.elapsed().as_secs_f64() * 1e6;
+    // `row` is the layer's place in `Layer::ALL`.
+    let mut timed = async |row: usize, samples: &mut Vec<f64>| {
+        let layer = Layer::ALL[row];
+        let before = crate::allocs::allocations();
+        let start = Instant::now();
+        layers.run(layer).await?;
+        samples.push(micros(start));
+        let counted = &mut allocs[row];
+        counted.0 += crate::allocs::allocations() - before;
+        counted.1 += 1;
+        Ok::<_, String>(())
+    };
     for _ in 0..rounds {
-        for (i, layer) in Layer::ALL.into_iter().enumerate().skip(1) {
+        for i in 1..n {
             for _ in 0..sequential {
-                let start = Instant::now();
-                layers.run(layer).await?;
-                latency[i].push(micros(start));
-                let start = Instant::now();
-                layers.run(Layer::Baseline).await?;
-                paired[i].push(micros(start));
+                timed(i, &mut latency[i]).await?;
+                timed(0, &mut paired[i]).await?;
             }
         }
         for (i, request) in requests.iter().enumerate() {
@@ -269,6 +279,7 @@ pub async fn breakdown(
                 "throughput_ratio": round(median(&rps[i]) / base_rps),
                 "client_cpu_us": Summary::of(&cpu[i]).to_json(),
                 "client_cpu_ratio": round(median(&cpu[i]) / base_cpu),
+                "allocs_per_call": round(allocs[i].0 as f64 / allocs[i].1.max(1) as f64),
             })
         })
         .collect();
@@ -306,6 +317,8 @@ mod tests {
                 row["client_cpu_us"]["median"].as_f64().unwrap() > 0.0,
                 "{row}"
             );
+            // 0 here: unit tests run without the counting allocator.
+            assert!(row["allocs_per_call"].as_f64().is_some(), "{row}");
         }
         let cpu = v["pinned_cpu"].as_u64().unwrap() as usize;
         let allowed = rustix::thread::sched_getaffinity(None).unwrap();

@@ -408,12 +408,12 @@ fn limits_table(m: &Value) -> String {
 
 fn breakdown_table(m: &Value) -> String {
     let mut t = String::new();
-    t.push_str("| layer | latency median | latency ÷ paired baseline | req/s median (64 in flight) | req/s ÷ baseline | client CPU per request | CPU ÷ baseline |\n");
-    t.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    t.push_str("| layer | latency median | latency ÷ paired baseline | req/s median (64 in flight) | req/s ÷ baseline | client CPU per request | CPU ÷ baseline | allocations per call |\n");
+    t.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
     for row in m["breakdown"]["layers"].as_array().into_iter().flatten() {
         let _ = writeln!(
             t,
-            "| {} | {} µs | {} | {} | {} | {} µs | {} |",
+            "| {} | {} µs | {} | {} | {} | {} µs | {} | {} |",
             row["layer"].as_str().unwrap_or_default(),
             fmt(num(&row["latency_us"]["median"]), 1),
             fmt(num(&row["latency_ratio"]), 3),
@@ -421,6 +421,7 @@ fn breakdown_table(m: &Value) -> String {
             fmt(num(&row["throughput_ratio"]), 3),
             fmt(num(&row["client_cpu_us"]["median"]), 2),
             fmt(num(&row["client_cpu_ratio"]), 3),
+            fmt(num(&row["allocs_per_call"]), 1),
         );
     }
     t
@@ -591,7 +592,9 @@ measure one change at a time. The goals above are measured on both cores.
 Latency: each layer alternated with the baseline for {bd_seq} pairs per
 round, {bd_rounds} rounds, ratio to the baseline calls it was paired with.
 Throughput: one burst of {bd_req} requests per layer per round, in rotation;
-on one CPU requests/s and client CPU measure the same thing.
+on one CPU requests/s and client CPU measure the same thing. Allocations:
+counted over each layer's sequential calls by the bench's allocator, the
+server's thread excluded.
 
 {breakdown}
 {profiling}
