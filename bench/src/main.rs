@@ -116,16 +116,7 @@ fn throughput_only(config: Config) -> ExitCode {
 
 /// Only the overhead by layer, on one pinned CPU, printed as JSON.
 fn breakdown_only(config: Config) -> ExitCode {
-    match breakdown::pinned(&config) {
-        Ok(v) => {
-            println!("{v:#}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("conduit-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    printed(breakdown::pinned(&config))
 }
 
 /// Only the rate-limit runs, printed as JSON.
@@ -160,6 +151,11 @@ where
                 .block_on(phase)
                 .map_err(|e| format!("measurement task: {e}"))?
         });
+    printed(result)
+}
+
+/// Prints a measurement as JSON, or why it failed.
+fn printed(result: Result<serde_json::Value, String>) -> ExitCode {
     match result {
         Ok(v) => {
             println!("{v:#}");

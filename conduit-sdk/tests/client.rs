@@ -305,13 +305,7 @@ async fn the_raw_client_gets_auth_and_retries_too() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("1")), 1, ok()).await;
     let (client, sleep) = client(&server);
-    let response = client
-        .raw()
-        .run_custom_tool()
-        .id(TOOL)
-        .send()
-        .await
-        .unwrap();
+    let response = raw_run(&client).await.unwrap();
     assert!(response.data.success);
     assert_eq!(sleep.waits().len(), 1);
     let reqs = server.received_requests().await.unwrap();

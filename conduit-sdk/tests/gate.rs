@@ -60,13 +60,7 @@ async fn the_raw_client_passes_the_gate_too() {
     sequence(&server, throttled(Some("4")), 1, ok()).await;
     let (client, time) = unretried_client(&server);
     client.custom_tools().run(TOOL).send().await.unwrap_err();
-    let response = client
-        .raw()
-        .run_custom_tool()
-        .id(TOOL)
-        .send()
-        .await
-        .unwrap();
+    let response = raw_run(&client).await.unwrap();
     assert!(response.into_inner().data.success);
     assert!(
         time.waits().first().is_some_and(|w| *w >= secs(4)),

@@ -23,6 +23,14 @@ async fn run_err(client: &Client) -> Error {
     client.custom_tools().run(TOOL).send().await.unwrap_err()
 }
 
+/// The same call through `call` and the raw operation, not the wrapper.
+async fn call_err(client: &Client) -> Error {
+    client
+        .call(|raw| raw.run_custom_tool().id(TOOL).send())
+        .await
+        .unwrap_err()
+}
+
 /// A client with a small body limit, waits recorded.
 fn limited_client(server: &MockServer, limit: usize) -> (Client, ManualTime) {
     let sleep = ManualTime::new();
@@ -229,6 +237,7 @@ async fn a_huge_500_body_is_not_buffered_and_keeps_the_status_and_a_bounded_snip
     assert!(sleep.waits().is_empty(), "POST is not retried after a 500");
 }
 
+/// Through the wrapper, through `call` and through the raw client.
 #[tokio::test]
 async fn a_huge_200_body_over_the_limit_is_a_decode_error_naming_the_limit() {
     let server = MockServer::start().await;
@@ -239,13 +248,27 @@ async fn a_huge_200_body_over_the_limit_is_a_decode_error_naming_the_limit() {
     )
     .await;
     let (client, _) = limited_client(&server, 64 * KIB);
-    let err = run_err(&client).await;
-    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
-    assert!(err.to_string().contains("max_response_bytes"), "{err}");
+    for err in [run_err(&client).await, call_err(&client).await] {
+        assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+        assert!(err.to_string().contains("max_response_bytes"), "{err}");
+        assert!(
+            err.body_snippet().is_none_or(|s| s.len() <= SNIPPET_MAX),
+            "{err:?}"
+        );
+    }
+    // The raw client, without `call`'s error mapping, fails the same way:
+    // the limit is in its error's source chain.
+    let raw = raw_run(&client).await.unwrap_err();
+    let mut chain = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(&raw);
+    while let Some(e) = next {
+        chain.push(e.to_string());
+        next = e.source();
+    }
     assert!(
-        err.body_snippet().is_none_or(|s| s.len() <= SNIPPET_MAX),
-        "{err:?}"
+        chain.iter().any(|e| e.contains("max_response_bytes")),
+        "{chain:?}"
     );
 }
 
@@ -379,70 +402,9 @@ async fn snippets_stay_within_512_bytes_and_a_marker() {
     );
 }
 
-// ------------------------------------------------- raw operations' bodies --
-// The middleware reads a 2xx of an operation that reads its bodies whole,
-// wrapper or not: the same limits hold through `call` and the raw client.
-
-async fn call_err(client: &Client) -> Error {
-    client
-        .call(|raw| raw.run_custom_tool().id(TOOL).send())
-        .await
-        .unwrap_err()
-}
-
-#[tokio::test]
-async fn through_call_a_huge_200_is_a_decode_error_naming_the_limit() {
-    let server = MockServer::start().await;
-    always(
-        &server,
-        ResponseTemplate::new(200).set_body_raw(ok_body_of_len(8 * MIB), "application/json"),
-    )
-    .await;
-    let (client, _) = limited_client(&server, 64 * KIB);
-    let err = call_err(&client).await;
-    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
-    assert!(err.to_string().contains("max_response_bytes"), "{err}");
-    // The raw client, without `call`'s error mapping, fails the same way:
-    // the limit is in its error's source chain.
-    let raw = client.raw().run_custom_tool().id(TOOL).send().await;
-    let raw = raw.unwrap_err();
-    let mut chain = Vec::new();
-    let mut next: Option<&dyn std::error::Error> = Some(&raw);
-    while let Some(e) = next {
-        chain.push(e.to_string());
-        next = e.source();
-    }
-    assert!(
-        chain.iter().any(|e| e.contains("max_response_bytes")),
-        "{chain:?}"
-    );
-}
-
-#[tokio::test]
-async fn through_call_a_stalled_200_fails_after_the_read_stall_limit() {
-    let mut response = raw_head(
-        200,
-        &["Content-Type: application/json", "Content-Length: 1000"],
-    );
-    response.extend_from_slice(b"{\"data\": {");
-    let server = RawServer::start(Reply::Stall(response.into()));
-    let client = raw_builder(&server)
-        .read_stall_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let start = std::time::Instant::now();
-    let err = call_err(&client).await;
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
-    assert!(err.to_string().contains("stalled"), "{err}");
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
-}
-
+/// The middleware reads a 2xx of an operation that reads its bodies whole,
+/// wrapper or not: a body within the limit decodes through `call` and the
+/// raw client too.
 #[tokio::test]
 async fn through_call_and_the_raw_client_a_200_within_the_limit_decodes() {
     let server = MockServer::start().await;
@@ -457,14 +419,7 @@ async fn through_call_and_the_raw_client_a_200_within_the_limit_decodes() {
         .await
         .unwrap();
     assert!(run.into_inner().data.success);
-    let run = client
-        .raw()
-        .run_custom_tool()
-        .id(TOOL)
-        .send()
-        .await
-        .unwrap();
-    assert!(run.into_inner().data.success);
+    assert!(raw_run(&client).await.unwrap().into_inner().data.success);
 }
 
 // ------------------------------------------------------------- transport --
@@ -890,7 +845,8 @@ async fn a_tls_handshake_failure_is_not_retried_and_says_tls() {
 }
 
 /// A body that stops delivering bytes fails after the read-stall limit,
-/// not the per-attempt timeout (60 s by default).
+/// not the per-attempt timeout (60 s by default), through the wrapper and
+/// through `call`.
 #[tokio::test]
 async fn a_stalled_body_fails_after_the_read_stall_limit() {
     let mut response = raw_head(
@@ -903,13 +859,19 @@ async fn a_stalled_body_fails_after_the_read_stall_limit() {
         .read_stall_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let start = std::time::Instant::now();
-    let err = run_err(&client).await;
-    let took = start.elapsed();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
-    assert!(err.to_string().contains("stalled"), "{err}");
-    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    for through_call in [false, true] {
+        let start = std::time::Instant::now();
+        let err = if through_call {
+            call_err(&client).await
+        } else {
+            run_err(&client).await
+        };
+        let took = start.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+        assert!(err.to_string().contains("stalled"), "{err}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
 }
 
 /// A body that keeps trickling is not a stall: it is read to its end.

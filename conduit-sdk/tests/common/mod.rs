@@ -21,6 +21,17 @@ pub const RUN_PATH: &str = "/v1/custom-tools/kg77c0dy0mgdpzmqz6tesry8w184002s/ru
 pub const SNIPPET_MAX: usize =
     conduit_sdk::shown::SNIPPET_LIMIT + "… [cut: 18446744073709551615 bytes not shown]".len();
 
+/// The run through the raw client, with the SDK's middleware but not
+/// `call`'s error mapping.
+pub async fn raw_run(
+    client: &Client,
+) -> Result<
+    conduit_sdk::ResponseValue<conduit_sdk::raw::types::RunCustomToolResponse>,
+    conduit_sdk::raw::Error<conduit_sdk::raw::types::ApiError>,
+> {
+    client.raw().run_custom_tool().id(TOOL).send().await
+}
+
 pub fn builder(server: &MockServer) -> ClientBuilder {
     Client::builder().token(TOKEN).base_url(server.uri())
 }
