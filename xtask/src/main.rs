@@ -71,7 +71,8 @@ enum Cmd {
     /// call, code generation, memory, rate limits), times cold builds of a tiny
     /// app against each, prints the results and writes them to BENCHMARKS.md.
     /// --quick only prints: it never rewrites BENCHMARKS.md, which holds the
-    /// last full run.
+    /// last full run. --breakdown only runs the per-layer breakdown on one
+    /// pinned CPU, --runs times, and prints its medians.
     #[command(verbatim_doc_comment)]
     Bench(bench::Options),
 }

@@ -2,7 +2,9 @@
 //! release, times cold builds of a tiny app against the SDK and against bare
 //! reqwest (full mode only), writes `BENCHMARKS.md` (full mode only) and, with
 //! `--json`, prints one JSON object with the headline numbers as the last
-//! stdout line.
+//! stdout line. `--breakdown [--runs N]` only runs the per-layer breakdown,
+//! pinned to one CPU, N times and prints its medians: a quick, steady
+//! readout for measuring one change at a time; it never writes the report.
 
 mod cold_build;
 mod machine;
@@ -28,6 +30,13 @@ pub struct Options {
     /// Print the headline numbers as one JSON line instead of the table
     #[arg(long)]
     json: bool,
+    /// Only the per-layer breakdown on one pinned CPU, --runs times, as
+    /// medians: the steady figures for measuring one change at a time
+    #[arg(long, conflicts_with = "quick")]
+    breakdown: bool,
+    /// How many quick breakdowns --breakdown runs
+    #[arg(long, default_value_t = 5, requires = "breakdown", value_parser = clap::value_parser!(u16).range(1..))]
+    runs: u16,
 }
 
 /// Runs `cargo xtask bench` with `options`.
@@ -35,8 +44,18 @@ pub fn run(options: &Options) -> Result<(), String> {
     let Options {
         quick,
         json: json_out,
+        breakdown,
+        runs,
     } = *options;
     let root = root();
+    if breakdown {
+        let medians = report::breakdown_medians(&run::breakdowns(&root, usize::from(runs))?);
+        match json_out {
+            true => println!("{medians}"),
+            false => println!("{}", report::breakdown_report(&medians)),
+        }
+        return Ok(());
+    }
     let started = Instant::now();
     let load_before = load_average();
 

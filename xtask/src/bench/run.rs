@@ -22,17 +22,8 @@ pub(super) struct Measured {
 /// Builds `conduit-bench` in release under `root`, runs it (with `--quick`
 /// if `quick`) and parses its output.
 pub(super) fn conduit_bench(root: &Path, quick: bool) -> Result<Measured, String> {
-    eprintln!("== build conduit-bench (release)");
     let build_started = Instant::now();
-    let status = cargo()
-        .args(["build", "--release", "-p", "conduit-bench"])
-        .current_dir(root)
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!("building conduit-bench failed ({status})"));
-    }
+    build(root)?;
     let build_s = build_started.elapsed().as_secs_f64();
 
     eprintln!(
@@ -40,20 +31,8 @@ pub(super) fn conduit_bench(root: &Path, quick: bool) -> Result<Measured, String
         if quick { " --quick" } else { "" }
     );
     let run_started = Instant::now();
-    let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--release", "-p", "conduit-bench", "--"]);
-    if quick {
-        cmd.arg("--quick");
-    }
-    let output = cmd
-        .current_dir(root)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cargo run -p conduit-bench: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("conduit-bench failed ({})", output.status));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let args: &[&str] = if quick { &["--quick"] } else { &[] };
+    let stdout = run(root, args)?;
     let json = last_json_line(&stdout).map_err(|e| format!("{e}; its output was:\n{stdout}"))?;
     let run_s = run_started.elapsed().as_secs_f64();
     Ok(Measured {
@@ -61,6 +40,50 @@ pub(super) fn conduit_bench(root: &Path, quick: bool) -> Result<Measured, String
         build_s,
         run_s,
     })
+}
+
+/// Builds `conduit-bench` once, then runs its quick per-layer breakdown
+/// (pinned to one CPU) `runs` times, returning each run's JSON.
+pub(super) fn breakdowns(root: &Path, runs: usize) -> Result<Vec<Value>, String> {
+    build(root)?;
+    (1..=runs)
+        .map(|i| {
+            eprintln!("== conduit-bench --quick --breakdown-only ({i} of {runs})");
+            let stdout = run(root, &["--quick", "--breakdown-only"])?;
+            serde_json::from_str(stdout.trim())
+                .map_err(|e| format!("conduit-bench's breakdown is not JSON ({e}):\n{stdout}"))
+        })
+        .collect()
+}
+
+fn build(root: &Path) -> Result<(), String> {
+    eprintln!("== build conduit-bench (release)");
+    let status = cargo()
+        .args(["build", "--release", "-p", "conduit-bench"])
+        .current_dir(root)
+        .stdout(Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building conduit-bench failed ({status})"))
+    }
+}
+
+/// Runs the built `conduit-bench` with `args`; its stdout.
+fn run(root: &Path, args: &[&str]) -> Result<String, String> {
+    let output = cargo()
+        .args(["run", "--quiet", "--release", "-p", "conduit-bench", "--"])
+        .args(args)
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo run -p conduit-bench: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("conduit-bench failed ({})", output.status));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The last non-blank line of `stdout`, parsed as JSON.
