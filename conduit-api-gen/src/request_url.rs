@@ -63,8 +63,7 @@ pub(crate) fn of(client: &crate::Client, path: fmt::Arguments<'_>) -> Result<Url
         .filter(|_| base.given == client.baseurl)
     {
         full.push_str(&url.path()[..base.stem]);
-        full.write_fmt(path)
-            .map_err(|_| invalid("a parameter failed to format"))?;
+        full.write_fmt(path).map_err(|_| unformatted())?;
         // A `?` or `#` would start the query when parsed whole, while
         // `set_path` escapes it; parameters never hold one unescaped.
         if full.starts_with('/') && !full.contains(['?', '#']) {
@@ -75,8 +74,7 @@ pub(crate) fn of(client: &crate::Client, path: fmt::Arguments<'_>) -> Result<Url
         full.clear();
     }
     full.push_str(&client.baseurl);
-    full.write_fmt(path)
-        .map_err(|_| invalid("a parameter failed to format"))?;
+    full.write_fmt(path).map_err(|_| unformatted())?;
     Url::parse(&full).map_err(|e| invalid(&e.to_string()))
 }
 
@@ -84,55 +82,106 @@ fn invalid(why: &str) -> String {
     format!("the request URL is invalid: {why}")
 }
 
-/// Whether a path parameter's byte is escaped: what progenitor's
-/// `encode_path` escapes (controls, bytes outside ASCII and ` "#<>?`{}/%`).
-static ESCAPED: [bool; 256] = {
-    let mut table = [false; 256];
+fn unformatted() -> String {
+    invalid(
+        "a path parameter is empty, \".\" or \"..\", or holds a \\ (read as /), \
+         so it changes the request path; or it failed to format",
+    )
+}
+
+/// What becomes of a path parameter's byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Byte {
+    Plain,
+    /// What progenitor's `encode_path` escapes: controls, bytes outside
+    /// ASCII and `` "#<>?`{}/%``.
+    Escaped,
+    /// `\`, which progenitor leaves as it is and URL parsing reads as `/`:
+    /// the value would not stay one segment.
+    Refused,
+}
+
+static BYTES: [Byte; 256] = {
+    let mut table = [Byte::Plain; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = b < 0x20 || b >= 0x7f;
+        if b < 0x20 || b >= 0x7f {
+            table[b] = Byte::Escaped;
+        }
         b += 1;
     }
     let more = b" \"#<>?`{}/%";
     let mut i = 0;
     while i < more.len() {
-        table[more[i] as usize] = true;
+        table[more[i] as usize] = Byte::Escaped;
         i += 1;
     }
+    table[b'\\' as usize] = Byte::Refused;
     table
 };
 
 /// A path parameter as one escaped segment: what
 /// `encode_path(&value.to_string())` gives, written straight into the path
 /// instead of through two strings of its own.
+///
+/// A value that would not stay one segment of its own fails to format
+/// (and [`of`] with it): empty, it would merge its neighbours (`a//b`);
+/// `.` or `..`, URL normalisation would resolve it away; with a `\`, URL
+/// parsing would read a `/`. Each time the request would reach another
+/// endpoint. Escaping keeps every other value in its segment (`/` and `%`
+/// are escaped), so the request reaches the operation's own path by
+/// construction.
 pub(crate) struct Segment<'a, T: ?Sized>(pub(crate) &'a T);
 
 impl<T: Display + ?Sized> Display for Segment<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(Escaping(f), "{}", self.0)
+        let mut out = Escaping {
+            f,
+            written: 0,
+            dots: true,
+        };
+        write!(out, "{}", self.0)?;
+        if out.written == 0 || (out.dots && out.written <= 2) {
+            return Err(fmt::Error);
+        }
+        Ok(())
     }
 }
 
 /// Escapes what passes through it; the escaping is per byte, so it does not
-/// matter how the value is split.
-struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+/// matter how the value is split. Counts what it wrote, and whether that
+/// was only dots.
+struct Escaping<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    written: usize,
+    dots: bool,
+}
 
 impl Write for Escaping<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.written += s.len();
+        // Only a short value can be all dots that matter: no scan after.
+        if self.dots && self.written <= 2 {
+            self.dots = s.bytes().all(|b| b == b'.');
+        }
         // Runs of plain bytes are written whole. They are ASCII, so they
         // start and end on character boundaries.
         let mut plain = 0;
         for (i, b) in s.bytes().enumerate() {
-            if ESCAPED[usize::from(b)] {
-                if plain < i {
-                    self.0.write_str(&s[plain..i])?;
+            match BYTES[usize::from(b)] {
+                Byte::Plain => {}
+                Byte::Escaped => {
+                    if plain < i {
+                        self.f.write_str(&s[plain..i])?;
+                    }
+                    write!(self.f, "%{b:02X}")?;
+                    plain = i + 1;
                 }
-                write!(self.0, "%{b:02X}")?;
-                plain = i + 1;
+                Byte::Refused => return Err(fmt::Error),
             }
         }
         if plain < s.len() {
-            self.0.write_str(&s[plain..])?;
+            self.f.write_str(&s[plain..])?;
         }
         Ok(())
     }
@@ -211,6 +260,52 @@ mod tests {
         assert_eq!(url.as_str(), "https://two.test/p/v1/x");
     }
 
+    /// The values a path parameter may not take.
+    fn stays_no_segment(value: &str) -> bool {
+        matches!(value, "" | "." | "..") || value.contains('\\')
+    }
+
+    #[test]
+    fn a_parameter_that_would_not_stay_its_own_segment_is_refused() {
+        let client = client("https://api.conduit.test/proxy");
+        for value in ["", ".", "..", "a\\b", "..\\x", "\\"] {
+            let err = of(&client, format_args!("/v1/t/{}/run", Segment(value))).unwrap_err();
+            assert!(err.contains("changes the request path"), "{value:?}: {err}");
+        }
+        // In pieces, as a Display may write it.
+        struct Pieces(&'static [&'static str]);
+        impl Display for Pieces {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.iter().try_for_each(|p| f.write_str(p))
+            }
+        }
+        let refused = [&[".", "."][..], &["", ".", ""], &[]];
+        let kept = [&["...", ""][..], &[".", "a"], &["a", "."], &["..", "."]];
+        for pieces in refused {
+            let got = of(
+                &client,
+                format_args!("/v1/t/{}/run", Segment(&Pieces(pieces))),
+            );
+            assert!(got.is_err(), "{pieces:?}: {got:?}");
+        }
+        for pieces in kept {
+            let got = of(
+                &client,
+                format_args!("/v1/t/{}/run", Segment(&Pieces(pieces))),
+            );
+            let want = format!(
+                "https://api.conduit.test/proxy/v1/t/{}/run",
+                pieces.concat()
+            );
+            assert_eq!(got.map(String::from), Ok(want), "{pieces:?}");
+        }
+        // Other dotted values, and any other value, stay in their segment.
+        for value in ["...", ".a", "a.", ".hidden"] {
+            let url = of(&client, format_args!("/v1/t/{}/run", Segment(value))).unwrap();
+            assert_eq!(url.path(), format!("/proxy/v1/t/{value}/run"));
+        }
+    }
+
     #[test]
     fn an_invalid_base_is_an_error_naming_the_url() {
         let err = of(&client("not a url"), format_args!("/v1/x")).unwrap_err();
@@ -223,8 +318,11 @@ mod tests {
             // Printable ASCII too: most of `any` is not, and ids are.
             value in prop_oneof![any::<String>(), "[ -~]{0,40}"],
         ) {
-            let ours = Segment(&value).to_string();
-            prop_assert_eq!(ours, progenitor_client::encode_path(&value));
+            let mut ours = String::new();
+            match write!(ours, "{}", Segment(&value)) {
+                Ok(()) => prop_assert_eq!(ours, progenitor_client::encode_path(&value)),
+                Err(_) => prop_assert!(stays_no_segment(&value), "{:?}", value),
+            }
         }
 
         #[test]
@@ -235,6 +333,10 @@ mod tests {
             let client = client(base);
             let got = of(&client, format_args!("/v1/custom-tools/{}/run", Segment(&value)));
             let path = format!("/v1/custom-tools/{}/run", progenitor_client::encode_path(&value));
+            if stays_no_segment(&value) {
+                prop_assert!(got.is_err(), "{:?}", got);
+                return Ok(());
+            }
             match parsed_whole(base, &path) {
                 Some(want) => prop_assert_eq!(got.map(String::from), Ok(want.to_string())),
                 None => prop_assert!(got.is_err()),

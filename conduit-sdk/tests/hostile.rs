@@ -770,6 +770,35 @@ async fn ids_with_a_backslash_are_refused_before_sending() {
     assert_eq!(requests(&server).await, 0);
 }
 
+/// The raw client builds the URL the same way for every operation: a path
+/// parameter that would leave its segment is refused there, not sent.
+#[tokio::test]
+async fn raw_path_parameters_that_would_leave_their_segment_are_refused_before_sending() {
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let (client, _) = client(&server);
+    for id in ["", ".", "..", "a\\b", "..\\x"] {
+        let err = client
+            .call(|raw| raw.run_custom_tool().id(id).send())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{id:?}: {err:?}");
+        assert!(
+            err.to_string().contains("changes the request path"),
+            "{err}"
+        );
+        assert_eq!(err.attempts(), 0, "{id:?}");
+    }
+    assert_eq!(requests(&server).await, 0);
+    // Dots that are not a whole segment, and escaped separators, are sent
+    // (this server knows only one tool: the others are its 404s).
+    for id in ["...", ".a", "a/b"] {
+        let sent = client.call(|raw| raw.run_custom_tool().id(id).send()).await;
+        assert!(sent.is_ok() || sent.unwrap_err().attempts() == 1, "{id:?}");
+    }
+    assert_eq!(requests(&server).await, 3);
+}
+
 // ---------------------------------------------------------------- secrets --
 
 /// A password in the base URL is a secret like the token: whatever rule

@@ -315,7 +315,6 @@ impl ClientBuilder {
         let pipeline = Pipeline {
             authorization,
             user_agent,
-            base_path: base_url.path().trim_end_matches('/').to_owned(),
             retry: self.retry.clone(),
             sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioTime)),
             partition: limiter.partition(&partition_key, &clock),

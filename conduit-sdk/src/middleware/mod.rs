@@ -1,4 +1,4 @@
-//! Auth, path checks, the rate-limit gate, retries and tracing for every
+//! Auth, the rate-limit gate, retries and tracing for every
 //! request of the raw client: the [`Pipeline`] that progenitor's hooks call.
 //!
 //! The path of one call, wrappers and raw operations alike:
@@ -12,8 +12,9 @@
 //!                     │ total_timeout around everything below
 //!                     ▼
 //!                generated builder .send()                 conduit-api-gen
-//!                     │ builds the reqwest::Request
-//!                     ├─ Hooks::pre  → Pipeline::prepare   path check, auth, user agent
+//!                     │ builds the URL (a path parameter that would leave its
+//!                     │ segment: InvalidInput, nothing sent) and the request
+//!                     ├─ Hooks::pre  → Pipeline::prepare   auth, user agent, extra headers
 //!                     └─ Hooks::exec → Pipeline::execute   one loop per attempt:
 //!                           ├─ Partition::wait             gate/: cooldown, pacing
 //!                           ├─ reqwest sends
@@ -44,10 +45,8 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AG
 use tracing::Instrument;
 
 mod call_state;
-mod path;
 
 pub(crate) use call_state::{CALL, CallState};
-pub(crate) use path::path_matches;
 
 use crate::body;
 use crate::gate::{Partition, RateLimiter};
@@ -60,8 +59,6 @@ use crate::time::{Clock, Sleep};
 pub(crate) struct Pipeline {
     pub(crate) authorization: HeaderValue,
     pub(crate) user_agent: HeaderValue,
-    /// The base URL's path without its trailing `/` ("" for the root).
-    pub(crate) base_path: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) sleeper: Arc<dyn Sleep>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -85,18 +82,11 @@ impl Middleware for Pipeline {
         if let Some(op) = op {
             call_state::with_call(|s| s.set_operation(op.rust_method));
         }
+        // No path check here: the generated code refuses a path parameter
+        // that would leave its segment (empty, `.` or `..`) as it builds the
+        // URL (`conduit_api_gen::request_url`), so every request reaches its
+        // operation's own path.
         let extra = self.headers.as_ref().map_err(Clone::clone)?;
-        if let Some(op) = op
-            && !path_matches(request.url().path(), &self.base_path, op.path)
-        {
-            // A path parameter such as `..` was resolved away by URL
-            // normalisation: the request would reach another endpoint.
-            return Err(format!(
-                "a path parameter of {} changes the request path (got {})",
-                op.rust_method,
-                request.url().path()
-            ));
-        }
         let headers = request.headers_mut();
         for (name, value) in extra {
             headers.append(name, value.clone());
@@ -389,7 +379,6 @@ mod tests {
         Pipeline {
             authorization: HeaderValue::from_static("Bearer t"),
             user_agent: HeaderValue::from_static("test"),
-            base_path: String::new(),
             retry: RetryPolicy::default(),
             sleeper: Arc::new(ManualTime::new()),
             clock: Arc::new(ManualTime::new()),
