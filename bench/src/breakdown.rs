@@ -27,7 +27,7 @@ pub enum Layer {
     /// The generated client with no middleware, on a client with timeouts.
     GeneratedTimeouts,
     /// `sdk.raw().run_custom_tool()...send()`: generated code plus the
-    /// SDK's middleware (auth, path check, retry loop, tracing span).
+    /// SDK's middleware (auth, retry loop, tracing span, body limits).
     SdkRaw,
     /// `sdk.call(|raw| ...)`: plus the task-local call state and error mapping.
     SdkCall,

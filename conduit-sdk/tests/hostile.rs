@@ -754,9 +754,9 @@ async fn ids_with_control_characters_or_over_the_limit_are_refused_before_sendin
 }
 
 /// Limitation: progenitor does not percent-encode `\`, which URL parsing
-/// turns into `/` for http(s). The SDK's path check sees the request would
-/// reach another path and refuses it: such an id is never sent, never
-/// misrouted.
+/// turns into `/` for http(s). The generated code refuses such a path
+/// parameter as it builds the URL (`conduit_api_gen::request_url`): such
+/// an id is never sent, never misrouted.
 #[tokio::test]
 async fn ids_with_a_backslash_are_refused_before_sending() {
     let server = MockServer::start().await;
