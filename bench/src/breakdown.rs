@@ -9,8 +9,9 @@ use conduit_sdk::raw;
 use serde_json::{Map, Value, json};
 
 use crate::baseline;
-use crate::measure::{Clients, Config, PARAMETER, Request, TOKEN, TOOL_ID, Which, burst};
-use crate::server::Server;
+use crate::measure::{
+    Clients, Config, PARAMETER, Request, TOKEN, TOOL_ID, Which, burst, on_fresh_server,
+};
 use crate::stats::{Summary, median, round};
 
 /// One way of sending the run request, from bare reqwest up to the SDK.
@@ -187,20 +188,12 @@ pub fn pinned(config: &Config) -> Result<Value, String> {
     );
     let thread = std::thread::spawn(move || {
         let cpu = crate::pin::to_one_cpu()?;
-        // Started after the pin, so that its thread inherits it; dropped
-        // after the runtime, which is declared after it.
-        let server = Server::start().map_err(|e| format!("server: {e}"))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("runtime: {e}"))?;
-        let layers = Arc::new(Layers::new(&server.url())?);
-        // On a worker, as the other measurements.
-        let task =
-            runtime.spawn(async move { breakdown(&layers, rounds, sequential, requests).await });
-        let mut value = runtime
-            .block_on(task)
-            .map_err(|e| format!("breakdown task: {e}"))??;
+        // The server and runtime are started after the pin, so that their
+        // threads inherit it.
+        let mut value = on_fresh_server(move |server| async move {
+            let layers = Arc::new(Layers::new(&server.url())?);
+            breakdown(&layers, rounds, sequential, requests).await
+        })?;
         value["pinned_cpu"] = json!(cpu);
         Ok::<_, String>(value)
     });
@@ -235,8 +228,9 @@ pub async fn breakdown(
     let mut paired: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut rps: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
-    // Allocations during each layer's sequential calls, and the calls.
-    let mut allocs = vec![(0u64, 0u64); n];
+    // Allocations during each layer's sequential calls; the calls are the
+    // layer's latency samples.
+    let mut allocs = vec![0u64; n];
     let micros = |start: Instant| start.elapsed().as_secs_f64() * 1e6;
     // `row` is the layer's place in `Layer::ALL`.
     let mut timed = async |row: usize, samples: &mut Vec<f64>| {
@@ -245,9 +239,7 @@ pub async fn breakdown(
         let start = Instant::now();
         layers.run(layer).await?;
         samples.push(micros(start));
-        let counted = &mut allocs[row];
-        counted.0 += crate::allocs::allocations() - before;
-        counted.1 += 1;
+        allocs[row] += crate::allocs::allocations() - before;
         Ok::<_, String>(())
     };
     for _ in 0..rounds {
@@ -279,7 +271,7 @@ pub async fn breakdown(
                 "throughput_ratio": round(median(&rps[i]) / base_rps),
                 "client_cpu_us": Summary::of(&cpu[i]).to_json(),
                 "client_cpu_ratio": round(median(&cpu[i]) / base_cpu),
-                "allocs_per_call": round(allocs[i].0 as f64 / allocs[i].1.max(1) as f64),
+                "allocs_per_call": round(allocs[i] as f64 / latency[i].len().max(1) as f64),
             })
         })
         .collect();

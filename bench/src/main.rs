@@ -136,22 +136,7 @@ where
     F: FnOnce(Arc<Server>) -> Fut,
     Fut: std::future::Future<Output = Result<serde_json::Value, String>> + Send + 'static,
 {
-    let result = Server::start()
-        .map_err(|e| e.to_string())
-        .and_then(|server| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            // On a worker, as in the full run: polled by `block_on`'s own
-            // thread, every call wakes that thread through a futex, and
-            // the latency ratios read about 0.03 higher.
-            let phase = runtime.spawn(phase(Arc::new(server)));
-            runtime
-                .block_on(phase)
-                .map_err(|e| format!("measurement task: {e}"))?
-        });
-    printed(result)
+    printed(measure::on_fresh_server(phase))
 }
 
 /// Prints a measurement as JSON, or why it failed.

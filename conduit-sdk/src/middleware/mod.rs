@@ -83,9 +83,9 @@ impl Middleware for Pipeline {
             call_state::with_call(|s| s.set_operation(op.rust_method));
         }
         // No path check here: the generated code refuses a path parameter
-        // that would leave its segment (empty, `.` or `..`) as it builds the
-        // URL (`conduit_api_gen::request_url`), so every request reaches its
-        // operation's own path.
+        // that would leave its segment (empty, `.`, `..`, or with a `\`) as
+        // it builds the URL (`conduit_api_gen::request_url`), so every
+        // request reaches its operation's own path.
         let extra = self.headers.as_ref().map_err(Clone::clone)?;
         let headers = request.headers_mut();
         for (name, value) in extra {

@@ -409,13 +409,9 @@ fn limits_table(m: &Value) -> String {
 fn breakdown_table(bd: &Value) -> String {
     // Several runs' medians carry their runs' range: "1.120 (1.11-1.14)".
     let ratio = |row: &Value, key: &str| {
-        let range = row[format!("{key}_range")].as_array().map(|r| {
-            format!(
-                " ({}-{})",
-                fmt(num(&r[0]), 3),
-                fmt(num(r.get(1).unwrap_or(&Value::Null)), 3)
-            )
-        });
+        let range = row[format!("{key}_range")]
+            .as_array()
+            .map(|r| format!(" ({}-{})", fmt(num(&r[0]), 3), fmt(num(&r[1]), 3)));
         format!("{}{}", fmt(num(&row[key]), 3), range.unwrap_or_default())
     };
     let mut t = String::new();
@@ -441,10 +437,10 @@ fn breakdown_table(bd: &Value) -> String {
 /// Several quick breakdowns as one: each layer's medians over the runs,
 /// and the range of its two ratios.
 pub(super) fn breakdown_medians(runs: &[Value]) -> Value {
-    let rows = |run: &Value| run["layers"].as_array().cloned().unwrap_or_default();
-    let first = runs.first().map(rows).unwrap_or_default();
+    let first = runs.first().and_then(|run| run["layers"].as_array());
     let layers: Vec<Value> = first
-        .iter()
+        .into_iter()
+        .flatten()
         .enumerate()
         .map(|(i, row)| {
             let values = |pick: &dyn Fn(&Value) -> &Value| -> Vec<f64> {
