@@ -229,7 +229,7 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     parse_retry_after(value, now)
 }
 
-/// [`retry_after`] on a header value.
+/// `retry_after` on a header value (public for the fuzz targets).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if value.starts_with(|c: char| c.is_ascii_digit()) {
