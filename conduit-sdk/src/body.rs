@@ -15,7 +15,7 @@ use bytes::Bytes;
 use conduit_api_gen::BodyRead;
 use http_body::{Body, Frame, SizeHint};
 
-use crate::middleware::CallState;
+use crate::middleware::with_call;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -80,10 +80,10 @@ pub(crate) fn guard(
     rebuild(parts, reqwest::Body::wrap(body), url)
 }
 
-/// Reads the whole body now, under the same rules as [`guard`], and hands
-/// it to `keep` if any (the body as sent, for a wrapper); the response
-/// returned carries those bytes for the generated decoding ([`BodyRead`]),
-/// or fails with what the read met. One read, and fewer layers than a
+/// Reads the whole body now, under the same rules as [`guard`], and, if
+/// `keep`, hands it to the call's state (the body as sent, for a wrapper).
+/// The response returned carries those bytes for the generated decoding
+/// ([`BodyRead`]), or fails with what the read met. One read, and fewer layers than a
 /// guarded body: for a 2xx of an operation that reads its bodies whole.
 // One flat loop in a plain fn around an `async move` block, the response's
 // parts taken only after it: nested futures, live locals and an async fn's
@@ -93,8 +93,8 @@ pub(crate) fn read_whole(
     mut response: reqwest::Response,
     max_bytes: usize,
     stall: Duration,
-    keep: Option<&CallState>,
-) -> impl Future<Output = reqwest::Response> + Send + '_ {
+    keep: bool,
+) -> impl Future<Output = reqwest::Response> + Send {
     async move {
         let declared = response.content_length();
         // The usual case, one chunk, is kept without copying.
@@ -137,8 +137,8 @@ pub(crate) fn read_whole(
         };
         let body = match result {
             Ok(bytes) => {
-                if let Some(call) = keep {
-                    call.set_body(bytes.clone());
+                if keep {
+                    with_call(|call| call.set_body(bytes.clone()));
                 }
                 // The response as it is, its body spent: rebuilding one
                 // around the bytes would cost four allocations.
@@ -270,6 +270,7 @@ impl Body for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::middleware::{CALL, CallState};
 
     /// A body that yields its chunks one frame at a time.
     struct Chunks(std::collections::VecDeque<Bytes>);
@@ -286,6 +287,15 @@ mod tests {
         }
     }
 
+    /// `read` run inside a call that keeps the body, and that call's state.
+    async fn in_call(
+        read: impl Future<Output = reqwest::Response>,
+    ) -> (reqwest::Response, CallState) {
+        let mut scoped = std::pin::pin!(CALL.scope(CallState::new(None, true), read));
+        let response = scoped.as_mut().await;
+        (response, scoped.take_value().unwrap())
+    }
+
     /// A 200 whose body arrives in `chunks`, as hyper would stream it.
     fn streamed(chunks: &[&'static str]) -> reqwest::Response {
         let chunks = chunks.iter().map(|c| Bytes::from_static(c.as_bytes()));
@@ -296,9 +306,13 @@ mod tests {
     #[tokio::test]
     async fn a_body_read_whole_is_every_chunk_in_order_for_the_call_and_the_decoding() {
         for chunks in [&[][..], &["{\"a\":1}"], &["{\"a\"", ":", "1}"]] {
-            let call = CallState::new(None, true);
-            let mut response =
-                read_whole(streamed(chunks), 1024, Duration::from_secs(10), Some(&call)).await;
+            let (mut response, call) = in_call(read_whole(
+                streamed(chunks),
+                1024,
+                Duration::from_secs(10),
+                true,
+            ))
+            .await;
             let read = response.extensions_mut().remove::<BodyRead>().unwrap().0;
             assert_eq!(response.chunk().await.unwrap(), None, "the body is spent");
             assert_eq!(read, chunks.concat().as_bytes(), "{chunks:?}");
@@ -308,13 +322,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_limit_fails_when_decoded_and_keeps_nothing() {
-        let call = CallState::new(None, true);
-        let response = read_whole(
+        let (response, call) = in_call(read_whole(
             streamed(&["0123456789", "0123456789"]),
             15,
             Duration::from_secs(10),
-            Some(&call),
-        )
+            true,
+        ))
         .await;
         let err = response.bytes().await.unwrap_err();
         assert!(format!("{err:?}").contains("TooLarge"), "{err:?}");
@@ -347,11 +360,11 @@ mod tests {
                 }
             }
         }
-        let call = CallState::new(None, true);
         let started = tokio::time::Instant::now();
         let stopped =
             reqwest::Response::from(http::Response::new(reqwest::Body::wrap(Stops(false))));
-        let response = read_whole(stopped, 1024, Duration::from_secs(3), Some(&call)).await;
+        let (response, call) =
+            in_call(read_whole(stopped, 1024, Duration::from_secs(3), true)).await;
         assert_eq!(started.elapsed(), Duration::from_secs(3));
         let err = response.bytes().await.unwrap_err();
         assert!(format!("{err:?}").contains("Stalled"), "{err:?}");

@@ -1,16 +1,19 @@
 //! Running any raw operation with the SDK's error mapping.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use progenitor_client::{Error as RawError, ResponseValue};
 use reqwest::header::HeaderMap;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::error::from_raw;
 use crate::gate::Partition;
-use crate::middleware::{CALL, CallState};
+use crate::middleware::{CALL, CallState, Learned};
 use crate::{Client, Error, ErrorKind};
 
 impl Client {
@@ -52,35 +55,52 @@ impl Client {
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        let state = Arc::new(CallState::new(partition, keep_body));
+        // The state lives in the scope, which hands it back when done: no
+        // allocation, lock or atomic per call.
+        let mut scoped = pin!(CALL.scope(CallState::new(partition, keep_body), f(self.raw())));
+        let deadline = self
+            .total_timeout()
+            .map(|limit| (Instant::now() + limit, limit));
+        let timed_out = |learned: &Learned, limit: Duration| {
+            Error::new(ErrorKind::Timeout)
+                .with_message(format!("no response within {limit:?}"))
+                .with_request_id(learned.request_id.clone())
+                .with_attempts(learned.attempts)
+                .with_waited(learned.waited)
+                .with_operation(learned.operation)
+        };
+        let result = match deadline {
+            None => scoped.as_mut().await,
+            Some((at, limit)) => match tokio::time::timeout_at(at, scoped.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let state = scoped.take_value().unwrap_or_default();
+                    return Err(timed_out(&state.learned(), limit));
+                }
+            },
+        };
+        let state = scoped.take_value().unwrap_or_default();
+        let e = match result {
+            Ok(value) => {
+                // Headers are taken whenever the body is kept; a body the
+                // decoding did not read is empty.
+                let kept = state
+                    .take_headers()
+                    .map(|headers| (state.take_body().unwrap_or_default(), headers));
+                return Ok((value, kept));
+            }
+            Err(e) => e,
+        };
         // The error mapping may read the rest of an error body: it runs
         // inside the total timeout too, so every byte read for a call is.
-        let call = async {
-            // The error is moved out before the mapping is awaited: awaited
-            // inside the match, the whole result would be kept beside it.
-            let e = match CALL.scope(state.clone(), f(self.raw())).await {
-                Ok(value) => {
-                    // Headers are taken whenever the body is kept; a body
-                    // the decoding did not read is empty.
-                    let kept = state
-                        .take_headers()
-                        .map(|headers| (state.take_body().unwrap_or_default(), headers));
-                    return Ok((value, kept));
-                }
-                Err(e) => e,
-            };
-            Err(from_raw(e, &state, self.redactor(), self.system_time()).await)
-        };
-        match self.total_timeout() {
-            None => call.await,
-            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-                Err(Error::new(ErrorKind::Timeout)
-                    .with_message(format!("no response within {limit:?}"))
-                    .with_request_id(state.request_id())
-                    .with_attempts(state.attempts())
-                    .with_waited(state.waited())
-                    .with_operation(state.operation()))
-            }),
-        }
+        // Read out of the state, which must not be held across an await.
+        let learned = state.learned();
+        let mapping = from_raw(e, &learned, self.redactor(), self.system_time());
+        Err(match deadline {
+            None => mapping.await,
+            Some((at, limit)) => tokio::time::timeout_at(at, mapping)
+                .await
+                .unwrap_or_else(|_| timed_out(&learned, limit)),
+        })
     }
 }

@@ -8,7 +8,7 @@ use progenitor_client::Error as RawError;
 use serde::Serialize;
 
 use super::ShownSource;
-use crate::middleware::CallState;
+use crate::middleware::Learned;
 use crate::shown::Redactor;
 use crate::{Error, ErrorKind, retry};
 
@@ -19,21 +19,21 @@ const UNEXPECTED_BODY_LIMIT: usize = 64 * 1024;
 /// passes `redactor`; `now` dates HTTP-date `Retry-After` values.
 pub(crate) async fn from_raw<E: Serialize>(
     error: RawError<E>,
-    state: &CallState,
+    state: &Learned,
     redactor: &Redactor,
     now: SystemTime,
 ) -> Error {
-    if let Some(left) = state.refused() {
+    if let Some(left) = state.refused {
         // The gate's stand-in 429: nothing was sent this time.
         return Error::new(ErrorKind::RateLimited)
             .with_message(format!(
                 "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
             ))
             .with_retry_after(Some(left))
-            .with_request_id(state.request_id())
-            .with_attempts(state.attempts())
-            .with_waited(state.waited())
-            .with_operation(state.operation());
+            .with_request_id(state.request_id.clone())
+            .with_attempts(state.attempts)
+            .with_waited(state.waited)
+            .with_operation(state.operation);
     }
     let mapped = match error {
         RawError::InvalidRequest(message) => Error::invalid_input(message),
@@ -53,11 +53,11 @@ pub(crate) async fn from_raw<E: Serialize>(
         }
         RawError::InvalidResponsePayload(body, e) => {
             let reason = ShownSource(redactor.message(&e.to_string()));
-            match state.last_status() {
+            match state.last_status {
                 // A documented error status whose body is not the documented
                 // shape (an HTML page from a proxy, say) is still that status.
                 Some(status) if !status.is_success() => Error::for_status(status)
-                    .with_retry_after(state.retry_after())
+                    .with_retry_after(state.retry_after)
                     .with_body(redactor.snippet(&body))
                     .with_source(reason),
                 status => Error::new(ErrorKind::Decode)
@@ -73,15 +73,15 @@ pub(crate) async fn from_raw<E: Serialize>(
         RawError::Custom(message) => Error::new(ErrorKind::Transport).with_message(message),
     };
     let retry_after = if mapped.kind() == ErrorKind::RateLimited {
-        state.retry_after()
+        state.retry_after
     } else {
         None
     };
     mapped
-        .with_request_id(state.request_id())
-        .with_attempts(state.attempts())
-        .with_waited(state.waited())
-        .with_operation(state.operation())
+        .with_request_id(state.request_id.clone())
+        .with_attempts(state.attempts)
+        .with_waited(state.waited)
+        .with_operation(state.operation)
         .with_retry_after(retry_after)
 }
 
@@ -91,12 +91,12 @@ fn is_body_error(e: &reqwest::Error) -> bool {
 }
 
 /// A body that could not be read to its end.
-fn body_error(e: reqwest::Error, state: &CallState) -> Error {
+fn body_error(e: reqwest::Error, state: &Learned) -> Error {
     if let Some(too_large) = find::<crate::body::TooLarge>(&e) {
         let message = too_large.to_string();
-        return match state.last_status() {
+        return match state.last_status {
             Some(status) if !status.is_success() => Error::for_status(status)
-                .with_retry_after(state.retry_after())
+                .with_retry_after(state.retry_after)
                 .with_message(message),
             status => Error::new(ErrorKind::Decode)
                 .with_status(status)
@@ -106,12 +106,12 @@ fn body_error(e: reqwest::Error, state: &CallState) -> Error {
     }
     if let Some(stall) = find::<crate::body::Stalled>(&e) {
         return Error::new(ErrorKind::Timeout)
-            .with_status(state.last_status())
+            .with_status(state.last_status)
             .with_message(stall.to_string())
             .with_source(e);
     }
     transport(e)
-        .with_status(state.last_status())
+        .with_status(state.last_status)
         .with_message("the response body could not be read")
 }
 

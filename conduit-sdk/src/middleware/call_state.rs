@@ -1,7 +1,7 @@
 //! What one call learned inside the hooks, carried by a task-local.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,28 +11,42 @@ use crate::gate::Partition;
 
 /// What the middleware learns during one [`Client::call`](crate::Client::call),
 /// for the error it may become.
-#[derive(Debug, Default)]
+///
+/// Held by the call's task-local scope itself, not behind an `Arc`: only the
+/// task polling the call reaches it (through [`with_call`]), so plain cells
+/// do, with no allocation, lock or atomic per call.
+#[derive(Default)]
 pub(crate) struct CallState {
-    attempts: AtomicU32,
-    last_status: AtomicU16,
-    operation: OnceLock<&'static str>,
+    attempts: Cell<u32>,
+    last_status: Cell<u16>,
+    operation: Cell<Option<&'static str>>,
     /// The gate partition of this call, when not the client's default.
     pub(crate) partition: Option<Arc<Partition>>,
-    waited_nanos: AtomicU64,
+    waited: Cell<Duration>,
     /// Whether the caller wants the final response's body as sent.
     pub(crate) keep_body: bool,
-    learned: Mutex<Learned>,
+    retry_after: Cell<Option<Duration>>,
+    /// Set when the gate refused to send: what was left of the cooldown.
+    refused: Cell<Option<Duration>>,
+    body: Cell<Option<Bytes>>,
+    headers: Cell<Option<HeaderMap>>,
+    request_id: Cell<Option<String>>,
 }
 
-/// What a response told the call, set at most a few times per call.
-#[derive(Debug, Default)]
-struct Learned {
-    retry_after: Option<Duration>,
+/// What a call learned, read out of its [`CallState`] once it is over.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Learned {
+    pub(crate) attempts: u32,
+    pub(crate) last_status: Option<reqwest::StatusCode>,
+    pub(crate) operation: Option<&'static str>,
+    /// Time spent waiting: in the gate and between attempts.
+    pub(crate) waited: Duration,
+    /// The server's last `Retry-After`.
+    pub(crate) retry_after: Option<Duration>,
     /// Set when the gate refused to send: what was left of the cooldown.
-    refused: Option<Duration>,
-    body: Option<Bytes>,
-    headers: Option<HeaderMap>,
-    request_id: Option<String>,
+    pub(crate) refused: Option<Duration>,
+    /// The final response's request id, if it had one.
+    pub(crate) request_id: Option<String>,
 }
 
 impl CallState {
@@ -44,95 +58,76 @@ impl CallState {
         }
     }
 
-    fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
-        self.learned.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn attempts(&self) -> u32 {
-        self.attempts.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn last_status(&self) -> Option<reqwest::StatusCode> {
-        reqwest::StatusCode::from_u16(self.last_status.load(Ordering::Relaxed)).ok()
-    }
-
-    pub(crate) fn operation(&self) -> Option<&'static str> {
-        self.operation.get().copied()
-    }
-
-    pub(crate) fn retry_after(&self) -> Option<Duration> {
-        self.learned().retry_after
-    }
-
-    /// Time spent waiting: in the gate and between attempts.
-    pub(crate) fn waited(&self) -> Duration {
-        Duration::from_nanos(self.waited_nanos.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn refused(&self) -> Option<Duration> {
-        self.learned().refused
-    }
-
     /// The final response's body, when [`keep_body`](Self::keep_body).
     pub(crate) fn take_body(&self) -> Option<Bytes> {
-        self.learned().body.take()
+        self.body.take()
     }
 
     /// The final response's headers, when the body was kept.
     pub(crate) fn take_headers(&self) -> Option<HeaderMap> {
-        self.learned().headers.take()
+        self.headers.take()
     }
 
-    /// The final response's request id, if it had one.
-    pub(crate) fn request_id(&self) -> Option<String> {
-        self.learned().request_id.clone()
+    /// What the call learned, for the error it becomes.
+    pub(crate) fn learned(&self) -> Learned {
+        Learned {
+            attempts: self.attempts.get(),
+            last_status: reqwest::StatusCode::from_u16(self.last_status.get()).ok(),
+            operation: self.operation.get(),
+            waited: self.waited.get(),
+            retry_after: self.retry_after.get(),
+            refused: self.refused.get(),
+            request_id: self.request_id.take(),
+        }
     }
 
     pub(crate) fn set_body(&self, body: Bytes) {
-        self.learned().body = Some(body);
+        self.body.set(Some(body));
     }
 
     pub(super) fn set_headers(&self, headers: HeaderMap) {
-        self.learned().headers = Some(headers);
+        self.headers.set(Some(headers));
     }
 
     pub(super) fn set_request_id(&self, id: Option<String>) {
-        self.learned().request_id = id;
+        self.request_id.set(id);
     }
 
     pub(super) fn set_attempts(&self, n: u32) {
-        self.attempts.store(n, Ordering::Relaxed);
+        self.attempts.set(n);
     }
 
     pub(super) fn set_status(&self, status: u16) {
-        self.last_status.store(status, Ordering::Relaxed);
+        self.last_status.set(status);
     }
 
     pub(super) fn set_operation(&self, op: &'static str) {
-        let _ = self.operation.set(op);
+        self.operation.set(Some(op));
     }
 
     pub(super) fn set_retry_after(&self, d: Option<Duration>) {
-        self.learned().retry_after = d;
+        self.retry_after.set(d);
     }
 
     pub(super) fn set_refused(&self, left: Duration) {
-        self.learned().refused = Some(left);
+        self.refused.set(Some(left));
     }
 
     pub(super) fn add_waited(&self, d: Duration) {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.waited.set(self.waited.get().saturating_add(d));
     }
 }
 
 tokio::task_local! {
     /// Set by `Client::call` around the raw call; absent when the raw client
     /// is used directly, which still gets auth, the gate and retries.
-    pub(crate) static CALL: Arc<CallState>;
+    pub(crate) static CALL: CallState;
 }
 
 /// Runs `f` on the current call's state, when there is a call.
-pub(super) fn with_call(f: impl FnOnce(&CallState)) {
-    let _ = CALL.try_with(|state| f(state));
+///
+/// Looked up each time rather than held: a reference to the state must not
+/// live across an await (the state is `Send`, not `Sync`).
+pub(crate) fn with_call<R>(f: impl FnOnce(&CallState) -> R) -> Option<R> {
+    CALL.try_with(|state| f(state)).ok()
 }

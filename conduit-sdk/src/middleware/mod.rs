@@ -46,7 +46,7 @@ use tracing::Instrument;
 
 mod call_state;
 
-pub(crate) use call_state::{CALL, CallState};
+pub(crate) use call_state::{CALL, CallState, Learned, with_call};
 
 use crate::body;
 use crate::gate::{Partition, RateLimiter};
@@ -80,7 +80,7 @@ impl Middleware for Pipeline {
         op: Option<&'static Operation>,
     ) -> Result<(), String> {
         if let Some(op) = op {
-            call_state::with_call(|s| s.set_operation(op.rust_method));
+            with_call(|s| s.set_operation(op.rust_method));
         }
         // No path check here: the generated code refuses a path parameter
         // that would leave its segment (empty, `.`, `..`, or with a `\`) as
@@ -107,15 +107,12 @@ impl Middleware for Pipeline {
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
         let whole = op.is_some_and(|o| o.reads_whole);
         let op = op.map_or("unknown", |o| o.rust_method);
-        // The call's state, looked up once: a task-local lookup each time
-        // would cost more than passing it along.
-        let call = CALL.try_with(Arc::clone).ok();
         // Chained rather than awaited in turn inside an async block, which
         // would hold both futures and a copy of the request side by side:
         // see `send_with_retries` for why the size matters.
-        let sent = self.send_with_retries(client, request, op, call.clone());
+        let sent = self.send_with_retries(client, request, op);
         Box::pin(sent.then(move |result| match result {
-            Ok(response) => Either::Left(self.finish(response, call, whole).map(Ok)),
+            Ok(response) => Either::Left(self.finish(response, whole).map(Ok)),
             Err(e) => Either::Right(std::future::ready(Err(e))),
         }))
     }
@@ -137,17 +134,10 @@ impl Pipeline {
         client: &'a reqwest::Client,
         mut request: reqwest::Request,
         op: &'static str,
-        call: Option<Arc<CallState>>,
     ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a {
         async move {
-            let with_call = |f: &dyn Fn(&CallState)| {
-                if let Some(call) = &call {
-                    f(call);
-                }
-            };
-            let partition = call
-                .as_ref()
-                .and_then(|c| c.partition.clone())
+            let partition = with_call(|c| c.partition.clone())
+                .flatten()
                 .or_else(|| self.partition.clone());
             let method = request.method().clone();
             let mut attempt = 1;
@@ -158,14 +148,16 @@ impl Pipeline {
                     // wait should carry it.
                     let wait = Box::pin(partition.wait(&*self.sleeper, self.retry.max_wait()));
                     match wait.await {
-                        Ok(waited) => with_call(&|s| s.add_waited(waited)),
+                        Ok(waited) => {
+                            with_call(|s| s.add_waited(waited));
+                        }
                         Err(refused) => {
                             tracing::warn!(
                                 partition = partition.label(),
                                 retry_after_ms = refused.retry_after.as_millis() as u64,
                                 "the rate-limit cooldown exceeds max_wait; not sending"
                             );
-                            with_call(&|s| s.set_refused(refused.retry_after));
+                            with_call(|s| s.set_refused(refused.retry_after));
                             return Ok(refused_response(request.url(), refused.retry_after));
                         }
                     }
@@ -186,14 +178,14 @@ impl Pipeline {
                     retry_in_ms = tracing::field::Empty,
                 );
                 // Counted before sending: a call cut short mid-attempt still sent it.
-                with_call(&|s| s.set_attempts(attempt));
+                with_call(|s| s.set_attempts(attempt));
                 let sent_at = self.clock.now();
                 let result = client.execute(request).instrument(span.clone()).await;
                 let outcome = match &result {
                     Ok(response) => {
                         let status = response.status();
                         span.record("status", status.as_u16());
-                        with_call(&|s| s.set_status(status.as_u16()));
+                        with_call(|s| s.set_status(status.as_u16()));
                         Outcome::of_response(status, response.headers(), || {
                             self.clock.system_time()
                         })
@@ -203,7 +195,7 @@ impl Pipeline {
                 let decision = self.retry.decide(&outcome, &method, attempt);
                 match (&outcome, &partition) {
                     (Outcome::Throttled { retry_after }, _) => {
-                        with_call(&|s| s.set_retry_after(*retry_after));
+                        with_call(|s| s.set_retry_after(*retry_after));
                         let cooldown = match (&decision, retry_after) {
                             (Decision::RetryAfter(wait), _) => *wait,
                             (_, Some(wait)) => *wait,
@@ -244,7 +236,7 @@ impl Pipeline {
                 request = next.request();
                 if !gated {
                     self.sleeper.sleep(wait).await;
-                    with_call(&|s| s.add_waited(wait));
+                    with_call(|s| s.add_waited(wait));
                 }
                 attempt += 1;
             }
@@ -263,22 +255,25 @@ impl Pipeline {
     fn finish(
         &self,
         mut response: reqwest::Response,
-        call: Option<Arc<CallState>>,
         whole: bool,
     ) -> impl Future<Output = reqwest::Response> + Send + '_ {
         async move {
-            if let Some(call) = &call {
-                call.set_request_id(request_id(response.headers()));
-            }
             let success = response.status().is_success();
-            let keep = call.filter(|c| c.keep_body && success);
+            let keep = with_call(|call| {
+                // Parsed only for a call, which reports it.
+                call.set_request_id(request_id(response.headers()));
+                let keep = call.keep_body && success;
+                if keep {
+                    call.set_headers(std::mem::take(response.headers_mut()));
+                }
+                keep
+            })
+            .unwrap_or(false);
             let (max, stall) = (self.max_response_bytes, self.read_stall_timeout);
-            if let Some(call) = &keep {
-                call.set_headers(std::mem::take(response.headers_mut()));
-            } else if !(whole && success) {
+            if !(keep || whole && success) {
                 return body::guard(response, max, stall);
             }
-            body::read_whole(response, max, stall, keep.as_deref()).await
+            body::read_whole(response, max, stall, keep).await
         }
     }
 }
@@ -402,21 +397,24 @@ mod tests {
     async fn a_2xx_of_an_operation_that_reads_whole_is_read_by_the_middleware() {
         let p = pipeline();
         // Read now, with or without a call, and handed on to the decoding.
-        for call in [None, Some(Arc::new(CallState::new(None, false)))] {
-            let mut r = p.finish(response(200), call, true).await;
+        let without = p.finish(response(200), true).await;
+        let with = CALL.scope(CallState::new(None, false), p.finish(response(200), true));
+        for mut r in [without, with.await] {
             let read = r.extensions_mut().remove::<conduit_api_gen::BodyRead>();
             assert_eq!(read.unwrap().0, r#"{"a":1}"#);
         }
         // A body another decoding streams, or an error's, stays unread.
         for (status, whole) in [(200, false), (500, true)] {
-            let r = p.finish(response(status), None, whole).await;
+            let r = p.finish(response(status), whole).await;
             assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_none());
             assert_eq!(r.bytes().await.unwrap(), r#"{"a":1}"#, "{status}");
         }
         // A wrapper's 2xx is read, and kept as sent, whatever the operation.
-        let call = Arc::new(CallState::new(None, true));
-        let r = p.finish(response(200), Some(call.clone()), false).await;
+        let mut kept =
+            std::pin::pin!(CALL.scope(CallState::new(None, true), p.finish(response(200), false)));
+        let r = kept.as_mut().await;
         assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_some());
+        let call = kept.take_value().unwrap();
         assert_eq!(call.take_body().unwrap(), r#"{"a":1}"#);
         assert!(call.take_headers().is_some());
     }
@@ -440,7 +438,7 @@ mod tests {
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
         let status = transport
-            .send_with_retries(&client, request, "test", None)
+            .send_with_retries(&client, request, "test")
             .await
             .unwrap()
             .status()
