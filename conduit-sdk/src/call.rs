@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use progenitor_client::{Error as RawError, ResponseValue};
 use reqwest::header::HeaderMap;
 use serde::Serialize;
@@ -55,9 +57,6 @@ impl Client {
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        // The state lives in the scope, which hands it back when done: no
-        // allocation, lock or atomic per call.
-        let mut scoped = pin!(CALL.scope(CallState::new(partition, keep_body), f(self.raw())));
         let deadline = self
             .total_timeout()
             .map(|limit| (Instant::now() + limit, limit));
@@ -69,32 +68,35 @@ impl Client {
                 .with_waited(learned.waited)
                 .with_operation(learned.operation)
         };
-        let result = match deadline {
-            None => scoped.as_mut().await,
-            Some((at, limit)) => match tokio::time::timeout_at(at, scoped.as_mut()).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let state = scoped.take_value().unwrap_or_default();
-                    return Err(timed_out(&state.learned(), limit));
-                }
-            },
-        };
-        let state = scoped.take_value().unwrap_or_default();
-        let e = match result {
-            Ok(value) => {
+        // The call, in a block of its own: its future is gone before the
+        // error mapping's is made, so the two share space in this one.
+        let (e, learned) = {
+            // The state lives in the scope, which hands it back when done:
+            // no allocation, lock or atomic per call.
+            let mut scoped = pin!(CALL.scope(CallState::new(partition, keep_body), f(self.raw())));
+            // One await, so that the call's future is live across a single
+            // suspension point and can share space with the mapping's.
+            let waited = match deadline {
+                None => Either::Left(scoped.as_mut().map(Ok)),
+                Some((at, _)) => Either::Right(tokio::time::timeout_at(at, scoped.as_mut())),
+            };
+            let Ok(result) = waited.await else {
+                let state = scoped.take_value().unwrap_or_default();
+                let limit = deadline.map_or(Duration::ZERO, |(_, limit)| limit);
+                return Err(timed_out(&state.learned(), limit));
+            };
+            let state = scoped.take_value().unwrap_or_default();
+            match result {
                 // Headers are taken whenever the body is kept; a body the
                 // decoding did not read is empty.
-                let kept = state
-                    .take_headers()
-                    .map(|headers| (state.take_body().unwrap_or_default(), headers));
-                return Ok((value, kept));
+                Ok(value) => return Ok((value, state.take_kept())),
+                // Read out of the state, which must not be held across an
+                // await (it is not `Sync`).
+                Err(e) => (e, state.learned()),
             }
-            Err(e) => e,
         };
         // The error mapping may read the rest of an error body: it runs
         // inside the total timeout too, so every byte read for a call is.
-        // Read out of the state, which must not be held across an await.
-        let learned = state.learned();
         let mapping = from_raw(e, &learned, self.redactor(), self.system_time());
         Err(match deadline {
             None => mapping.await,

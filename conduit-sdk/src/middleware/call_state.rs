@@ -58,6 +58,14 @@ impl CallState {
         }
     }
 
+    /// The final response's body as sent and its headers, when
+    /// [`keep_body`](Self::keep_body) and the response was a 2xx; a body
+    /// the decoding did not read is empty.
+    pub(crate) fn take_kept(&self) -> Option<(Bytes, HeaderMap)> {
+        let headers = self.take_headers()?;
+        Some((self.take_body().unwrap_or_default(), headers))
+    }
+
     /// The final response's body, when [`keep_body`](Self::keep_body).
     pub(crate) fn take_body(&self) -> Option<Bytes> {
         self.body.take()
