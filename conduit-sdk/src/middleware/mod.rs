@@ -136,13 +136,14 @@ impl Pipeline {
         op: &'static str,
     ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a {
         async move {
-            let partition = with_call(|c| c.partition.clone())
-                .flatten()
-                .or_else(|| self.partition.clone());
+            // The client's own partition is borrowed, not cloned: its count
+            // is shared by every call in flight, on every core.
+            let own = with_call(|c| c.partition.clone()).flatten();
+            let partition = own.as_ref().or(self.partition.as_ref());
             let method = request.method().clone();
             let mut attempt = 1;
             loop {
-                if let Some(partition) = partition.as_ref().filter(|p| p.must_wait()) {
+                if let Some(partition) = partition.filter(|p| p.must_wait()) {
                     // Boxed, as the 429 path below: the wait (with a store, a
                     // Redis round trip) is a large future, and only calls that
                     // wait should carry it.
