@@ -83,8 +83,9 @@ pub(crate) fn guard(
 /// Reads the whole body now, under the same rules as [`guard`], and, if
 /// `keep`, hands it to the call's state (the body as sent, for a wrapper).
 /// The response returned carries those bytes for the generated decoding
-/// ([`BodyRead`]), or fails with what the read met. One read, and fewer layers than a
-/// guarded body: for a 2xx of an operation that reads its bodies whole.
+/// ([`BodyRead`]), or fails with what the read met. One read, and fewer
+/// layers than a guarded body: for a 2xx of an operation that reads its
+/// bodies whole.
 // One flat loop in a plain fn around an `async move` block, the response's
 // parts taken only after it: nested futures, live locals and an async fn's
 // copy of its arguments all make the middleware's boxed future larger.

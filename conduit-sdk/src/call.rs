@@ -81,8 +81,9 @@ impl Client {
                 Some((at, _)) => Either::Right(tokio::time::timeout_at(at, scoped.as_mut())),
             };
             let Ok(result) = waited.await else {
-                let state = scoped.take_value().unwrap_or_default();
+                // Only the deadline cuts a call short.
                 let limit = deadline.map_or(Duration::ZERO, |(_, limit)| limit);
+                let state = scoped.take_value().unwrap_or_default();
                 return Err(timed_out(&state.learned(), limit));
             };
             let state = scoped.take_value().unwrap_or_default();

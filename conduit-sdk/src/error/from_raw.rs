@@ -15,32 +15,34 @@ use crate::{Error, ErrorKind, retry};
 /// How much of an unexpected response body is read before giving up on it.
 const UNEXPECTED_BODY_LIMIT: usize = 64 * 1024;
 
-/// Maps progenitor's error for the call `state` describes. Server text
-/// passes `redactor`; `now` dates HTTP-date `Retry-After` values.
+/// Maps progenitor's error for a call, with what the call `learned`. Server
+/// text passes `redactor`; `now` dates HTTP-date `Retry-After` values.
 pub(crate) async fn from_raw<E: Serialize>(
     error: RawError<E>,
-    state: &Learned,
+    learned: &Learned,
     redactor: &Redactor,
     now: SystemTime,
 ) -> Error {
-    if let Some(left) = state.refused {
+    if let Some(left) = learned.refused {
         // The gate's stand-in 429: nothing was sent this time.
         return Error::new(ErrorKind::RateLimited)
             .with_message(format!(
                 "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
             ))
             .with_retry_after(Some(left))
-            .with_request_id(state.request_id.clone())
-            .with_attempts(state.attempts)
-            .with_waited(state.waited)
-            .with_operation(state.operation);
+            .with_request_id(learned.request_id.clone())
+            .with_attempts(learned.attempts)
+            .with_waited(learned.waited)
+            .with_operation(learned.operation);
     }
     let mapped = match error {
         RawError::InvalidRequest(message) => Error::invalid_input(message),
         // Reading the body inside the hooks (to keep it as sent) fails here.
-        RawError::CommunicationError(e) if e.is_body() || is_body_error(&e) => body_error(e, state),
+        RawError::CommunicationError(e) if e.is_body() || is_body_error(&e) => {
+            body_error(e, learned)
+        }
         RawError::CommunicationError(e) | RawError::InvalidUpgrade(e) => transport(e),
-        RawError::ResponseBodyError(e) => body_error(e, state),
+        RawError::ResponseBodyError(e) => body_error(e, learned),
         RawError::ErrorResponse(value) => {
             let status = value.status();
             let retry_after = retry::retry_after(value.headers(), now);
@@ -53,11 +55,11 @@ pub(crate) async fn from_raw<E: Serialize>(
         }
         RawError::InvalidResponsePayload(body, e) => {
             let reason = ShownSource(redactor.message(&e.to_string()));
-            match state.last_status {
+            match learned.last_status {
                 // A documented error status whose body is not the documented
                 // shape (an HTML page from a proxy, say) is still that status.
                 Some(status) if !status.is_success() => Error::for_status(status)
-                    .with_retry_after(state.retry_after)
+                    .with_retry_after(learned.retry_after)
                     .with_body(redactor.snippet(&body))
                     .with_source(reason),
                 status => Error::new(ErrorKind::Decode)
@@ -73,15 +75,15 @@ pub(crate) async fn from_raw<E: Serialize>(
         RawError::Custom(message) => Error::new(ErrorKind::Transport).with_message(message),
     };
     let retry_after = if mapped.kind() == ErrorKind::RateLimited {
-        state.retry_after
+        learned.retry_after
     } else {
         None
     };
     mapped
-        .with_request_id(state.request_id.clone())
-        .with_attempts(state.attempts)
-        .with_waited(state.waited)
-        .with_operation(state.operation)
+        .with_request_id(learned.request_id.clone())
+        .with_attempts(learned.attempts)
+        .with_waited(learned.waited)
+        .with_operation(learned.operation)
         .with_retry_after(retry_after)
 }
 
@@ -91,12 +93,12 @@ fn is_body_error(e: &reqwest::Error) -> bool {
 }
 
 /// A body that could not be read to its end.
-fn body_error(e: reqwest::Error, state: &Learned) -> Error {
+fn body_error(e: reqwest::Error, learned: &Learned) -> Error {
     if let Some(too_large) = find::<crate::body::TooLarge>(&e) {
         let message = too_large.to_string();
-        return match state.last_status {
+        return match learned.last_status {
             Some(status) if !status.is_success() => Error::for_status(status)
-                .with_retry_after(state.retry_after)
+                .with_retry_after(learned.retry_after)
                 .with_message(message),
             status => Error::new(ErrorKind::Decode)
                 .with_status(status)
@@ -106,12 +108,12 @@ fn body_error(e: reqwest::Error, state: &Learned) -> Error {
     }
     if let Some(stall) = find::<crate::body::Stalled>(&e) {
         return Error::new(ErrorKind::Timeout)
-            .with_status(state.last_status)
+            .with_status(learned.last_status)
             .with_message(stall.to_string())
             .with_source(e);
     }
     transport(e)
-        .with_status(state.last_status)
+        .with_status(learned.last_status)
         .with_message("the response body could not be read")
 }
 
