@@ -30,12 +30,21 @@ pub fn run() -> Result<(), String> {
         "check the SDK on the checked-in client and mocks",
         cargo().args(["check", "-p", "conduit-sdk", "--features", "test-util"]),
     )?;
-    run_step(
-        "docs",
-        cargo()
-            .args(["doc", "--workspace", "--no-deps"])
-            .env("RUSTDOCFLAGS", "-D warnings"),
-    )?;
+    // Both ways: a link can break with the features (an item they make
+    // public) or without them (an item they add).
+    for features in [&[][..], &["--all-features"]] {
+        run_step(
+            if features.is_empty() {
+                "docs"
+            } else {
+                "docs, all features"
+            },
+            cargo()
+                .args(["doc", "--workspace", "--no-deps"])
+                .args(features)
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )?;
+    }
     run_step("tests", cargo().args(["test", "--workspace"]))?;
 
     println!("\n== start Prism");
