@@ -560,40 +560,57 @@ pub mod builder {
             ResponseValue<types::RunCustomToolResponse>,
             Error<types::ApiError>,
         > {
-            let Self { client, id, body } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let body = body
-                .and_then(|v| {
-                    types::RunCustomToolBody::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = crate::request_url::of(
-                    client,
-                    format_args!(
-                        "/v1/custom-tools/{}/run", crate ::request_url::Segment(& id)
-                    ),
-                )
-                .map_err(Error::InvalidRequest)?;
-            #[allow(unused_mut)]
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "run_custom_tool",
+            let response = {
+                let (client, info, result) = {
+                    let (client, request, info) = {
+                        let (client, mut request, info) = {
+                            let Self { client, id, body } = self;
+                            let id = id.map_err(Error::InvalidRequest)?;
+                            let body = body
+                                .and_then(|v| {
+                                    types::RunCustomToolBody::try_from(v)
+                                        .map_err(|e| e.to_string())
+                                })
+                                .map_err(Error::InvalidRequest)?;
+                            let url = crate::request_url::of(
+                                    client,
+                                    format_args!(
+                                        "/v1/custom-tools/{}/run", crate ::request_url::Segment(&
+                                        id)
+                                    ),
+                                )
+                                .map_err(Error::InvalidRequest)?;
+                            #[allow(unused_mut)]
+                            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(
+                                0usize,
+                            );
+                            #[allow(unused_mut)]
+                            let mut request = client
+                                .client
+                                .post(url)
+                                .header(
+                                    ::reqwest::header::ACCEPT,
+                                    ::reqwest::header::HeaderValue::from_static(
+                                        "application/json",
+                                    ),
+                                )
+                                .json(&body)
+                                .headers(header_map)
+                                .build()?;
+                            let info = OperationInfo {
+                                operation_id: "run_custom_tool",
+                            };
+                            (client, request, info)
+                        };
+                        client.pre(&mut request, &info).await?;
+                        (client, request, info)
+                    };
+                    let result = client.exec(request, &info).await;
+                    (client, info, result)
+                };
+                client.post(&result, &info).await?;
+                result?
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
             match response.status().as_u16() {
                 200u16 => crate::decode::json(response).await,
                 400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),

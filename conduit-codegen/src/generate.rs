@@ -62,12 +62,18 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     let urls = crate::request_url::rewrite(&mut file)?;
     crate::decode::rewrite(&mut file)?;
     let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
-    if urls != surface.operations.len() {
-        return Err(Error::Generate(format!(
-            "progenitor's request URL: {urls} rewritten for {} operations \
-             (see conduit-codegen/src/request_url.rs)",
-            surface.operations.len()
-        )));
+    let sends = crate::scopes::rewrite(&mut file)?;
+    for (what, n, module) in [
+        ("request URL", urls, "request_url"),
+        ("`send`", sends, "scopes"),
+    ] {
+        if n != surface.operations.len() {
+            return Err(Error::Generate(format!(
+                "progenitor's {what}: {n} rewritten for {} operations \
+                 (see conduit-codegen/src/{module}.rs)",
+                surface.operations.len()
+            )));
+        }
     }
     let table: syn::File = syn::parse2(operation_table(&surface))
         .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
@@ -246,7 +252,8 @@ mod tests {
             "{}",
             generated.code
         );
-        assert!(generated.code.contains("HeaderMap::with_capacity(1usize)"));
+        let code = generated.code.replace(char::is_whitespace, "");
+        assert!(code.contains("HeaderMap::with_capacity(1usize"), "{code}");
         assert!(generated.code.contains("\"Idempotency-Key\""));
     }
 

@@ -20,6 +20,7 @@ pub mod merge;
 pub mod normalize;
 mod request_url;
 mod rewrite;
+mod scopes;
 pub mod source;
 pub mod surface;
 
