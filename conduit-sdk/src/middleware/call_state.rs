@@ -1,6 +1,6 @@
 //! What one call learned inside the hooks, carried by a task-local.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,25 +17,19 @@ use crate::gate::Partition;
 /// do, with no allocation, lock or atomic per call.
 #[derive(Default)]
 pub(crate) struct CallState {
-    attempts: Cell<u32>,
-    last_status: Cell<u16>,
-    operation: Cell<Option<&'static str>>,
     /// The gate partition of this call, when not the client's default.
     pub(crate) partition: Option<Arc<Partition>>,
-    waited: Cell<Duration>,
     /// Whether the caller wants the final response's body as sent.
     pub(crate) keep_body: bool,
-    retry_after: Cell<Option<Duration>>,
-    /// Set when the gate refused to send: what was left of the cooldown.
-    refused: Cell<Option<Duration>>,
+    learned: RefCell<Learned>,
     body: Cell<Option<Bytes>>,
     headers: Cell<Option<HeaderMap>>,
-    request_id: Cell<Option<String>>,
 }
 
-/// What a call learned, read out of its [`CallState`] once it is over.
+/// What a call learned, for the error it may become.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Learned {
+    /// Attempts sent, counted before each is sent.
     pub(crate) attempts: u32,
     pub(crate) last_status: Option<reqwest::StatusCode>,
     pub(crate) operation: Option<&'static str>,
@@ -58,6 +52,17 @@ impl CallState {
         }
     }
 
+    /// Records what the call learned. The borrow lasts only for `f`, which
+    /// only assigns, so borrows never overlap.
+    pub(super) fn learn(&self, f: impl FnOnce(&mut Learned)) {
+        f(&mut self.learned.borrow_mut());
+    }
+
+    /// What the call learned, taken out once it is over.
+    pub(crate) fn learned(&self) -> Learned {
+        self.learned.take()
+    }
+
     /// The final response's body as sent and its headers, when
     /// [`keep_body`](Self::keep_body) and the response was a 2xx; a body
     /// the decoding did not read is empty.
@@ -76,53 +81,12 @@ impl CallState {
         self.headers.take()
     }
 
-    /// What the call learned, for the error it becomes.
-    pub(crate) fn learned(&self) -> Learned {
-        Learned {
-            attempts: self.attempts.get(),
-            last_status: reqwest::StatusCode::from_u16(self.last_status.get()).ok(),
-            operation: self.operation.get(),
-            waited: self.waited.get(),
-            retry_after: self.retry_after.get(),
-            refused: self.refused.get(),
-            request_id: self.request_id.take(),
-        }
-    }
-
     pub(crate) fn set_body(&self, body: Bytes) {
         self.body.set(Some(body));
     }
 
     pub(super) fn set_headers(&self, headers: HeaderMap) {
         self.headers.set(Some(headers));
-    }
-
-    pub(super) fn set_request_id(&self, id: Option<String>) {
-        self.request_id.set(id);
-    }
-
-    pub(super) fn set_attempts(&self, n: u32) {
-        self.attempts.set(n);
-    }
-
-    pub(super) fn set_status(&self, status: u16) {
-        self.last_status.set(status);
-    }
-
-    pub(super) fn set_operation(&self, op: &'static str) {
-        self.operation.set(Some(op));
-    }
-
-    pub(super) fn set_retry_after(&self, d: Option<Duration>) {
-        self.retry_after.set(d);
-    }
-
-    pub(super) fn set_refused(&self, left: Duration) {
-        self.refused.set(Some(left));
-    }
-
-    pub(super) fn add_waited(&self, d: Duration) {
-        self.waited.set(self.waited.get().saturating_add(d));
     }
 }
 

@@ -80,7 +80,7 @@ impl Middleware for Pipeline {
         op: Option<&'static Operation>,
     ) -> Result<(), String> {
         if let Some(op) = op {
-            with_call(|s| s.set_operation(op.rust_method));
+            with_call(|s| s.learn(|l| l.operation = Some(op.rust_method)));
         }
         // No path check here: the generated code refuses a path parameter
         // that would leave its segment (empty, `.`, `..`, or with a `\`) as
@@ -150,7 +150,7 @@ impl Pipeline {
                     let wait = Box::pin(partition.wait(&*self.sleeper, self.retry.max_wait()));
                     match wait.await {
                         Ok(waited) => {
-                            with_call(|s| s.add_waited(waited));
+                            with_call(|s| s.learn(|l| l.waited = l.waited.saturating_add(waited)));
                         }
                         Err(refused) => {
                             tracing::warn!(
@@ -158,7 +158,7 @@ impl Pipeline {
                                 retry_after_ms = refused.retry_after.as_millis() as u64,
                                 "the rate-limit cooldown exceeds max_wait; not sending"
                             );
-                            with_call(|s| s.set_refused(refused.retry_after));
+                            with_call(|s| s.learn(|l| l.refused = Some(refused.retry_after)));
                             return Ok(refused_response(request.url(), refused.retry_after));
                         }
                     }
@@ -179,14 +179,14 @@ impl Pipeline {
                     retry_in_ms = tracing::field::Empty,
                 );
                 // Counted before sending: a call cut short mid-attempt still sent it.
-                with_call(|s| s.set_attempts(attempt));
+                with_call(|s| s.learn(|l| l.attempts = attempt));
                 let sent_at = self.clock.now();
                 let result = client.execute(request).instrument(span.clone()).await;
                 let outcome = match &result {
                     Ok(response) => {
                         let status = response.status();
                         span.record("status", status.as_u16());
-                        with_call(|s| s.set_status(status.as_u16()));
+                        with_call(|s| s.learn(|l| l.last_status = Some(status)));
                         Outcome::of_response(status, response.headers(), || {
                             self.clock.system_time()
                         })
@@ -196,7 +196,7 @@ impl Pipeline {
                 let decision = self.retry.decide(&outcome, &method, attempt);
                 match (&outcome, &partition) {
                     (Outcome::Throttled { retry_after }, _) => {
-                        with_call(|s| s.set_retry_after(*retry_after));
+                        with_call(|s| s.learn(|l| l.retry_after = *retry_after));
                         let cooldown = match (&decision, retry_after) {
                             (Decision::RetryAfter(wait), _) => *wait,
                             (_, Some(wait)) => *wait,
@@ -237,7 +237,7 @@ impl Pipeline {
                 request = next.request();
                 if !gated {
                     self.sleeper.sleep(wait).await;
-                    with_call(|s| s.add_waited(wait));
+                    with_call(|s| s.learn(|l| l.waited = l.waited.saturating_add(wait)));
                 }
                 attempt += 1;
             }
@@ -262,7 +262,7 @@ impl Pipeline {
             let success = response.status().is_success();
             let keep = with_call(|call| {
                 // Parsed only for a call, which reports it.
-                call.set_request_id(request_id(response.headers()));
+                call.learn(|l| l.request_id = request_id(response.headers()));
                 let keep = call.keep_body && success;
                 if keep {
                     call.set_headers(std::mem::take(response.headers_mut()));
