@@ -63,10 +63,7 @@ impl Client {
         let timed_out = |learned: &Learned, limit: Duration| {
             Error::new(ErrorKind::Timeout)
                 .with_message(format!("no response within {limit:?}"))
-                .with_request_id(learned.request_id.clone())
-                .with_attempts(learned.attempts)
-                .with_waited(learned.waited)
-                .with_operation(learned.operation)
+                .with_learned(learned)
         };
         // The call, in a block of its own: its future is gone before the
         // error mapping's is made, so the two share space in this one.

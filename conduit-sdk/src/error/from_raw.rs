@@ -30,10 +30,7 @@ pub(crate) async fn from_raw<E: Serialize>(
                 "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
             ))
             .with_retry_after(Some(left))
-            .with_request_id(learned.request_id.clone())
-            .with_attempts(learned.attempts)
-            .with_waited(learned.waited)
-            .with_operation(learned.operation);
+            .with_learned(learned);
     }
     let mapped = match error {
         RawError::InvalidRequest(message) => Error::invalid_input(message),
@@ -79,12 +76,18 @@ pub(crate) async fn from_raw<E: Serialize>(
     } else {
         None
     };
-    mapped
-        .with_request_id(learned.request_id.clone())
-        .with_attempts(learned.attempts)
-        .with_waited(learned.waited)
-        .with_operation(learned.operation)
-        .with_retry_after(retry_after)
+    mapped.with_learned(learned).with_retry_after(retry_after)
+}
+
+impl Error {
+    /// What the call learned that every error of it reports: its request
+    /// id, attempts, time waited and operation.
+    pub(crate) fn with_learned(self, learned: &Learned) -> Self {
+        self.with_request_id(learned.request_id.clone())
+            .with_attempts(learned.attempts)
+            .with_waited(learned.waited)
+            .with_operation(learned.operation)
+    }
 }
 
 /// Whether `e` is a body over the size limit or a stalled one.
