@@ -77,20 +77,20 @@ impl Client {
                 None => Either::Left(scoped.as_mut().map(Ok)),
                 Some((at, _)) => Either::Right(tokio::time::timeout_at(at, scoped.as_mut())),
             };
-            let Ok(result) = waited.await else {
-                // Only the deadline cuts a call short.
-                let limit = deadline.map_or(Duration::ZERO, |(_, limit)| limit);
-                let state = scoped.take_value().unwrap_or_default();
-                return Err(timed_out(&state.learned(), limit));
-            };
+            let waited = waited.await;
             let state = scoped.take_value().unwrap_or_default();
-            match result {
+            match waited {
+                // Only the deadline cuts a call short.
+                Err(_) => {
+                    let limit = deadline.map_or(Duration::ZERO, |(_, limit)| limit);
+                    return Err(timed_out(&state.take_learned(), limit));
+                }
                 // Headers are taken whenever the body is kept; a body the
                 // decoding did not read is empty.
-                Ok(value) => return Ok((value, state.take_kept())),
+                Ok(Ok(value)) => return Ok((value, state.take_kept())),
                 // Read out of the state, which must not be held across an
                 // await (it is not `Sync`).
-                Err(e) => (e, state.learned()),
+                Ok(Err(e)) => (e, state.take_learned()),
             }
         };
         // The error mapping may read the rest of an error body: it runs

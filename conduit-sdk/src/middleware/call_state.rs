@@ -59,7 +59,7 @@ impl CallState {
     }
 
     /// What the call learned, taken out once it is over.
-    pub(crate) fn learned(&self) -> Learned {
+    pub(crate) fn take_learned(&self) -> Learned {
         self.learned.take()
     }
 
