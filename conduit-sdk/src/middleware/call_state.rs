@@ -27,7 +27,7 @@ pub(crate) struct CallState {
 }
 
 /// What a call learned, for the error it may become.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Learned {
     /// Attempts sent, counted before each is sent.
     pub(crate) attempts: u32,
