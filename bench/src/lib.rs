@@ -26,7 +26,8 @@ pub mod stats;
 mod tests {
     use crate::baseline::RunData;
     use crate::measure::{
-        Clients, Config, PARAMETER, TOKEN, TOOL_ID, Which, latency_alone, synthetic_spec,
+        Clients, Config, PARAMETER, TOKEN, TOOL_ID, WARM_CALLS, Which, calls_alone, latency_alone,
+        synthetic_spec,
     };
     use crate::server::Server;
 
@@ -103,6 +104,19 @@ mod tests {
         // Seven calls in all, each answered: no other client ran.
         let seen = server.recorded_at_least(7).await;
         assert_eq!(seen.len(), 7);
+        assert!(seen.iter().all(|r| r.status == 200));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_alone_makes_the_warm_up_and_the_counted_calls_of_one_client() {
+        let server = Server::start().unwrap();
+        let clients = Clients::new(&server.url()).unwrap();
+        server.set_recording(true);
+        let report = calls_alone(&clients, Which::Sdk, 3).await.unwrap();
+        assert_eq!(report["client"], "sdk");
+        assert_eq!(report["calls"], 3);
+        let seen = server.recorded_at_least(WARM_CALLS + 3).await;
+        assert_eq!(seen.len(), WARM_CALLS + 3);
         assert!(seen.iter().all(|r| r.status == 200));
     }
 

@@ -11,7 +11,7 @@ use conduit_bench::measure::{self, Clients, Config, Which};
 use conduit_bench::server::Server;
 use serde_json::json;
 
-const USAGE: &str = "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only]";
+const USAGE: &str = "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only]\n       CONDUIT_BENCH_ONLY=<client> conduit-bench --calls-only <N>";
 
 #[global_allocator]
 static ALLOCATOR: conduit_bench::allocs::Counting = conduit_bench::allocs::Counting;
@@ -30,6 +30,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    // N calls of one client and nothing else, for a profiler.
+    if let [flag, calls] = args.as_slice()
+        && flag == "--calls-only"
+    {
+        return calls_only(calls);
     }
     for arg in args {
         match arg.as_str() {
@@ -76,6 +82,30 @@ fn allocs_only() -> ExitCode {
     print_json(|server| async move {
         let clients = Clients::new(&server.url())?;
         measure::allocations(&clients, 2_000).await
+    })
+}
+
+/// Only `calls` calls of the client `CONDUIT_BENCH_ONLY` names, after a
+/// warm-up, printed as JSON.
+fn calls_only(calls: &str) -> ExitCode {
+    let calls = match calls.parse::<usize>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            eprintln!(
+                "conduit-bench: --calls-only takes a number of calls, not {calls:?}\n{USAGE}"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let Some(which) = measure::only().as_deref().and_then(Which::named) else {
+        eprintln!(
+            "conduit-bench: --calls-only needs CONDUIT_BENCH_ONLY=sdk, peer, floor or baseline"
+        );
+        return ExitCode::from(2);
+    };
+    print_json(move |server| async move {
+        let clients = Clients::new(&server.url())?;
+        measure::calls_alone(&clients, which, calls).await
     })
 }
 

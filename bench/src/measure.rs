@@ -318,6 +318,20 @@ pub async fn latency_alone(
     }))
 }
 
+/// `calls` sequential calls of one client after [`WARM_CALLS`] more, and
+/// nothing else: what `cargo xtask bench --footprint` runs under callgrind
+/// twice, with two counts, so that the difference is the calls' own work.
+pub async fn calls_alone(clients: &Clients, which: Which, calls: usize) -> Result<Value, String> {
+    for _ in 0..WARM_CALLS + calls {
+        clients.run(which).await?;
+    }
+    Ok(json!({ "client": which.name(), "warmup_calls": WARM_CALLS, "calls": calls }))
+}
+
+/// The untimed calls [`calls_alone`] makes first: connections, pools and
+/// lazily built state are ready before the counted ones.
+pub const WARM_CALLS: usize = 200;
+
 /// The client `CONDUIT_BENCH_ONLY` names (sdk, peer, floor or baseline),
 /// if it is set: the runs for profilers measure that one alone.
 pub fn only() -> Option<String> {

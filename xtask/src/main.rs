@@ -72,7 +72,9 @@ enum Cmd {
     /// app against each, prints the results and writes them to BENCHMARKS.md.
     /// --quick only prints: it never rewrites BENCHMARKS.md, which holds the
     /// last full run. --breakdown only runs the per-layer breakdown on one
-    /// pinned CPU, --runs times, and prints its medians.
+    /// pinned CPU, --runs times, and prints its medians. --footprint only
+    /// counts, under callgrind, the code the SDK, the peer and the floor run
+    /// per call, and prints it.
     #[command(verbatim_doc_comment)]
     Bench(bench::Options),
 }
@@ -178,6 +180,8 @@ mod tests {
             &["mock", "--port", "x"],
             &["mock", "--port", "70000"],
             &["bench", "--slow"],
+            &["bench", "--footprint", "--quick"],
+            &["bench", "--footprint", "--breakdown"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

@@ -5,8 +5,11 @@
 //! stdout line. `--breakdown [--runs N]` only runs the per-layer breakdown,
 //! pinned to one CPU, N times and prints its medians: a quick, steady
 //! readout for measuring one change at a time; it never writes the report.
+//! `--footprint` counts, under callgrind, the code each client runs per
+//! call ([`footprint`]); it never writes the report either.
 
 mod cold_build;
+mod footprint;
 mod machine;
 mod report;
 mod run;
@@ -34,6 +37,11 @@ pub struct Options {
     /// medians: the steady figures for measuring one change at a time
     #[arg(long, conflicts_with = "quick")]
     breakdown: bool,
+    /// Only the code run per call by the SDK, the peer and the floor,
+    /// counted by callgrind (needs valgrind): exact where the wall clock is
+    /// not, for measuring one change at a time
+    #[arg(long, conflicts_with_all = ["quick", "breakdown"])]
+    footprint: bool,
     /// How many quick breakdowns --breakdown runs
     #[arg(long, default_value_t = 5, requires = "breakdown", value_parser = clap::value_parser!(u16).range(1..))]
     runs: u16,
@@ -45,9 +53,18 @@ pub fn run(options: &Options) -> Result<(), String> {
         quick,
         json: json_out,
         breakdown,
+        footprint,
         runs,
     } = *options;
     let root = root();
+    if footprint {
+        let figures = footprint::footprint(&run::built(&root)?)?;
+        match json_out {
+            true => println!("{figures}"),
+            false => println!("{}", footprint::table(&figures)),
+        }
+        return Ok(());
+    }
     if breakdown {
         let medians = report::breakdown_medians(&run::breakdowns(&root, usize::from(runs))?);
         match json_out {

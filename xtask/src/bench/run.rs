@@ -1,7 +1,7 @@
 //! Building and running the `conduit-bench` binary, and collecting the JSON
 //! it prints.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -54,6 +54,15 @@ pub(super) fn breakdowns(root: &Path, runs: usize) -> Result<Vec<Value>, String>
                 .map_err(|e| format!("conduit-bench's breakdown is not JSON ({e}):\n{stdout}"))
         })
         .collect()
+}
+
+/// Builds `conduit-bench` in release; the path of the binary.
+pub(super) fn built(root: &Path) -> Result<PathBuf, String> {
+    build(root)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("conduit-bench"))
 }
 
 fn build(root: &Path) -> Result<(), String> {
