@@ -581,10 +581,6 @@ pub mod builder {
                                 )
                                 .map_err(Error::InvalidRequest)?;
                             #[allow(unused_mut)]
-                            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(
-                                0usize,
-                            );
-                            #[allow(unused_mut)]
                             let mut request = client
                                 .client
                                 .post(url)
@@ -595,7 +591,6 @@ pub mod builder {
                                     ),
                                 )
                                 .json(&body)
-                                .headers(header_map)
                                 .build()?;
                             let info = OperationInfo {
                                 operation_id: "run_custom_tool",
