@@ -125,6 +125,7 @@ async fn bad_or_forbidden_headers_fail_the_call_before_sending() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
         assert_eq!(err.attempts(), 0);
+        assert_eq!(err.operation(), Some("run_custom_tool"), "{err:?}");
     }
     assert_eq!(requests(&server).await, 0);
 }

@@ -31,6 +31,7 @@ pub(crate) struct CallState {
 pub(crate) struct Learned {
     /// Attempts sent, counted before each is sent.
     pub(crate) attempts: u32,
+    /// The final response's status, recorded as it is handed on.
     pub(crate) last_status: Option<reqwest::StatusCode>,
     pub(crate) operation: Option<&'static str>,
     /// Time spent waiting: in the gate and between attempts.

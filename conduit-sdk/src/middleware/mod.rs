@@ -79,14 +79,15 @@ impl Middleware for Pipeline {
         request: &mut reqwest::Request,
         op: Option<&'static Operation>,
     ) -> Result<(), String> {
-        if let Some(op) = op {
-            with_call(|s| s.learn(|l| l.operation = Some(op.rust_method)));
-        }
         // No path check here: the generated code refuses a path parameter
         // that would leave its segment (empty, `.`, `..`, or with a `\`) as
         // it builds the URL (`conduit_api_gen::request_url`), so every
         // request reaches its operation's own path.
-        let extra = self.headers.as_ref().map_err(Clone::clone)?;
+        let extra = self.headers.as_ref().map_err(|e| {
+            // The operation is recorded with each attempt; this one is not sent.
+            with_call(|s| s.learn(|l| l.operation = op.map(|o| o.rust_method)));
+            e.clone()
+        })?;
         let headers = request.headers_mut();
         for (name, value) in extra {
             headers.append(name, value.clone());
@@ -106,7 +107,6 @@ impl Middleware for Pipeline {
         op: Option<&'static Operation>,
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
         let whole = op.is_some_and(|o| o.reads_whole);
-        let op = op.map_or("unknown", |o| o.rust_method);
         // Chained rather than awaited in turn inside an async block, which
         // would hold both futures and a copy of the request side by side:
         // see `send_with_retries` for why the size matters.
@@ -133,7 +133,7 @@ impl Pipeline {
         &'a self,
         client: &'a reqwest::Client,
         mut request: reqwest::Request,
-        op: &'static str,
+        op: Option<&'static Operation>,
     ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a {
         async move {
             // The client's own partition is borrowed, not cloned: its count
@@ -141,6 +141,7 @@ impl Pipeline {
             let own = with_call(|c| c.partition.clone()).flatten();
             let partition = own.as_ref().or(self.partition.as_ref());
             let method = request.method().clone();
+            let operation = op.map(|o| o.rust_method);
             let mut attempt = 1;
             loop {
                 if let Some(partition) = partition.filter(|p| p.must_wait()) {
@@ -172,21 +173,27 @@ impl Pipeline {
                 };
                 let span = tracing::info_span!(
                     "conduit.request",
-                    operation = op,
+                    operation = operation.unwrap_or("unknown"),
                     method = %method,
                     attempt,
                     status = tracing::field::Empty,
                     retry_in_ms = tracing::field::Empty,
                 );
-                // Counted before sending: a call cut short mid-attempt still sent it.
-                with_call(|s| s.learn(|l| l.attempts = attempt));
+                // Counted before sending: a call cut short mid-attempt still
+                // sent it. One task-local access per attempt (and one in
+                // `finish`): each is code a call runs.
+                with_call(|s| {
+                    s.learn(|l| {
+                        l.attempts = attempt;
+                        l.operation = operation;
+                    });
+                });
                 let sent_at = self.clock.now();
                 let result = client.execute(request).instrument(span.clone()).await;
                 let outcome = match &result {
                     Ok(response) => {
                         let status = response.status();
                         span.record("status", status.as_u16());
-                        with_call(|s| s.learn(|l| l.last_status = Some(status)));
                         Outcome::of_response(status, response.headers(), || {
                             self.clock.system_time()
                         })
@@ -261,8 +268,12 @@ impl Pipeline {
         async move {
             let success = response.status().is_success();
             let keep = with_call(|call| {
-                // Parsed only for a call, which reports it.
-                call.learn(|l| l.request_id = request_id(response.headers()));
+                // Recorded for the final response only: what a call's error
+                // reports. The request id is parsed only for a call.
+                call.learn(|l| {
+                    l.last_status = Some(response.status());
+                    l.request_id = request_id(response.headers());
+                });
                 let keep = call.keep_body && success;
                 if keep {
                     call.set_headers(std::mem::take(response.headers_mut()));
@@ -439,7 +450,7 @@ mod tests {
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
         let status = transport
-            .send_with_retries(&client, request, "test")
+            .send_with_retries(&client, request, None)
             .await
             .unwrap()
             .status()
