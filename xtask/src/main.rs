@@ -69,7 +69,9 @@ enum Cmd {
     ///
     /// Runs conduit-bench in release (the SDK against a hand-written reqwest
     /// call, code generation, memory, rate limits), times cold builds of a tiny
-    /// app against each, prints the results and writes them to BENCHMARKS.md.
+    /// app against each, counts the code each client runs per call under
+    /// callgrind (when valgrind is installed; the report says so when not),
+    /// prints the results and writes them to BENCHMARKS.md.
     /// --quick only prints: it never rewrites BENCHMARKS.md, which holds the
     /// last full run. --breakdown only runs the per-layer breakdown on one
     /// pinned CPU, --runs times, and prints its medians. --footprint only

@@ -249,6 +249,27 @@ pub(super) fn table(value: &Value) -> String {
     out
 }
 
+/// BENCHMARKS.md's section on the code run per call: the table, or why
+/// this run has none.
+pub(super) fn section(measured: &Result<Value, String>) -> String {
+    let body = match measured {
+        Ok(value) => table(value),
+        Err(e) => format!("Not measured in this run: {e}\n"),
+    };
+    format!(
+        "## Code run per call\n\n\
+         Diagnostic, not a goal, and the steadiest figure here: the same build \
+         reads the same within about 5 lines. Each client runs {SHORT} and then \
+         {LONG} calls under valgrind's callgrind (`cargo xtask bench --footprint`); \
+         the difference is the calls' own work. A code line is 64 bytes of code \
+         run on nearly every call (the runtime's scheduling paths left out, as \
+         they vary with how valgrind interleaves threads). On this machine a \
+         call's latency follows these lines more than its instructions: the \
+         client's code does not stay in the L1 cache from one call to the \
+         next (bench/PROFILING.md, tenth pass).\n\n{body}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +317,23 @@ mod tests {
         // Run on fewer than 97.5 % of the calls: not the per-call path.
         let rare = Profile::parse(&callgrind(1_070, 1_600_000)).unwrap();
         assert_eq!(PerCall::between(&short, &rare, 1_000).code_lines, 0);
+    }
+
+    #[test]
+    fn the_report_section_shows_the_table_or_why_there_is_none() {
+        let m = |code_lines| PerCall {
+            instructions: 1.0,
+            code_lines,
+        };
+        let v = report(&[("floor", m(1)), ("peer", m(2)), ("sdk", m(3))]);
+        let with = section(&Ok(v));
+        assert!(with.starts_with("## Code run per call"), "{with}");
+        assert!(with.contains("| sdk | 3 | 1 |"), "{with}");
+        let without = section(&Err("valgrind is not installed".into()));
+        assert!(
+            without.contains("Not measured in this run: valgrind is not installed"),
+            "{without}"
+        );
     }
 
     #[test]

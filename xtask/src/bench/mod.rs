@@ -5,8 +5,8 @@
 //! stdout line. `--breakdown [--runs N]` only runs the per-layer breakdown,
 //! pinned to one CPU, N times and prints its medians: a quick, steady
 //! readout for measuring one change at a time; it never writes the report.
-//! `--footprint` counts, under callgrind, the code each client runs per
-//! call ([`footprint`]); it never writes the report either.
+//! `--footprint` only counts, under callgrind, the code each client runs
+//! per call ([`footprint`]), which a full run also reports.
 
 mod cold_build;
 mod footprint;
@@ -84,6 +84,12 @@ pub fn run(options: &Options) -> Result<(), String> {
         eprintln!("== cold builds (fresh directories and target dirs, --offline)");
         Some(cold_build::cold_builds(&root))
     };
+    let code = if quick {
+        None
+    } else {
+        eprintln!("== code run per call (callgrind)");
+        Some(run::built(&root).and_then(|bench| footprint::footprint(&bench)))
+    };
     let load_after = load_average();
 
     let summary = headline(&measured.json, cold.as_ref().and_then(|c| c.as_ref().ok()));
@@ -95,7 +101,15 @@ pub fn run(options: &Options) -> Result<(), String> {
     let path = root.join(REPORT);
     let wrote = write_report(&path, quick, || {
         let machine = Machine::probe(load_before, load_after);
-        render(&measured.json, cold.as_ref(), &summary, &machine, &timing)
+        let code = code.as_ref().map(footprint::section).unwrap_or_default();
+        render(
+            &measured.json,
+            cold.as_ref(),
+            &code,
+            &summary,
+            &machine,
+            &timing,
+        )
     })?;
     if wrote {
         eprintln!("wrote {}", path.display());

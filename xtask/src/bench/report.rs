@@ -488,6 +488,7 @@ pub(super) fn breakdown_report(medians: &Value) -> String {
 pub(super) fn render(
     m: &Value,
     cold: Option<&Result<ColdBuild, String>>,
+    code: &str,
     summary: &Value,
     machine: &Machine,
     timing: &Timing,
@@ -654,6 +655,7 @@ counted over each layer's sequential calls by the bench's allocator, the
 server's thread excluded.
 
 {breakdown}
+{code}
 {profiling}
 Reproduce: `cargo xtask bench` (full, writes this file) or
 `cargo xtask bench --quick --json` (prints its numbers and never writes this
@@ -692,6 +694,7 @@ built; the first release build of its dependencies takes several minutes on
             .as_str()
             .map_or(String::new(), |s| format!("Server: {s}.")),
         limits_table = limits_table(m),
+        code = code,
         profiling = PROFILING,
         explicit_rate = m["limits"]["explicit_rate_per_s"],
         limits_calls = m["limits"]["calls"],
