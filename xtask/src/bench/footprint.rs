@@ -279,8 +279,10 @@ pub(super) fn section(measured: &Result<Value, String>) -> String {
     };
     format!(
         "## Code run per call\n\n\
-         Diagnostic, not a goal, and the steadiest figure here: the same build \
-         reads the same within about 5 lines. Each client runs {SHORT} and then \
+         Diagnostic, not a goal, and the steadiest figure here: consecutive \
+         runs of one build agree within about 5 lines, though a client has read \
+         up to about 35 lines apart between runs hours apart. Each client runs \
+         {SHORT} and then \
          {LONG} calls under valgrind's callgrind (`cargo xtask bench --footprint`), \
          {PAIRS} times, the median reported; the difference is the calls' own \
          work. A code line is 64 bytes of code, counted by the share of calls \
