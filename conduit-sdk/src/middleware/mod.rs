@@ -180,8 +180,8 @@ impl Pipeline {
                     retry_in_ms = tracing::field::Empty,
                 );
                 // Counted before sending: a call cut short mid-attempt still
-                // sent it. One task-local access per attempt (and one in
-                // `finish`): each is code a call runs.
+                // sent it. One task-local access per attempt, besides the
+                // partition's above and `finish`'s: each is code a call runs.
                 with_call(|s| {
                     s.learn(|l| {
                         l.attempts = attempt;
