@@ -1,5 +1,7 @@
 //! `cargo xtask bench --footprint`: the code each client runs per call,
-//! counted by callgrind, so exactly that the same build reads the same.
+//! counted by callgrind: consecutive runs of one build agree within about
+//! 5 lines of code, where the wall clock moves by a point from batch to
+//! batch.
 //!
 //! On these machines a call's latency follows how much distinct code it
 //! runs more than how many instructions: between calls the kernel, the
