@@ -44,6 +44,13 @@ pub(crate) struct Learned {
     pub(crate) request_id: Option<String>,
 }
 
+impl Learned {
+    /// Adds `d` to the time the call spent waiting.
+    pub(super) fn add_waited(&mut self, d: Duration) {
+        self.waited = self.waited.saturating_add(d);
+    }
+}
+
 impl CallState {
     pub(crate) fn new(partition: Option<Arc<Partition>>, keep_body: bool) -> Self {
         Self {
@@ -95,6 +102,11 @@ tokio::task_local! {
     /// Set by `Client::call` around the raw call; absent when the raw client
     /// is used directly, which still gets auth, the gate and retries.
     pub(crate) static CALL: CallState;
+}
+
+/// Records what the current call learned, when there is a call.
+pub(super) fn learn(f: impl FnOnce(&mut Learned)) {
+    with_call(|state| state.learn(f));
 }
 
 /// Runs `f` on the current call's state, when there is a call.

@@ -46,6 +46,7 @@ use tracing::Instrument;
 
 mod call_state;
 
+use call_state::learn;
 pub(crate) use call_state::{CALL, CallState, Learned, with_call};
 
 use crate::body;
@@ -85,7 +86,7 @@ impl Middleware for Pipeline {
         // request reaches its operation's own path.
         let extra = self.headers.as_ref().map_err(|e| {
             // The operation is recorded with each attempt; this one is not sent.
-            with_call(|s| s.learn(|l| l.operation = op.map(|o| o.rust_method)));
+            learn(|l| l.operation = op.map(|o| o.rust_method));
             e.clone()
         })?;
         let headers = request.headers_mut();
@@ -151,7 +152,7 @@ impl Pipeline {
                     let wait = Box::pin(partition.wait(&*self.sleeper, self.retry.max_wait()));
                     match wait.await {
                         Ok(waited) => {
-                            with_call(|s| s.learn(|l| l.waited = l.waited.saturating_add(waited)));
+                            learn(|l| l.add_waited(waited));
                         }
                         Err(refused) => {
                             tracing::warn!(
@@ -159,7 +160,7 @@ impl Pipeline {
                                 retry_after_ms = refused.retry_after.as_millis() as u64,
                                 "the rate-limit cooldown exceeds max_wait; not sending"
                             );
-                            with_call(|s| s.learn(|l| l.refused = Some(refused.retry_after)));
+                            learn(|l| l.refused = Some(refused.retry_after));
                             return Ok(refused_response(request.url(), refused.retry_after));
                         }
                     }
@@ -182,11 +183,9 @@ impl Pipeline {
                 // Counted before sending: a call cut short mid-attempt still
                 // sent it. One task-local access per attempt, besides the
                 // partition's above and `finish`'s: each is code a call runs.
-                with_call(|s| {
-                    s.learn(|l| {
-                        l.attempts = attempt;
-                        l.operation = operation;
-                    });
+                learn(|l| {
+                    l.attempts = attempt;
+                    l.operation = operation;
                 });
                 let sent_at = self.clock.now();
                 let result = client.execute(request).instrument(span.clone()).await;
@@ -203,7 +202,7 @@ impl Pipeline {
                 let decision = self.retry.decide(&outcome, &method, attempt);
                 match (&outcome, &partition) {
                     (Outcome::Throttled { retry_after }, _) => {
-                        with_call(|s| s.learn(|l| l.retry_after = *retry_after));
+                        learn(|l| l.retry_after = *retry_after);
                         let cooldown = match (&decision, retry_after) {
                             (Decision::RetryAfter(wait), _) => *wait,
                             (_, Some(wait)) => *wait,
@@ -244,7 +243,7 @@ impl Pipeline {
                 request = next.request();
                 if !gated {
                     self.sleeper.sleep(wait).await;
-                    with_call(|s| s.learn(|l| l.waited = l.waited.saturating_add(wait)));
+                    learn(|l| l.add_waited(wait));
                 }
                 attempt += 1;
             }
