@@ -19,7 +19,7 @@ pub(crate) fn strip(file: &mut syn::File) -> Result<usize> {
     let (mut maps, mut empty) = (0, None);
     let appends = rewrite::run(file, Strip::default(), |strip| {
         maps = strip.maps;
-        empty = strip.empty.error;
+        empty = strip.empty_map_error;
         strip.appends
     })?;
     if appends != maps {
@@ -40,8 +40,8 @@ struct Strip {
     maps: usize,
     /// `header_map.append(HeaderName::from_static("api-version"), ..)` removed.
     appends: Tally,
-    /// Empty header maps removed with their merge into the request.
-    empty: Tally,
+    /// An empty header map used other than merged once into its request.
+    empty_map_error: Option<Error>,
 }
 
 impl VisitMut for Strip {
@@ -67,9 +67,8 @@ impl VisitMut for Strip {
             for stmt in &mut block.stmts[at..] {
                 merges.visit_stmt_mut(stmt);
             }
-            self.empty.count += 1;
             if merges.removed != 1 || merges.other_uses != 0 {
-                self.empty.error.get_or_insert(Error::Generate(format!(
+                self.empty_map_error.get_or_insert(Error::Generate(format!(
                     "progenitor's header map: an empty one merged {} times and used {} other times, \
                      expected merged once (see conduit-codegen/src/api_version.rs)",
                     merges.removed, merges.other_uses
