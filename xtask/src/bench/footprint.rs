@@ -31,6 +31,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use super::report::round3;
+
 /// The calls of the shorter and the longer run.
 const SHORT: u64 = 300;
 const LONG: u64 = 1_300;
@@ -226,7 +228,7 @@ fn profile(bench: &Path, dir: &Path, client: &str, calls: u64) -> Result<Profile
 /// The figures and the SDK's ratios to the peer and the floor.
 fn report(measured: &[(&str, PerCall)]) -> Value {
     let of = |name: &str| measured.iter().find(|(c, _)| *c == name).map(|(_, m)| *m);
-    let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
+    let ratio = |a: f64, b: f64| round3(a / b);
     let clients: serde_json::Map<String, Value> = measured
         .iter()
         .map(|(client, m)| {

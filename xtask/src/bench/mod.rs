@@ -38,7 +38,7 @@ pub struct Options {
     #[arg(long, conflicts_with = "quick")]
     breakdown: bool,
     /// Only the code run per call by the SDK, the peer and the floor,
-    /// counted by callgrind (needs valgrind): exact where the wall clock is
+    /// counted by callgrind (needs valgrind): steady where the wall clock is
     /// not, for measuring one change at a time
     #[arg(long, conflicts_with_all = ["quick", "breakdown"])]
     footprint: bool,

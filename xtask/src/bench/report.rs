@@ -53,7 +53,8 @@ pub(super) struct Timing {
     pub(super) total_s: f64,
 }
 
-fn round3(x: f64) -> f64 {
+/// `x` to three decimals, as the report gives ratios.
+pub(super) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
