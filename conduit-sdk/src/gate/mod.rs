@@ -105,6 +105,13 @@ struct Stats {
 }
 
 impl RateLimiter {
+    /// The longest cooldown one 429 can impose on a workspace: twice the
+    /// one-minute window Conduit documents. A `Retry-After` beyond it still
+    /// ends the call that got it (as [`RateLimited`](crate::ErrorKind::RateLimited),
+    /// with the server's value), but holds the workspace's other calls, in
+    /// this process and through a shared store, for this long at most.
+    pub const MAX_COOLDOWN: Duration = Duration::from_secs(120);
+
     /// The default: no pacing and no cost until a workspace gets its first
     /// 429; from then on its calls wait out each `Retry-After` together and
     /// are paced near the rate the server accepted, probing back up over
