@@ -30,6 +30,7 @@ pub(crate) async fn from_raw<E: Serialize>(
                 "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
             ))
             .with_retry_after(Some(left))
+            .refused_locally()
             .with_learned(learned);
     }
     let mapped = match error {

@@ -104,6 +104,7 @@ struct Inner {
     waited: Duration,
     request_id: Option<String>,
     retry_after: Option<Duration>,
+    refused_locally: bool,
     body_snippet: Option<String>,
     tool_logs: Option<String>,
     tool_run: Option<Box<ToolRun>>,
@@ -123,6 +124,7 @@ impl Error {
                 waited: Duration::ZERO,
                 request_id: None,
                 retry_after: None,
+                refused_locally: false,
                 body_snippet: None,
                 tool_logs: None,
                 tool_run: None,
@@ -192,6 +194,12 @@ impl Error {
 
     pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.inner.retry_after = d.or(self.inner.retry_after);
+        self
+    }
+
+    /// Marks a call the rate-limit gate ended without sending.
+    pub(crate) fn refused_locally(mut self) -> Self {
+        self.inner.refused_locally = true;
         self
     }
 
@@ -302,6 +310,15 @@ impl Error {
     /// Rate limited (429) after the retries allowed.
     pub fn is_rate_limited(&self) -> bool {
         self.kind() == ErrorKind::RateLimited
+    }
+
+    /// Rate limited by the SDK itself, not by a response: the workspace's
+    /// cooldown, or the wait for its turn, would take longer than the call
+    /// may wait ([`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait)),
+    /// so its last request was not sent. [`retry_after`](Self::retry_after)
+    /// says how long the cooldown has left, when there is one.
+    pub fn is_refused_locally(&self) -> bool {
+        self.inner.refused_locally
     }
 
     /// 404.
