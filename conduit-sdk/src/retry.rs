@@ -19,7 +19,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use crate::time::Clock;
+
+use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
 /// How many times to retry and how long to wait.
@@ -108,31 +110,39 @@ impl RetryPolicy {
     }
 
     /// Backoff before retry number `retry` (1-based): doubling from the
-    /// initial backoff, capped, less up to 25 % jitter so that clients that
-    /// failed together do not retry together.
-    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+    /// initial backoff, capped, less up to 25 % jitter (from `clock`) so
+    /// that clients that failed together do not retry together.
+    pub(crate) fn backoff(&self, retry: u32, clock: &dyn Clock) -> Duration {
         let doubled = self
             .initial_backoff
             .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
         let capped = doubled.min(self.max_backoff);
-        capped.mul_f64(1.0 - 0.25 * fastrand::f64())
+        capped.saturating_sub(clock.jitter(capped / 4))
     }
 
-    /// What to do after attempt number `attempt` ended in `outcome`.
-    pub(crate) fn decide(&self, outcome: &Outcome, method: &Method, attempt: u32) -> Decision {
+    /// What to do before retry number `retry` (1-based) after an attempt
+    /// ended in `outcome`, when the call may still wait `budget`.
+    pub(crate) fn decide(
+        &self,
+        outcome: &Outcome,
+        method: &Method,
+        retry: u32,
+        budget: Duration,
+        clock: &dyn Clock,
+    ) -> Decision {
         if !outcome.retryable(method) {
             return Decision::Return;
         }
-        if attempt > self.max_retries {
+        if retry > self.max_retries {
             return Decision::Exhausted;
         }
         let wait = match outcome {
             Outcome::Throttled {
                 retry_after: Some(at_least),
             } => *at_least,
-            _ => self.backoff(attempt),
+            _ => self.backoff(retry, clock),
         };
-        if wait > self.max_wait {
+        if wait > budget {
             Decision::TooLong(wait)
         } else {
             Decision::RetryAfter(wait)
@@ -224,9 +234,18 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The wait a `Retry-After` header asks for, if it holds a valid value:
 /// delta-seconds (a non-negative number) or an HTTP-date (a date in the past
 /// means no wait). Negative, non-numeric and unparsable values are ignored.
+///
+/// A date is read against the response's own `Date` when it has a valid
+/// one, as RFC 9110 intends: both come from the server's clock, so a client
+/// clock that is off by an hour does not turn two seconds into an hour.
+/// Without it, against `now`.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    parse_retry_after(value, now)
+    let server_now = headers
+        .get(DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+    parse_retry_after(value, server_now.unwrap_or(now))
 }
 
 /// `retry_after` on a header value (public for the fuzz targets).
@@ -255,6 +274,12 @@ mod proptests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::TokioTime;
+
+    /// `decide` with the whole of `max_wait` left.
+    fn decide(p: &RetryPolicy, outcome: &Outcome, method: &Method, retry: u32) -> Decision {
+        p.decide(outcome, method, retry, p.max_wait(), &TokioTime)
+    }
 
     fn headers(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -319,7 +344,7 @@ mod tests {
             (9, 8000),
             (40, 8000),
         ] {
-            let d = p.backoff(retry).as_millis() as u64;
+            let d = p.backoff(retry, &TokioTime).as_millis() as u64;
             assert!(
                 d <= full && d >= full * 3 / 4,
                 "retry {retry}: {d} ms not in [{}, {full}]",
@@ -335,14 +360,14 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
         };
         assert_eq!(
-            p.decide(&t, &Method::POST, 1),
+            decide(&p, &t, &Method::POST, 1),
             Decision::RetryAfter(Duration::from_secs(3))
         );
         assert_eq!(
-            p.decide(&t, &Method::GET, 2),
+            decide(&p, &t, &Method::GET, 2),
             Decision::RetryAfter(Duration::from_secs(3))
         );
-        assert_eq!(p.decide(&t, &Method::POST, 3), Decision::Exhausted);
+        assert_eq!(decide(&p, &t, &Method::POST, 3), Decision::Exhausted);
     }
 
     #[test]
@@ -352,7 +377,7 @@ mod tests {
             retry_after: Some(Duration::from_secs(61)),
         };
         assert_eq!(
-            p.decide(&t, &Method::POST, 1),
+            decide(&p, &t, &Method::POST, 1),
             Decision::TooLong(Duration::from_secs(61))
         );
     }
@@ -361,11 +386,11 @@ mod tests {
     fn only_idempotent_methods_retry_unavailable_and_timeouts() {
         let p = RetryPolicy::default();
         for outcome in [Outcome::Unavailable, Outcome::Timeout] {
-            assert_eq!(p.decide(&outcome, &Method::POST, 1), Decision::Return);
-            assert_eq!(p.decide(&outcome, &Method::PATCH, 1), Decision::Return);
+            assert_eq!(decide(&p, &outcome, &Method::POST, 1), Decision::Return);
+            assert_eq!(decide(&p, &outcome, &Method::PATCH, 1), Decision::Return);
             for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
                 assert!(
-                    matches!(p.decide(&outcome, &m, 1), Decision::RetryAfter(_)),
+                    matches!(decide(&p, &outcome, &m, 1), Decision::RetryAfter(_)),
                     "{m}"
                 );
             }
@@ -376,7 +401,7 @@ mod tests {
     fn connect_failures_retry_for_every_method() {
         let p = RetryPolicy::default();
         assert!(matches!(
-            p.decide(&Outcome::ConnectFailed, &Method::POST, 1),
+            decide(&p, &Outcome::ConnectFailed, &Method::POST, 1),
             Decision::RetryAfter(_)
         ));
     }
@@ -385,8 +410,11 @@ mod tests {
     fn zero_retries_never_retries() {
         let p = RetryPolicy::none();
         let t = Outcome::Throttled { retry_after: None };
-        assert_eq!(p.decide(&t, &Method::GET, 1), Decision::Exhausted);
-        assert_eq!(p.decide(&Outcome::Done, &Method::GET, 1), Decision::Return);
+        assert_eq!(decide(&p, &t, &Method::GET, 1), Decision::Exhausted);
+        assert_eq!(
+            decide(&p, &Outcome::Done, &Method::GET, 1),
+            Decision::Return
+        );
     }
 
     #[test]

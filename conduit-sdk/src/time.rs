@@ -18,6 +18,13 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Instant;
     /// Wall-clock now, for HTTP-date `Retry-After` values.
     fn system_time(&self) -> SystemTime;
+
+    /// A random part of `max`, added to or taken from waits so that calls
+    /// that failed together do not retry together. Uniform by default;
+    /// [`ManualTime`] takes none, so that tests see exact waits.
+    fn jitter(&self, max: Duration) -> Duration {
+        Duration::try_from_secs_f64(max.as_secs_f64() * fastrand::f64()).map_or(max, |d| d.min(max))
+    }
 }
 
 /// Waits between attempts and in the rate-limit gate.
@@ -155,6 +162,11 @@ impl Clock for ManualTime {
     fn system_time(&self) -> SystemTime {
         let m = self.lock();
         m.start_system + m.elapsed
+    }
+
+    /// None: waits under virtual time are exact.
+    fn jitter(&self, _max: Duration) -> Duration {
+        Duration::ZERO
     }
 }
 

@@ -20,17 +20,14 @@ fn secs(s: u64) -> Duration {
 }
 
 #[tokio::test]
-async fn a_retry_waits_out_retry_after_never_less_and_at_most_a_pacing_interval_more() {
+async fn a_retry_waits_out_retry_after_exactly_on_virtual_time() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("3")), 1, ok()).await;
     let (client, time) = gated_client(&server);
     let run = client.custom_tools().run(TOOL).send().await.unwrap();
     assert!(run.success());
-    let waits = time.waits();
-    assert_eq!(waits.len(), 1, "{waits:?}");
-    // Nothing was accepted before, so the gate paces at one call per
-    // Retry-After (3 s), less 10 %: the jitter is under one second.
-    assert!(waits[0] >= secs(3) && waits[0] < secs(4), "{waits:?}");
+    // Virtual time takes no jitter: the wait is exactly the server's.
+    assert_eq!(time.waits(), vec![secs(3)]);
 }
 
 #[tokio::test]
@@ -74,7 +71,9 @@ async fn clients_sharing_a_limiter_share_cooldowns_and_others_do_not() {
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("7")), 1, ok()).await;
     let limiter = RateLimiter::adaptive();
-    let (time_a, time_b, time_c) = (ManualTime::new(), ManualTime::new(), ManualTime::new());
+    // Clients sharing a limiter share its time line too.
+    let (time_a, time_c) = (ManualTime::new(), ManualTime::new());
+    let time_b = time_a.clone();
     let make = |time: &ManualTime, limiter: Option<&RateLimiter>| {
         let mut b = builder(&server).manual_time(time).max_retries(0);
         if let Some(l) = limiter {
@@ -92,9 +91,8 @@ async fn clients_sharing_a_limiter_share_cooldowns_and_others_do_not() {
         "a client with its own limiter is not held"
     );
     b.custom_tools().run(TOOL).send().await.unwrap();
-    // b's clock did not move while a's 429 came: b waits its full 7 s.
-    assert_eq!(time_b.waits().len(), 1);
-    assert!(time_b.waits()[0] >= secs(7), "{:?}", time_b.waits());
+    // b, never throttled itself, waits out a's 7 s.
+    assert_eq!(time_b.waits(), vec![secs(7)]);
 }
 
 #[tokio::test]
@@ -147,22 +145,62 @@ async fn each_workspace_is_its_own_partition() {
 #[tokio::test]
 async fn a_cooldown_beyond_max_wait_fails_other_calls_at_once_without_sending() {
     let server = MockServer::start().await;
-    always(&server, throttled(Some("300"))).await;
+    always(&server, throttled(Some("100"))).await;
     let (client, time) = gated_client(&server);
     let first = client.custom_tools().run(TOOL).send().await.unwrap_err();
     assert_eq!(
         (first.attempts(), first.retry_after()),
-        (1, Some(secs(300)))
+        (1, Some(secs(100)))
     );
-    time.advance(secs(100));
+    time.advance(secs(30));
     let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited, "{err:?}");
+    assert!(err.is_refused_locally(), "{err:?}");
     assert_eq!(err.attempts(), 0, "not sent");
     assert_eq!(err.status(), None, "no response of its own");
-    assert_eq!(err.retry_after(), Some(secs(200)));
+    assert_eq!(err.retry_after(), Some(secs(70)));
     assert!(err.to_string().contains("not sent"), "{err}");
     assert_eq!(requests(&server).await, 1);
     assert!(time.waits().is_empty());
+}
+
+#[tokio::test]
+async fn one_429_holds_the_workspace_no_longer_than_the_ceiling() {
+    let ceiling = RateLimiter::MAX_COOLDOWN;
+    let far = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH + secs(4_102_444_800));
+    for retry_after in ["1000000000000", far.as_str()] {
+        let server = MockServer::start().await;
+        sequence(&server, throttled(Some(retry_after)), 1, ok()).await;
+        let (client, time) = gated_client(&server);
+        // The call that got it fails with the server's value...
+        let first = client.custom_tools().run(TOOL).send().await.unwrap_err();
+        assert!(first.retry_after().unwrap() > 100 * ceiling, "{first:?}");
+        assert!(!first.is_refused_locally());
+        // ...the workspace's next call is held for the ceiling at most...
+        let held = client.custom_tools().run(TOOL).send().await.unwrap_err();
+        assert!(held.is_refused_locally(), "{held:?}");
+        assert_eq!(held.retry_after(), Some(ceiling), "{retry_after}");
+        // ...and once the ceiling is near, a call waits out the rest and goes.
+        time.advance(ceiling - secs(10));
+        client.custom_tools().run(TOOL).send().await.unwrap();
+        assert_eq!(time.waits(), vec![secs(10)], "{retry_after}");
+        assert_eq!(requests(&server).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_date_retry_after_is_read_against_the_servers_clock() {
+    // The client's clock is an hour behind the server's: the server asks
+    // for 2 s by date, and the call waits 2 s, not an hour and 2 s.
+    let server_now = std::time::SystemTime::UNIX_EPOCH + secs(1_800_000_000);
+    let server = MockServer::start().await;
+    let answer = throttled(Some(&httpdate::fmt_http_date(server_now + secs(2))))
+        .insert_header("date", httpdate::fmt_http_date(server_now).as_str());
+    sequence(&server, answer, 1, ok()).await;
+    let time = ManualTime::starting_at(server_now - secs(3600));
+    let client = builder(&server).manual_time(&time).build().unwrap();
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    assert_eq!(time.waits(), vec![secs(2)]);
 }
 
 #[tokio::test]

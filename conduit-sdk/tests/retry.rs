@@ -26,7 +26,10 @@ async fn retry_after_http_date_is_honoured_exactly() {
     let server = MockServer::start().await;
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let at = httpdate::fmt_http_date(start + Duration::from_secs(30));
-    sequence(&server, throttled(Some(&at)), 1, ok()).await;
+    // The server's clock reads `start` too (the date is read against it).
+    let answer =
+        throttled(Some(&at)).insert_header("date", httpdate::fmt_http_date(start).as_str());
+    sequence(&server, answer, 1, ok()).await;
     // Virtual time whose wall clock reads `start`: the wait is exact.
     let time = ManualTime::starting_at(start);
     let client = builder(&server)
@@ -268,4 +271,38 @@ async fn a_call_cut_short_mid_attempt_counts_that_attempt() {
     let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert_eq!(err.attempts(), 1);
+}
+
+#[tokio::test]
+async fn no_policy_overflows_whatever_its_durations() {
+    // Backoffs of Duration::MAX, and a Retry-After too bad to use: the
+    // backoff is what the call would wait, far past max_wait.
+    let server = MockServer::start().await;
+    always(&server, throttled(Some("soon"))).await;
+    let time = ManualTime::new();
+    let policy = conduit_sdk::RetryPolicy::default()
+        .with_initial_backoff(Duration::MAX)
+        .with_max_backoff(Duration::MAX);
+    let client = builder(&server)
+        .manual_time(&time)
+        .retry_policy(policy.clone())
+        .build()
+        .unwrap();
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(err.is_rate_limited() && err.attempts() == 1, "{err:?}");
+    // The workspace is held for the ceiling, not for ever.
+    let held = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(held.is_refused_locally(), "{held:?}");
+    assert_eq!(
+        held.retry_after(),
+        Some(conduit_sdk::RateLimiter::MAX_COOLDOWN)
+    );
+    // Nor does a max_wait of Duration::MAX.
+    let client = builder(&server)
+        .manual_time(&time)
+        .retry_policy(policy.with_max_wait(Duration::MAX).with_max_retries(1))
+        .build()
+        .unwrap();
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(err.is_rate_limited(), "{err:?}");
 }

@@ -8,6 +8,7 @@ use progenitor_client::Error as RawError;
 use serde::Serialize;
 
 use super::ShownSource;
+use crate::gate::Refused;
 use crate::middleware::Learned;
 use crate::shown::Redactor;
 use crate::{Error, ErrorKind, retry};
@@ -23,13 +24,27 @@ pub(crate) async fn from_raw<E: Serialize>(
     redactor: &Redactor,
     now: SystemTime,
 ) -> Error {
-    if let Some(left) = learned.refused {
+    if let Some(refused) = learned.refused {
         // The gate's stand-in 429: nothing was sent this time.
+        let (message, left) = match refused {
+            Refused::Cooldown(left) => (
+                format!(
+                    "not sent: the workspace's rate-limit cooldown has {left:.0?} left, \
+                     longer than max_wait lets this call wait"
+                ),
+                Some(left),
+            ),
+            Refused::Turn { waited } => (
+                format!(
+                    "not sent: waited {waited:.1?} for the workspace's turn under its rate \
+                     limit, all that max_wait allows"
+                ),
+                None,
+            ),
+        };
         return Error::new(ErrorKind::RateLimited)
-            .with_message(format!(
-                "not sent: the workspace's rate-limit cooldown has {left:.0?} left, more than max_wait"
-            ))
-            .with_retry_after(Some(left))
+            .with_message(message)
+            .with_retry_after(left)
             .refused_locally()
             .with_learned(learned);
     }

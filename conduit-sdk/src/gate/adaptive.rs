@@ -1,14 +1,43 @@
-//! The adaptive rate: none until a partition's first 429, then a CUBIC curve
-//! as in the AWS SDKs' adaptive retry mode, with two changes that use what
-//! Conduit tells us and that mode ignores:
+//! The adaptive rate: none until a partition's first 429, then paced near
+//! the rate the server accepted, climbing back once 429s stop.
 //!
-//! - After a 429 the curve starts from an estimate of the rate the server
-//!   accepted: the most requests accepted over any recent span, divided by
-//!   that span plus the `Retry-After`. A burst of 120 that earns
-//!   `Retry-After: 59` gives 2/s at once, where a measured send rate would
-//!   say hundreds and take many 429s to come down.
-//! - The curve's clock starts when the cooldown ends, so a long
-//!   `Retry-After` is not mistaken for time spent probing.
+//! The anchor is the AWS SDKs' adaptive retry mode (smithy-rs
+//! `client_rate_limiter.rs`: CUBIC on the measured send rate, cut by β at
+//! each throttle). It recovers within seconds from a brief throttle but
+//! ignores `Retry-After`, starts from the send rate (hundreds a second after
+//! a burst, so it takes many 429s to come down), and grows past the old
+//! limit along a cubic, too slowly to find a limit lifted by ten times.
+//! Here, using what Conduit tells us:
+//!
+//! - **The limit found.** After a 429 the pace starts from an estimate of
+//!   the rate the server accepted: the most requests accepted over any
+//!   recent span, divided by that span plus the `Retry-After`. A burst of
+//!   120 that earns `Retry-After: 59` gives 2/s at once. Answers to requests
+//!   sent before the 429 that keep coming in refine it upwards.
+//! - **Recover.** The clock starts when the cooldown ends (a long
+//!   `Retry-After` is not time spent probing); the pace climbs from β of the
+//!   limit to [`PLATEAU`] of it over [`RAMP`].
+//!   A 429 to a probe puts the pace back on the plateau of the limit it
+//!   was held under; a 429 while holding cuts the limit to the estimate and
+//!   the pace to β of it.
+//! - **Hold.** It stays there for a dwell: [`DWELL_MIN`] after the first 429,
+//!   doubling with each 429 met while paced (up to [`DWELL_MAX`]), so a
+//!   steady limit is probed more and more rarely (each probe past it costs
+//!   a whole `Retry-After` of silence).
+//! - **Probe.** Then the pace doubles every [`DOUBLING`], each time on the
+//!   evidence of an accepted answer to a request sent at the pace before:
+//!   a lifted limit is found within seconds, a client with few calls does
+//!   not climb on no evidence, and a pace that overshoots is stopped by the
+//!   first 429 one round trip later rather than by a burst of them.
+//! - **Release.** Once the pace is past [`RELEASE`] times the limit with no
+//!   429, a call that finds nobody else waiting ends pacing: the partition
+//!   is unpaced (free) until the next 429. Never with calls queued, which
+//!   would all go at once.
+//! - **Blind 429s.** A 429 with nothing accepted recently (a storm from the
+//!   first request) tells nothing of the limit. As in TCP slow start, the
+//!   pace starts at one request per round trip (as long as the 429 took to
+//!   come back) and doubles with each accepted answer to a request sent
+//!   since the last doubling.
 //!
 //! Pure logic on explicit instants; the gate supplies the time.
 
@@ -19,48 +48,78 @@ use std::time::{Duration, Instant};
 const LOOKBACK: Duration = Duration::from_secs(120);
 /// Accepted requests remembered, at most.
 const MAX_SAMPLES: usize = 4096;
-/// The share of the estimate paced at after the first 429.
+/// The share of the estimate the pace starts from after the first 429.
 const FIRST_BETA: f64 = 0.9;
-/// The share of the rate kept after a later 429 (CUBIC's β).
+/// The share of the limit the pace starts from after a 429 met while paced.
 const BETA: f64 = 0.7;
-/// Where the curve levels off after a later 429, as a share of the rate
-/// that met it: a 429 costs a whole `Retry-After` of silence, so the
-/// curve should dwell just under the limit rather than probe past it.
-const PLATEAU: f64 = 0.95;
-/// How fast the curve grows back, relative to the rate (per s³): back at
-/// the limit about 5 s after a 429, 20 % past it 5 s later.
-const GROWTH: f64 = 0.002;
-/// Pacing stops once the curve passes this multiple of the last limit
-/// found without another 429: the partition is unpaced again.
-const RELEASE: f64 = 2.0;
+/// The share of the limit held: a 429 costs a whole `Retry-After` of
+/// silence, so the pace dwells just under the limit.
+pub(crate) const PLATEAU: f64 = 0.95;
+/// How long the pace takes to climb from its start to the plateau.
+pub(crate) const RAMP: Duration = Duration::from_secs(1);
+/// The first hold at the plateau before probing.
+pub(crate) const DWELL_MIN: Duration = Duration::from_secs(1);
+/// The longest hold at the plateau before probing.
+pub(crate) const DWELL_MAX: Duration = Duration::from_secs(60);
+/// While probing, the pace doubles at most this often.
+pub(crate) const DOUBLING: Duration = Duration::from_millis(250);
+/// The fastest pace, requests per second: past it, pacing holds no call.
+const MAX_RATE: f64 = 1e6;
+/// Pacing ends once the pace passes this multiple of the limit found.
+pub(crate) const RELEASE: f64 = 8.0;
 /// The slowest pace, requests per second (3 a minute).
 pub(crate) const MIN_RATE: f64 = 0.05;
+/// The shortest round trip a blind pace starts from.
+const MIN_ROUND_TRIP: Duration = Duration::from_millis(1);
 /// The shortest `Retry-After` used in the estimate.
 const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// The adaptive state of one partition.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Adaptive {
     /// Send times of accepted requests, oldest first.
     accepted: VecDeque<Instant>,
-    curve: Option<Curve>,
-    /// When the rate last went down: 429s to requests sent before it were
-    /// caused by the old rate and do not lower it again.
+    pace: Option<Pace>,
+    /// When the pace last went down: 429s to requests sent before it were
+    /// caused by the old pace and do not lower it again.
     lowered_at: Option<Instant>,
     /// When the last paced request went: the next goes one interval at the
-    /// current rate later, so a rate that grew shortens the gap at once.
+    /// current pace later, so a pace that grew shortens the gap at once.
     last: Option<Instant>,
+    /// The hold before the next probe.
+    dwell: Duration,
+}
+
+impl Default for Adaptive {
+    fn default() -> Self {
+        Self {
+            accepted: VecDeque::new(),
+            pace: None,
+            lowered_at: None,
+            last: None,
+            dwell: DWELL_MIN,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Curve {
-    /// The rate at which the server last refused.
+struct Pace {
+    /// The rate the server is believed to accept, per second.
     limit: f64,
-    /// Time from `from` until the curve is back at `limit`.
-    k: f64,
+    /// The pace right after the cooldown.
+    start: f64,
+    /// When the cooldown ends: the ramp starts here.
     from: Instant,
-    /// What the limit was found from, to refine it as answers to requests
-    /// sent before the 429 keep coming in.
+    /// When probing starts.
+    probe_from: Instant,
+    /// What probing has multiplied the pace by so far.
+    probed: f64,
+    /// When the pace last doubled: only answers to requests sent since
+    /// count as evidence for the next doubling.
+    grown_at: Instant,
+    /// Started from a blind 429: no ramp, a doubling per round trip.
+    blind: bool,
+    /// What the limit was found from, to refine it.
     seed: Seed,
 }
 
@@ -70,50 +129,52 @@ struct Seed {
     at: Instant,
     /// The wait it asked for.
     wait: Duration,
-    /// The paced rate then (infinite when unpaced): the limit is below it.
+    /// The pace then (infinite when unpaced): the limit is below it.
     cap: f64,
-    /// The share of the limit the curve starts from.
-    beta: f64,
 }
 
-impl Curve {
-    fn new(limit: f64, from: Instant, seed: Seed) -> Self {
-        let limit = limit.max(MIN_RATE);
-        let start = (seed.beta * limit).max(MIN_RATE).min(limit);
-        let k = ((1.0 - start / limit) / GROWTH).cbrt();
-        Self {
-            limit,
-            k,
-            from,
-            seed,
-        }
-    }
-
+impl Pace {
     fn rate(&self, now: Instant) -> f64 {
-        let t = now.saturating_duration_since(self.from).as_secs_f64();
-        self.limit * (1.0 + GROWTH * (t - self.k).powi(3))
+        let base = if self.blind {
+            self.start
+        } else {
+            let t = now.saturating_duration_since(self.from).as_secs_f64();
+            let share = (t / RAMP.as_secs_f64()).min(1.0);
+            self.start + (PLATEAU * self.limit - self.start).max(0.0) * share
+        };
+        (base * self.probed).clamp(MIN_RATE, MAX_RATE)
     }
 }
 
 impl Adaptive {
-    /// A request sent at `sent` got an answer other than 429.
-    pub(crate) fn accepted(&mut self, sent: Instant) {
+    /// A request sent at `sent` got an answer other than 429 at `now`.
+    pub(crate) fn accepted(&mut self, sent: Instant, now: Instant) {
         if self.accepted.len() == MAX_SAMPLES {
             self.accepted.pop_front();
         }
         self.accepted.push_back(sent);
-        // An answer to a request sent before the last 429 came after it:
-        // the server accepted more than the estimate knew.
-        if let Some(curve) = self.curve
-            && sent <= curve.seed.at
-        {
-            let limit = self
-                .estimate(curve.seed.at, curve.seed.wait)
-                .min(curve.seed.cap);
-            if limit > curve.limit {
-                self.curve = Some(Curve::new(limit, curve.from, curve.seed));
+        let Some(mut pace) = self.pace else {
+            return;
+        };
+        if sent <= pace.seed.at {
+            // An answer to a request sent before the last 429 came after
+            // it: the server accepted more than the estimate knew.
+            if let Some(limit) = self.estimate(pace.seed.at, pace.seed.wait) {
+                let limit = limit.min(pace.seed.cap);
+                if limit > pace.limit {
+                    pace.limit = limit;
+                    pace.start = pace.start.max(FIRST_BETA.min(BETA) * limit);
+                }
             }
+        } else if sent >= pace.probe_from
+            && sent >= pace.grown_at
+            && (pace.blind || now >= pace.grown_at + DOUBLING)
+            && pace.rate(now) < MAX_RATE
+        {
+            pace.probed *= 2.0;
+            pace.grown_at = now;
         }
+        self.pace = Some(pace);
     }
 
     /// A request sent at `sent` got a 429 at `now`, asking to wait `wait`.
@@ -122,50 +183,87 @@ impl Adaptive {
             return;
         }
         self.forget_before(now);
-        let estimate = self.estimate(now, wait);
-        let (cap, beta) = match self.rate(now) {
-            None => (f64::INFINITY, FIRST_BETA),
-            Some(rate) => (rate, BETA),
-        };
+        let was = self.pace.map(|p| p.rate(now));
+        let from = now.checked_add(wait).unwrap_or(now);
         let seed = Seed {
             at: now,
             wait,
-            cap,
-            beta,
+            cap: was.unwrap_or(f64::INFINITY),
         };
-        let limit = if cap.is_finite() {
-            estimate.clamp(PLATEAU * cap, cap)
-        } else {
-            estimate
+        let pace = match (self.estimate(now, wait), was) {
+            // Nothing accepted lately: no idea of the limit. One request per
+            // round trip, doubling with each answer.
+            (None, _) => {
+                let round_trip = now
+                    .saturating_duration_since(sent)
+                    .clamp(MIN_ROUND_TRIP, wait.max(MIN_ROUND_TRIP));
+                let start = (1.0 / round_trip.as_secs_f64())
+                    .min(was.unwrap_or(f64::INFINITY))
+                    .max(MIN_RATE);
+                Pace {
+                    limit: start,
+                    start,
+                    from,
+                    probe_from: from,
+                    probed: 1.0,
+                    grown_at: from,
+                    blind: true,
+                    seed,
+                }
+            }
+            (Some(estimate), was) => {
+                let (limit, beta) = match (self.pace, was) {
+                    (None, _) | (_, None) => (estimate, FIRST_BETA),
+                    // A probe went past the limit: the plateau held, so
+                    // the limit is at least the one it was held under.
+                    (Some(p), Some(rate)) if !p.blind && sent >= p.probe_from => {
+                        (estimate.max(p.limit).min(rate), PLATEAU)
+                    }
+                    // Refused at a pace it had accepted: the limit fell.
+                    (Some(_), Some(rate)) => (estimate.min(rate), BETA),
+                };
+                self.dwell = match was {
+                    None => DWELL_MIN,
+                    Some(_) => (self.dwell * 2).min(DWELL_MAX),
+                };
+                let probe_from = from + RAMP + self.dwell;
+                Pace {
+                    limit,
+                    start: (beta * limit).max(MIN_RATE),
+                    from,
+                    probe_from,
+                    probed: 1.0,
+                    // The hold was the wait for the first doubling.
+                    grown_at: probe_from.checked_sub(DOUBLING).unwrap_or(probe_from),
+                    blind: false,
+                    seed,
+                }
+            }
         };
-        self.curve = Some(Curve::new(limit, now + wait, seed));
+        self.pace = Some(pace);
         self.lowered_at = Some(now);
     }
 
-    /// The rate to pace at now, `None` while unpaced. The curve grows to
-    /// at most [`RELEASE`] times the last limit found.
+    /// The pace now, `None` while unpaced.
     pub(crate) fn rate(&self, now: Instant) -> Option<f64> {
-        let curve = self.curve?;
-        Some(curve.rate(now).min(RELEASE * curve.limit).max(MIN_RATE))
+        self.pace.map(|p| p.rate(now))
     }
 
     /// Takes the next slot if it has come; else says when it comes.
-    /// `Ok` when unpaced. At the top of the curve, a call that is `alone`
-    /// (nobody queued, no wait) ends pacing: calls come slower than twice
-    /// the last limit, and none has met a 429.
+    /// `Ok` when unpaced. A call `alone` (nobody else waiting) past
+    /// [`RELEASE`] times the limit ends pacing.
     pub(crate) fn take_slot(&mut self, now: Instant, alone: bool) -> Result<(), Instant> {
-        let Some(curve) = self.curve else {
+        let Some(pace) = self.pace else {
             return Ok(());
         };
-        let rate = curve.rate(now);
+        let rate = pace.rate(now);
         let next = self
             .last
-            .map(|last| last + Duration::from_secs_f64(1.0 / rate.min(RELEASE * curve.limit)));
+            .map(|last| last + Duration::from_secs_f64(1.0 / rate));
         match next {
             Some(next) if next > now => Err(next),
-            _ if alone && rate >= RELEASE * curve.limit => {
-                self.curve = None;
-                self.last = None;
+            _ if alone && rate >= RELEASE * pace.limit => {
+                self.release();
                 Ok(())
             }
             _ => {
@@ -175,9 +273,15 @@ impl Adaptive {
         }
     }
 
+    fn release(&mut self) {
+        self.pace = None;
+        self.last = None;
+        self.dwell = DWELL_MIN;
+    }
+
     /// The most requests accepted over a recent span, per that span plus
-    /// the wait the server asked for; at least one per wait.
-    fn estimate(&self, now: Instant, wait: Duration) -> f64 {
+    /// the wait the server asked for; `None` when none was accepted.
+    fn estimate(&self, now: Instant, wait: Duration) -> Option<f64> {
         let wait = wait.max(MIN_RETRY_AFTER).as_secs_f64();
         self.accepted
             .iter()
@@ -186,8 +290,8 @@ impl Adaptive {
             .map(|(i, sent)| {
                 (i + 1) as f64 / (now.saturating_duration_since(*sent).as_secs_f64() + wait)
             })
-            .fold(1.0 / wait, f64::max)
-            .max(MIN_RATE)
+            .reduce(f64::max)
+            .map(|r| r.max(MIN_RATE))
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -209,12 +313,17 @@ mod tests {
         Duration::from_secs_f64(s)
     }
 
+    /// Accepts a request sent at `t`, answered at once.
+    fn accept(a: &mut Adaptive, t: Instant) {
+        a.accepted(t, t);
+    }
+
     #[test]
     fn unpaced_until_the_first_429() {
         let t0 = Instant::now();
         let mut a = Adaptive::default();
         for i in 0..1000 {
-            a.accepted(t0 + secs(i as f64 * 0.001));
+            accept(&mut a, t0 + secs(i as f64 * 0.001));
             assert_eq!(a.take_slot(t0 + secs(i as f64 * 0.001), false), Ok(()));
         }
         assert_eq!(a.rate(t0 + secs(1.0)), None);
@@ -226,19 +335,19 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Adaptive::default();
         for i in 0..120 {
-            a.accepted(t0 + secs(i as f64 / 120.0));
+            accept(&mut a, t0 + secs(i as f64 / 120.0));
         }
         let now = t0 + secs(1.0);
         a.throttled(now, now, Duration::from_secs(59));
         let rate = a.rate(now).unwrap();
         assert!((rate - 0.9 * 2.0).abs() < 0.01, "{rate}");
-        // Held at the start rate through the cooldown, back at 2/s a while
-        // after it ends, then probing above.
+        // Held at the start through the cooldown, at the plateau a ramp
+        // after it ends, and held there through the dwell.
         let end = now + Duration::from_secs(59);
         assert!((a.rate(end).unwrap() - 1.8).abs() < 0.01);
-        let back = a.curve.unwrap().k;
-        assert!((a.rate(end + secs(back)).unwrap() - 2.0).abs() < 0.01);
-        assert!(a.rate(end + secs(back + 2.0)).unwrap() > 2.0);
+        let plateau = PLATEAU * 2.0;
+        assert!((a.rate(end + RAMP).unwrap() - plateau).abs() < 0.01);
+        assert!((a.rate(end + RAMP + DWELL_MIN).unwrap() - plateau).abs() < 0.01);
     }
 
     #[test]
@@ -247,11 +356,11 @@ mod tests {
         let mut a = Adaptive::default();
         // Sparse traffic for 100 s, then a burst of 40 and Retry-After: 2.
         for i in 0..10 {
-            a.accepted(t0 + secs(i as f64 * 10.0));
+            accept(&mut a, t0 + secs(i as f64 * 10.0));
         }
         let burst = t0 + secs(100.0);
         for i in 0..40 {
-            a.accepted(burst + secs(i as f64 * 0.001));
+            accept(&mut a, burst + secs(i as f64 * 0.001));
         }
         let now = burst + secs(0.05);
         a.throttled(now, now, Duration::from_secs(2));
@@ -260,11 +369,11 @@ mod tests {
     }
 
     #[test]
-    fn later_429s_cut_by_beta_once_per_round() {
+    fn later_429s_cut_by_beta_once_per_round_and_lengthen_the_dwell() {
         let t0 = Instant::now();
         let mut a = Adaptive::default();
         for i in 0..20 {
-            a.accepted(t0 + secs(i as f64 * 0.01));
+            accept(&mut a, t0 + secs(i as f64 * 0.01));
         }
         let first = t0 + secs(0.2);
         a.throttled(first, first, Duration::from_secs(1));
@@ -277,37 +386,95 @@ mod tests {
             Duration::from_secs(1),
         );
         assert_eq!(a.rate(first).unwrap(), r1);
-        // A request sent afterwards does: to β of the rate then.
+        // A request sent afterwards does: to β of the rate then, and the
+        // next probe comes after a longer hold.
         let later = first + secs(1.5);
         let before = a.rate(later).unwrap();
         a.throttled(later, later, Duration::from_millis(200));
         let after = a.rate(later).unwrap();
         assert!(after <= BETA * before + 1e-9, "{before} -> {after}");
+        assert_eq!(a.dwell, 2 * DWELL_MIN);
     }
 
     #[test]
-    fn pacing_spaces_slots_by_the_rate_and_a_lone_call_at_the_top_ends_it() {
+    fn pacing_spaces_slots_by_the_rate() {
         let t0 = Instant::now();
         let mut a = Adaptive::default();
         for i in 0..10 {
-            a.accepted(t0 + secs(i as f64 * 0.001));
+            accept(&mut a, t0 + secs(i as f64 * 0.001));
         }
         a.throttled(t0, t0, Duration::from_secs(1));
         let start = t0 + Duration::from_secs(1);
-        assert_eq!(a.take_slot(start, true), Ok(()));
-        let next = a.take_slot(start, true).unwrap_err();
+        assert_eq!(a.take_slot(start, false), Ok(()));
+        let next = a.take_slot(start, false).unwrap_err();
         let rate = a.rate(start).unwrap();
         let gap = (next - start).as_secs_f64();
         assert!((gap - 1.0 / rate).abs() < 1e-6, "{gap} vs {}", 1.0 / rate);
-        // Long after, the curve is capped at twice the limit; a queued call
-        // keeps pacing on, a call alone ends it.
-        let late = start + Duration::from_secs(600);
-        assert!((a.rate(late).unwrap() - 2.0 * 10.0).abs() < 0.5);
-        assert_eq!(a.take_slot(late, false), Ok(()));
-        assert!(a.rate(late).is_some());
-        let later = late + Duration::from_secs(1);
-        assert_eq!(a.take_slot(later, true), Ok(()));
-        assert_eq!(a.rate(later), None);
+    }
+
+    #[test]
+    fn probes_double_on_evidence_at_most_every_doubling_then_release_alone() {
+        // 10 accepted, then Retry-After: 1: a limit of about 10/s.
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        for i in 0..10 {
+            accept(&mut a, t0 + secs(i as f64 * 0.001));
+        }
+        let at = t0 + secs(0.01);
+        a.throttled(at, at, Duration::from_secs(1));
+        let limit = a.pace.unwrap().limit;
+        let plateau = PLATEAU * limit;
+        // Before the probe starts, answers do not raise the pace.
+        let holding = at + secs(1.0) + RAMP;
+        accept(&mut a, holding);
+        assert!((a.rate(holding).unwrap() - plateau).abs() < 1e-9);
+        // Probing: an answer to a request sent then doubles it once...
+        let probe = holding + DWELL_MIN;
+        a.accepted(probe, probe + secs(0.02));
+        assert!((a.rate(probe).unwrap() - 2.0 * plateau).abs() < 1e-9);
+        // ...and no more until DOUBLING has passed, on an answer to a
+        // request sent since.
+        a.accepted(probe + secs(0.01), probe + secs(0.1));
+        assert!((a.rate(probe).unwrap() - 2.0 * plateau).abs() < 1e-9);
+        let later = probe + secs(0.02) + DOUBLING;
+        a.accepted(probe + secs(0.01), later);
+        assert!(
+            (a.rate(later).unwrap() - 2.0 * plateau).abs() < 1e-9,
+            "sent before"
+        );
+        a.accepted(later - secs(0.01), later);
+        assert!((a.rate(later).unwrap() - 4.0 * plateau).abs() < 1e-9);
+        // Past RELEASE times the limit, a call with others queued keeps
+        // pacing; a call alone ends it.
+        let mut t = later;
+        while a.rate(t).unwrap() < RELEASE * limit {
+            t += DOUBLING;
+            a.accepted(t, t);
+        }
+        assert!(a.take_slot(t, false).is_ok());
+        assert!(a.rate(t).is_some());
+        let next = t + secs(1.0);
+        assert_eq!(a.take_slot(next, true), Ok(()));
+        assert_eq!(a.rate(next), None);
+        assert_eq!(a.dwell, DWELL_MIN);
+    }
+
+    #[test]
+    fn a_blind_429_starts_at_one_per_round_trip_and_doubles_per_answer() {
+        // Nothing accepted; the 429 took 20 ms to come back.
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        let got = t0 + secs(0.02);
+        a.throttled(t0, got, Duration::from_secs(2));
+        let end = got + Duration::from_secs(2);
+        assert!((a.rate(end).unwrap() - 50.0).abs() < 1e-6);
+        // Each answer to a request sent since the last doubling doubles it.
+        a.accepted(end, end + secs(0.02));
+        assert!((a.rate(end).unwrap() - 100.0).abs() < 1e-6);
+        a.accepted(end + secs(0.01), end + secs(0.03));
+        assert!((a.rate(end).unwrap() - 100.0).abs() < 1e-6, "sent before");
+        a.accepted(end + secs(0.03), end + secs(0.05));
+        assert!((a.rate(end).unwrap() - 200.0).abs() < 1e-6);
     }
 
     #[test]

@@ -28,18 +28,25 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub(crate) use partition::Partition;
+pub(crate) use partition::{Partition, Refused};
 pub use rate::Rate;
 
 use crate::time::Clock;
 
 /// The longest jitter added after a cooldown.
-const MAX_JITTER: Duration = Duration::from_secs(1);
-/// Rounds of the head's wait loop before it goes regardless: only a sleeper
-/// that does not advance the clock ever needs more than a few.
+const MAX_JITTER: Duration = Duration::from_millis(500);
+/// Rounds of the head's wait loop without the clock moving before it goes
+/// regardless: only a sleeper that does not advance the clock needs more.
 const MAX_ROUNDS: usize = 64;
+/// [`RateLimiter::MAX_COOLDOWN`].
+const MAX_COOLDOWN: Duration = RateLimiter::MAX_COOLDOWN;
+/// A partition not looked up for this long, with no cooldown ahead and no
+/// call waiting, may be dropped: what it learned is stale by then.
+const IDLE: Duration = Duration::from_secs(120);
+/// Partitions kept before the first sweep for idle ones.
+const SWEEP_FROM: usize = 1024;
 
 /// Paces the calls of one workspace and holds them through 429 cooldowns.
 ///
@@ -64,9 +71,31 @@ pub struct RateLimiter {
 
 struct Shared {
     mode: Mode,
-    partitions: Mutex<HashMap<String, Arc<Partition>>>,
+    partitions: Mutex<Partitions>,
     stats: Arc<Stats>,
     store: Store,
+}
+
+/// The partitions of a limiter, by name.
+#[derive(Default)]
+struct Partitions {
+    map: HashMap<String, Arc<Partition>>,
+    /// The size at which the next sweep for idle partitions runs: twice
+    /// what the last one kept, so sweeping costs O(1) a partition made.
+    sweep_at: usize,
+}
+
+impl Partitions {
+    /// Drops the idle partitions nobody holds, once the map has grown
+    /// enough since the last sweep.
+    fn sweep(&mut self, now: Instant) {
+        if self.map.len() < self.sweep_at.max(SWEEP_FROM) {
+            return;
+        }
+        self.map
+            .retain(|_, p| Arc::strong_count(p) > 1 || !p.is_idle(now, IDLE));
+        self.sweep_at = 2 * self.map.len();
+    }
 }
 
 /// Where partitions share their state with other processes: set at most
@@ -137,7 +166,7 @@ impl RateLimiter {
         Self {
             shared: Arc::new(Shared {
                 mode,
-                partitions: Mutex::new(HashMap::new()),
+                partitions: Mutex::default(),
                 stats: Arc::default(),
                 store: Store::default(),
             }),
@@ -172,21 +201,34 @@ impl RateLimiter {
         if self.shared.mode == Mode::Off {
             return None;
         }
-        let mut map = self
+        let now = clock.now();
+        let mut partitions = self
             .shared
             .partitions
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let partition = map.entry(key.to_owned()).or_insert_with(|| {
-            Arc::new(Partition::new(
-                key.to_owned(),
-                self.shared.mode,
-                clock.clone(),
-                self.shared.stats.clone(),
-                self.shared.store.clone(),
-            ))
-        });
-        Some(partition.clone())
+        if let Some(partition) = partitions.map.get(key) {
+            partition.touch(now);
+            return Some(partition.clone());
+        }
+        partitions.sweep(now);
+        let partition = Arc::new(Partition::new(
+            key.to_owned(),
+            self.shared.mode,
+            clock.clone(),
+            self.shared.stats.clone(),
+            self.shared.store.clone(),
+        ));
+        partition.touch(now);
+        partitions.map.insert(key.to_owned(), partition.clone());
+        Some(partition)
+    }
+
+    /// Partitions held now (idle ones are dropped as new ones come).
+    #[cfg(test)]
+    fn partition_count(&self) -> usize {
+        let partitions = self.shared.partitions.lock();
+        partitions.unwrap_or_else(|e| e.into_inner()).map.len()
     }
 
     /// Keeps this limiter's state in the Redis at `url`, shared with every

@@ -1,8 +1,10 @@
 //! One partition of the gate: the state of one workspace (or token).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,14 +14,18 @@ use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 
 use super::adaptive::Adaptive;
-use super::{MAX_JITTER, MAX_ROUNDS, Mode, Stats, Store};
+use super::{MAX_COOLDOWN, MAX_JITTER, MAX_ROUNDS, Mode, Stats, Store};
 use crate::time::{Clock, Sleep};
 
 /// Why the gate sent a call back without letting it through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Refused {
-    /// What is left of the partition's cooldown.
-    pub(crate) retry_after: Duration,
+pub(crate) enum Refused {
+    /// The partition's cooldown has this much left, more than the call may
+    /// still wait.
+    Cooldown(Duration),
+    /// The call's turn would come later than it may wait; it waited this
+    /// long in the gate before giving up.
+    Turn { waited: Duration },
 }
 
 /// The gate state of one workspace (or token).
@@ -36,8 +42,20 @@ pub(crate) struct Partition {
     engaged: AtomicBool,
     /// The order of waiting calls; tokio's mutex is fair (FIFO).
     queue: tokio::sync::Mutex<()>,
-    /// Calls in the slow path of [`wait`](Self::wait), queued or at its head.
+    /// Calls in [`wait`](Self::wait)'s slow path, queued or at its head.
     waiting: AtomicUsize,
+    /// Pulsed by the head of the queue each time it wakes, so that calls
+    /// behind it see the time and leave once they may wait no longer.
+    tick: tokio::sync::Notify,
+    /// The deadlines of the calls in [`wait`](Self::wait), as a multiset:
+    /// the head never sleeps past the earliest.
+    deadlines: Mutex<BTreeMap<Instant, usize>>,
+    /// Answers other than 429, counted: a call that meets a 429 while this
+    /// grows is not the one holding the workspace back.
+    progress: AtomicU64,
+    /// When the partition was last looked up, in ms since `origin`.
+    last_used: AtomicU64,
+    origin: Instant,
     state: Mutex<State>,
     fixed: Option<Governor>,
     clock: Arc<dyn Clock>,
@@ -83,6 +101,11 @@ impl Partition {
             engaged: AtomicBool::new(matches!(mode, Mode::Fixed(_))),
             queue: tokio::sync::Mutex::new(()),
             waiting: AtomicUsize::new(0),
+            tick: tokio::sync::Notify::new(),
+            deadlines: Mutex::default(),
+            progress: AtomicU64::new(0),
+            last_used: AtomicU64::new(0),
+            origin: clock.now(),
             state: Mutex::default(),
             fixed,
             clock,
@@ -106,35 +129,64 @@ impl Partition {
         self.engaged.load(Ordering::Acquire)
     }
 
+    /// Answers other than 429 so far.
+    pub(crate) fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Acquire)
+    }
+
+    /// Records a lookup at `now`, for [`is_idle`](Self::is_idle).
+    pub(super) fn touch(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.origin).as_millis();
+        self.last_used
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Whether dropping this partition loses nothing that matters: not
+    /// looked up for `idle`, no cooldown ahead, nobody waiting.
+    pub(super) fn is_idle(&self, now: Instant, idle: Duration) -> bool {
+        let used = self.origin + Duration::from_millis(self.last_used.load(Ordering::Relaxed));
+        if now.saturating_duration_since(used) < idle {
+            return false;
+        }
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.cooldown_until.is_none_or(|until| until <= now) && self.queue.try_lock().is_ok()
+    }
+
     /// Waits until a request may be sent; returns how long that took. A
-    /// cooldown longer than `max_wait` is not waited out: the call is
-    /// refused at once with what is left of it.
+    /// call waits `budget` at most: a cooldown or a turn further off than
+    /// that is not waited for, and a call still queued when its budget runs
+    /// out leaves the queue; either way it is refused, unsent.
     pub(crate) async fn wait(
         &self,
         sleep: &dyn Sleep,
-        max_wait: Duration,
+        budget: Duration,
     ) -> Result<Duration, Refused> {
         #[cfg(feature = "redis")]
         if let Some(store) = self.store.get().filter(|s| s.is_up()) {
             let entered = self.clock.now();
-            match self.wait_in_store(store, sleep, max_wait).await {
+            match self.wait_in_store(store, sleep, budget).await {
                 // The store paced this call (explicit rate): done.
                 Some(Ok(true)) => return Ok(self.clock.now().saturating_duration_since(entered)),
                 Some(Err(refused)) => return Err(refused),
                 // Only the shared cooldown is in the store: pace here too.
                 Some(Ok(false)) => {
-                    let here = self.wait_here(sleep, max_wait).await?;
-                    return Ok(self
-                        .clock
-                        .now()
-                        .saturating_duration_since(entered)
-                        .max(here));
+                    let spent = self.clock.now().saturating_duration_since(entered);
+                    let here = self
+                        .wait_here(sleep, budget.saturating_sub(spent))
+                        .await
+                        .map_err(|refused| match refused {
+                            Refused::Turn { waited } => Refused::Turn {
+                                waited: waited + spent,
+                            },
+                            cooldown => cooldown,
+                        })?;
+                    return Ok(spent + here);
                 }
                 // The store did not answer: this process alone.
                 None => {}
             }
         }
-        self.wait_here(sleep, max_wait).await
+        self.wait_here(sleep, budget).await
     }
 
     /// The shared part of [`wait`](Self::wait): `Some(Ok(paced))` when the
@@ -145,15 +197,15 @@ impl Partition {
         &self,
         store: &super::store::RedisStore,
         sleep: &dyn Sleep,
-        max_wait: Duration,
+        budget: Duration,
     ) -> Option<Result<bool, Refused>> {
         use super::store::Acquired;
         let interval = match self.mode {
             Mode::Fixed(rate) => Some(rate.interval()),
             _ => None,
         };
-        match store.acquire(&self.store_key, interval, max_wait).await? {
-            Acquired::Refused(left) => Some(Err(Refused { retry_after: left })),
+        match store.acquire(&self.store_key, interval, budget).await? {
+            Acquired::Refused(left) => Some(Err(Refused::Cooldown(left))),
             Acquired::After { wait, cooldown } => {
                 if !wait.is_zero() {
                     let reason = if cooldown.is_zero() {
@@ -187,36 +239,88 @@ impl Partition {
         }
     }
 
-    /// The in-process gate.
-    async fn wait_here(&self, sleep: &dyn Sleep, max_wait: Duration) -> Result<Duration, Refused> {
+    /// The in-process gate: the call queues for its turn, then the head of
+    /// the queue waits out cooldowns and pacing while the rest stay parked.
+    async fn wait_here(&self, sleep: &dyn Sleep, budget: Duration) -> Result<Duration, Refused> {
         if !self.engaged.load(Ordering::Acquire) {
             return Ok(Duration::ZERO);
         }
         let entered = self.clock.now();
+        // `None`: a budget too large to matter.
+        let deadline = entered.checked_add(budget);
+        let _deadline = Deadline::enter(&self.deadlines, deadline);
         let _waiting = Waiting::enter(&self.waiting);
-        let _turn = self.queue.lock().await;
-        let mut served: Option<Instant> = None;
-        let mut waited = false;
-        for round in 0..MAX_ROUNDS {
-            let now = self.clock.now();
-            let alone = round == 0 && self.waiting.load(Ordering::Acquire) == 1;
-            let step = self.next_step(now, served, alone);
-            let (until, reason) = match step {
-                Step::Go => break,
-                Step::Cooldown { until, jitter } => {
-                    let left = until - now;
-                    if left > max_wait {
-                        return Err(Refused { retry_after: left });
-                    }
-                    served = Some(until);
-                    (until + jitter, "cooldown")
+        let refused = |now: Instant| Refused::Turn {
+            waited: now.saturating_duration_since(entered),
+        };
+        // Queue, leaving when the budget runs out: the head pulses `tick`
+        // whenever it wakes, and never sleeps past the earliest deadline.
+        let _turn = {
+            let mut lock = pin!(self.queue.lock());
+            loop {
+                let mut tick = pin!(self.tick.notified());
+                tick.as_mut().enable();
+                let now = self.clock.now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(refused(now));
                 }
-                Step::Pace { until } => (until, "pacing"),
+                tokio::select! {
+                    biased;
+                    turn = &mut lock => break turn,
+                    () = &mut tick => {}
+                }
+            }
+        };
+        let mut waited = false;
+        // Rounds that slept without the clock moving: only a sleeper that
+        // does not advance it makes more than a few.
+        let mut still = 0;
+        loop {
+            let now = self.clock.now();
+            let stuck = still > MAX_ROUNDS;
+            let (target, reason) = match self.next_step(now) {
+                Step::Go => break,
+                Step::Cooldown { until, .. } if stuck => {
+                    // Never sent inside a cooldown, even then.
+                    return Err(Refused::Cooldown(until - now));
+                }
+                Step::Pace { .. } if stuck => break,
+                Step::Cooldown { until, jitter } => {
+                    if deadline.is_some_and(|d| until > d) {
+                        return Err(Refused::Cooldown(until - now));
+                    }
+                    let target = until.checked_add(jitter).unwrap_or(until);
+                    (deadline.map_or(target, |d| target.min(d)), "cooldown")
+                }
+                Step::Pace { until } => {
+                    if deadline.is_some_and(|d| until > d) {
+                        return Err(refused(now));
+                    }
+                    (until, "pacing")
+                }
             };
-            let wait = until.saturating_duration_since(now);
-            self.event(wait, reason);
+            // Woken early for a call behind whose budget runs out first.
+            let wake = self.next_deadline(now).map_or(target, |d| d.min(target));
+            let wait = wake.saturating_duration_since(now);
+            if !waited {
+                self.event(target.saturating_duration_since(now), reason);
+            }
             waited = true;
-            sleep.sleep(wait).await;
+            // Woken early too when an answer comes in: a pace that grew
+            // brings the next slot nearer.
+            let mut tick = pin!(self.tick.notified());
+            tick.as_mut().enable();
+            let slept = tokio::select! {
+                biased;
+                () = sleep.sleep(wait) => true,
+                () = &mut tick => false,
+            };
+            still = if slept && self.clock.now() <= now {
+                still + 1
+            } else {
+                0
+            };
+            self.tick.notify_waiters();
         }
         let total = self.clock.now().saturating_duration_since(entered);
         if waited || !total.is_zero() {
@@ -225,18 +329,29 @@ impl Partition {
         Ok(total)
     }
 
-    fn next_step(&self, now: Instant, served: Option<Instant>, alone: bool) -> Step {
+    /// Whether the head of the queue is the only call waiting.
+    fn alone(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) <= 1
+    }
+
+    /// The earliest deadline of a waiting call still ahead of `now` (those
+    /// past it leave on their own once pulsed).
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let deadlines = self.deadlines.lock().unwrap_or_else(|e| e.into_inner());
+        deadlines
+            .range((Excluded(now), Unbounded))
+            .next()
+            .map(|(d, _)| *d)
+    }
+
+    fn next_step(&self, now: Instant) -> Step {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(until) = state.cooldown_until {
-            // A cooldown this call already waited out is done with, even if
-            // a sleeper returned early; a later, longer one is not.
-            if until > now && served.is_none_or(|s| until > s) {
-                let jitter = self
-                    .interval(&mut state, now)
-                    .min(MAX_JITTER)
-                    .mul_f64(fastrand::f64());
-                return Step::Cooldown { until, jitter };
-            }
+        if let Some(until) = state.cooldown_until.filter(|until| *until > now) {
+            let jitter = self
+                .clock
+                .jitter(self.interval(&state, now).min(MAX_JITTER));
+            return Step::Cooldown { until, jitter };
         }
         match (&self.fixed, self.mode) {
             (Some(governor), _) => match governor.check() {
@@ -245,11 +360,11 @@ impl Partition {
                     until: now + not_until.wait_time_from(governor.clock().at(now)),
                 },
             },
-            (None, Mode::Adaptive) => match state.adaptive.take_slot(now, alone) {
+            (None, Mode::Adaptive) => match state.adaptive.take_slot(now, self.alone()) {
                 Ok(()) => {
                     if state.adaptive.rate(now).is_none() {
-                        // Unpaced again: nothing can hold a call until the
-                        // next 429.
+                        // Unpaced and no cooldown ahead: nothing can hold a
+                        // call until the next 429.
                         state.cooldown_until = None;
                         self.engaged.store(false, Ordering::Release);
                     }
@@ -262,7 +377,7 @@ impl Partition {
     }
 
     /// The pacing interval now, for the jitter after a cooldown.
-    fn interval(&self, state: &mut State, now: Instant) -> Duration {
+    fn interval(&self, state: &State, now: Instant) -> Duration {
         match self.mode {
             Mode::Fixed(rate) => rate.interval(),
             _ => state
@@ -274,19 +389,24 @@ impl Partition {
 
     /// A request sent at `sent` was answered with something other than 429.
     pub(crate) fn accepted(&self, sent: Instant) {
+        self.progress.fetch_add(1, Ordering::AcqRel);
         if self.mode == Mode::Adaptive {
+            let now = self.clock.now();
             self.state
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .adaptive
-                .accepted(sent);
+                .accepted(sent, now);
         }
+        // A pace that grew shortens the head's sleep at once.
+        self.tick.notify_waiters();
     }
 
     /// A request sent at `sent` got a 429 asking to wait `wait`: the whole
-    /// partition cools down until then, in this process and, with a store,
-    /// in every process of the fleet.
+    /// partition cools down until then (for [`MAX_COOLDOWN`] at most), in
+    /// this process and, with a store, in every process of the fleet.
     pub(crate) async fn throttled(&self, sent: Instant, wait: Duration) {
+        let wait = wait.min(MAX_COOLDOWN);
         self.throttled_here(sent, wait);
         #[cfg(feature = "redis")]
         if let Some(store) = self.store.get().filter(|s| s.is_up()) {
@@ -297,7 +417,7 @@ impl Partition {
     fn throttled_here(&self, sent: Instant, wait: Duration) {
         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
-        let until = now + wait;
+        let until = now.checked_add(wait).unwrap_or(now);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.cooldown_until = Some(state.cooldown_until.map_or(until, |u| u.max(until)));
         if self.mode == Mode::Adaptive {
@@ -330,6 +450,39 @@ impl<'a> Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A call's deadline in [`Partition::wait`], registered while it is there,
+/// cancelled or not.
+struct Deadline<'a> {
+    deadlines: &'a Mutex<BTreeMap<Instant, usize>>,
+    at: Option<Instant>,
+}
+
+impl<'a> Deadline<'a> {
+    fn enter(deadlines: &'a Mutex<BTreeMap<Instant, usize>>, at: Option<Instant>) -> Self {
+        if let Some(at) = at {
+            *deadlines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(at)
+                .or_default() += 1;
+        }
+        Self { deadlines, at }
+    }
+}
+
+impl Drop for Deadline<'_> {
+    fn drop(&mut self) {
+        let Some(at) = self.at else { return };
+        let mut deadlines = self.deadlines.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = deadlines.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                deadlines.remove(&at);
+            }
+        }
     }
 }
 

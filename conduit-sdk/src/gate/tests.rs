@@ -1,7 +1,5 @@
 //! The gate's rules on Tokio's paused clock: exact, and no real waiting.
 
-use std::collections::VecDeque;
-use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use tokio::time::Instant as TokioInstant;
@@ -188,7 +186,7 @@ async fn a_cooldown_beyond_max_wait_refuses_at_once_with_what_is_left() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let start = TokioInstant::now();
     let refused = p.wait(&TokioTime, MAX_WAIT).await.unwrap_err();
-    assert_eq!(refused.retry_after, Duration::from_secs(110));
+    assert_eq!(refused, Refused::Cooldown(Duration::from_secs(110)));
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
@@ -204,157 +202,37 @@ async fn stats_count_429s_and_waits() {
     assert!(stats.waited >= Duration::from_secs(2), "{stats:?}");
 }
 
-/// A server enforcing `limit` requests per sliding `window`, answering the
-/// rest with a `Retry-After` of whole seconds, as HTTP servers send it.
-struct SlidingWindow {
-    limit: usize,
-    window: Duration,
-    log: VecDeque<Instant>,
-}
-
-impl SlidingWindow {
-    fn hit(&mut self, at: Instant) -> Result<(), Duration> {
-        while self
-            .log
-            .front()
-            .is_some_and(|t| at.duration_since(*t) >= self.window)
-        {
-            self.log.pop_front();
+#[tokio::test]
+async fn idle_partitions_are_dropped_but_held_and_cooling_ones_are_kept() {
+    let limiter = RateLimiter::adaptive();
+    let time = crate::time::ManualTime::new();
+    let clock: Arc<dyn Clock> = Arc::new(time.clone());
+    let held = limiter.partition("workspace:held", &clock).unwrap();
+    let cooling = limiter.partition("workspace:cooling", &clock).unwrap();
+    let many = |from: usize| {
+        for i in from..from + 100_000 {
+            limiter
+                .partition(&format!("workspace:{i}"), &clock)
+                .unwrap();
         }
-        if self.log.len() < self.limit {
-            self.log.push_back(at);
-            return Ok(());
-        }
-        let free = *self.log.front().unwrap() + self.window - at;
-        Err(Duration::from_secs(
-            free.as_secs() + u64::from(free.subsec_nanos() > 0),
-        ))
-    }
-}
-
-/// What a simulated run did.
-#[derive(Debug)]
-struct Run {
-    succeeded: usize,
-    requests: usize,
-    throttled: usize,
-    elapsed: Duration,
-}
-
-/// `calls` calls over `tasks` tasks with `max_retries`, through a gate in
-/// `limiter`'s mode, against a sliding window server 5-15 ms away each way:
-/// the middleware's loop, without HTTP.
-async fn simulate(
-    limiter: RateLimiter,
-    tasks: usize,
-    calls: usize,
-    limit: usize,
-    window: Duration,
-    max_retries: u32,
-) -> Run {
-    let clock: Arc<dyn Clock> = Arc::new(TokioTime);
-    let p = limiter.partition("workspace:sim", &clock);
-    let server = Arc::new(Mutex::new(SlidingWindow {
-        limit,
-        window,
-        log: VecDeque::new(),
-    }));
-    let next = Arc::new(AtomicUsize::new(0));
-    let counts = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
-    let start = TokioInstant::now();
-    let workers: Vec<_> = (0..tasks)
-        .map(|_| {
-            let (p, server, next, counts) =
-                (p.clone(), server.clone(), next.clone(), counts.clone());
-            tokio::spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < calls {
-                    for _attempt in 0..=max_retries {
-                        if let Some(p) = &p {
-                            p.wait(&TokioTime, MAX_WAIT).await.unwrap();
-                        }
-                        let sent = now();
-                        tokio::time::sleep(latency()).await;
-                        let answer = server.lock().unwrap().hit(now());
-                        tokio::time::sleep(latency()).await;
-                        {
-                            let mut c = counts.lock().unwrap();
-                            c.1 += 1;
-                            match answer {
-                                Ok(()) => c.0 += 1,
-                                Err(_) => c.2 += 1,
-                            }
-                        }
-                        match (answer, &p) {
-                            (Ok(()), Some(p)) => p.accepted(sent),
-                            (Ok(()), None) => {}
-                            (Err(retry_after), Some(p)) => {
-                                p.throttled(sent, retry_after).await;
-                                continue;
-                            }
-                            // Without a gate each call waits alone.
-                            (Err(retry_after), None) => {
-                                tokio::time::sleep(retry_after).await;
-                                continue;
-                            }
-                        }
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    let (succeeded, requests, throttled) = *counts.lock().unwrap();
-    Run {
-        succeeded,
-        requests,
-        throttled,
-        elapsed: start.elapsed(),
-    }
-}
-
-fn latency() -> Duration {
-    Duration::from_micros(fastrand::u64(5_000..15_000))
-}
-
-#[tokio::test(start_paused = true)]
-async fn under_sustained_overload_the_adaptive_gate_turns_429s_into_waiting() {
-    // 400 calls over 50 tasks against 40 per 2 s (20/s), 2 retries each.
-    let window = Duration::from_secs(2);
-    let run = simulate(RateLimiter::adaptive(), 50, 400, 40, window, 2).await;
-    let rate = run.succeeded as f64 / run.elapsed.as_secs_f64();
-    eprintln!("adaptive: {run:?}, {rate:.1}/s");
-    assert_eq!(run.succeeded, 400, "{run:?}");
-    // Until the first 429 comes back nothing is paced, so each task's
-    // request in flight then can meet one; after that, a few probes.
-    assert!(run.throttled <= 50 + 15, "{run:?}");
-    assert!(
-        run.throttled as f64 / run.requests as f64 <= 0.15,
-        "{run:?}"
-    );
-    assert!(rate >= 0.75 * 20.0, "{rate:.1}/s: {run:?}");
-
-    // Without the gate each call retries alone, in waves.
-    let off = simulate(RateLimiter::disabled(), 50, 400, 40, window, 2).await;
-    eprintln!("disabled: {off:?}");
-    assert!(off.throttled > 3 * run.throttled, "{off:?}");
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_explicit_rate_under_the_limit_meets_no_429() {
-    let run = simulate(
-        RateLimiter::fixed(Rate::per_second(19).unwrap()),
-        50,
-        200,
-        40,
-        Duration::from_secs(2),
-        2,
-    )
-    .await;
-    let rate = run.succeeded as f64 / run.elapsed.as_secs_f64();
-    eprintln!("fixed: {run:?}, {rate:.1}/s");
-    assert_eq!((run.succeeded, run.throttled), (200, 0), "{run:?}");
-    assert!(rate >= 0.95 * 19.0, "{rate:.1}/s");
+    };
+    many(0);
+    assert_eq!(limiter.partition_count(), 100_002, "none idle yet");
+    // Its last 429 came 119 s after its last lookup: its cooldown outlasts
+    // the idle time.
+    time.advance(IDLE - Duration::from_secs(1));
+    cooling.throttled(time.now(), MAX_COOLDOWN).await;
+    drop(cooling);
+    time.advance(Duration::from_secs(2));
+    many(100_000);
+    let count = limiter.partition_count();
+    assert!(count <= 100_002, "the first 100 000 were dropped: {count}");
+    let cooling = limiter.partition("workspace:cooling", &clock).unwrap();
+    let refused = cooling
+        .wait(&time, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Refused::Cooldown(_)), "{refused:?}");
+    let same = limiter.partition("workspace:held", &clock).unwrap();
+    assert!(Arc::ptr_eq(&held, &same), "a partition in use is kept");
 }

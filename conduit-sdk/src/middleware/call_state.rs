@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::gate::Partition;
+use crate::gate::{Partition, Refused};
 
 /// What the middleware learns during one [`Client::call`](crate::Client::call),
 /// for the error it may become.
@@ -38,8 +38,8 @@ pub(crate) struct Learned {
     pub(crate) waited: Duration,
     /// The server's last `Retry-After`.
     pub(crate) retry_after: Option<Duration>,
-    /// Set when the gate refused to send: what was left of the cooldown.
-    pub(crate) refused: Option<Duration>,
+    /// Set when the gate refused to send, and why.
+    pub(crate) refused: Option<Refused>,
     /// The final response's request id, if it had one.
     pub(crate) request_id: Option<String>,
 }

@@ -50,9 +50,13 @@ use call_state::learn;
 pub(crate) use call_state::{CALL, CallState, Learned, with_call};
 
 use crate::body;
-use crate::gate::{Partition, RateLimiter};
+use crate::gate::{Partition, RateLimiter, Refused};
 use crate::retry::{Decision, Outcome, RetryPolicy};
 use crate::time::{Clock, Sleep};
+
+/// 429s a call may meet, beyond `max_retries`, while the rest of its
+/// workspace makes progress.
+const FREE_RETRIES: u32 = 8;
 
 /// The SDK's [`Middleware`]. Cloned, with overrides, by
 /// [`Client::with_options`](crate::Client::with_options).
@@ -111,7 +115,7 @@ impl Middleware for Pipeline {
         // Chained rather than awaited in turn inside an async block, which
         // would hold both futures and a copy of the request side by side:
         // see `send_with_retries` for why the size matters.
-        let sent = self.send_with_retries(client, request, op);
+        let sent = self.send_with_retries(move |r| client.execute(r), request, op);
         Box::pin(sent.then(move |result| match result {
             Ok(response) => Either::Left(self.finish(response, whole).map(Ok)),
             Err(e) => Either::Right(std::future::ready(Err(e))),
@@ -120,7 +124,8 @@ impl Middleware for Pipeline {
 }
 
 impl Pipeline {
-    /// Sends `request`, retrying as the policy allows.
+    /// Sends `request` with `send` (the HTTP client; a simulated server in
+    /// tests), retrying as the policy allows.
     // This future (chained with `finish`'s) is boxed for every call and
     // held while the call is in flight: 864 bytes, where it was 1.6 KB
     // (2.4 KB with the Redis store), which also keeps the box within
@@ -130,12 +135,16 @@ impl Pipeline {
     // the retry copy turned back into the request before a backoff rather
     // than held beside it.
     #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
-    fn send_with_retries<'a>(
+    fn send_with_retries<'a, S, F>(
         &'a self,
-        client: &'a reqwest::Client,
+        send: S,
         mut request: reqwest::Request,
         op: Option<&'static Operation>,
-    ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a {
+    ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a
+    where
+        S: Fn(reqwest::Request) -> F + Send + 'a,
+        F: Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a,
+    {
         async move {
             // The client's own partition is borrowed, not cloned: its count
             // is shared by every call in flight, on every core.
@@ -143,31 +152,44 @@ impl Pipeline {
             let partition = own.as_ref().or(self.partition.as_ref());
             let method = request.method().clone();
             let operation = op.map(|o| o.rust_method);
-            let mut attempt = 1;
+            // Requests sent, and the retries among them that count against
+            // `max_retries`.
+            let (mut attempt, mut counted) = (1, 0);
+            // What the call has waited so far, against `max_wait`.
+            let mut waited = Duration::ZERO;
             loop {
                 if let Some(partition) = partition.filter(|p| p.must_wait()) {
                     // Boxed, as the 429 path below: the wait (with a store, a
                     // Redis round trip) is a large future, and only calls that
                     // wait should carry it.
-                    let wait = Box::pin(partition.wait(&*self.sleeper, self.retry.max_wait()));
+                    let budget = self.retry.max_wait().saturating_sub(waited);
+                    let wait = Box::pin(partition.wait(&*self.sleeper, budget));
                     match wait.await {
-                        Ok(waited) => {
-                            learn(|l| l.add_waited(waited));
+                        Ok(w) => {
+                            waited += w;
+                            learn(|l| l.add_waited(w));
                         }
                         Err(refused) => {
+                            let left = match refused {
+                                Refused::Cooldown(left) => Some(left),
+                                Refused::Turn { waited: w } => {
+                                    learn(|l| l.add_waited(w));
+                                    None
+                                }
+                            };
                             tracing::warn!(
                                 partition = partition.label(),
-                                retry_after_ms = refused.retry_after.as_millis() as u64,
-                                "the rate-limit cooldown exceeds max_wait; not sending"
+                                cooldown_left_ms = left.map(|d| d.as_millis() as u64),
+                                "the rate-limit gate would hold this call past max_wait; not sending"
                             );
-                            learn(|l| l.refused = Some(refused.retry_after));
-                            return Ok(refused_response(request.url(), refused.retry_after));
+                            learn(|l| l.refused = Some(refused));
+                            return Ok(refused_response(request.url(), left));
                         }
                     }
                 }
                 // Kept for a retry, so only while one is possible. A streaming
                 // body cannot be replayed; such a request gets one try.
-                let replay = if attempt <= self.retry.max_retries() {
+                let replay = if self.retry.max_retries() > 0 {
                     Replay::of(&request)
                 } else {
                     None
@@ -181,14 +203,14 @@ impl Pipeline {
                     retry_in_ms = tracing::field::Empty,
                 );
                 // Counted before sending: a call cut short mid-attempt still
-                // sent it. One task-local access per attempt, besides the
-                // partition's above and `finish`'s: each is code a call runs.
+                // sent it.
                 learn(|l| {
                     l.attempts = attempt;
                     l.operation = operation;
                 });
+                let progress = partition.map(|p| p.progress());
                 let sent_at = self.clock.now();
-                let result = client.execute(request).instrument(span.clone()).await;
+                let result = send(request).instrument(span.clone()).await;
                 let outcome = match &result {
                     Ok(response) => {
                         let status = response.status();
@@ -199,14 +221,29 @@ impl Pipeline {
                     }
                     Err(e) => Outcome::of_error(e),
                 };
-                let decision = self.retry.decide(&outcome, &method, attempt);
+                // A 429 met while the workspace's other requests went through
+                // is the gate's turn-taking, not this call failing: it does
+                // not count against `max_retries` (a few times at most; the
+                // call's waits stay bounded by `max_wait`).
+                let others_progressed = matches!(outcome, Outcome::Throttled { .. })
+                    && partition
+                        .zip(progress)
+                        .is_some_and(|(p, before)| p.progress() > before);
+                let free = others_progressed
+                    && self.retry.max_retries() > 0
+                    && attempt - counted <= FREE_RETRIES;
+                let retry = if free { counted } else { counted + 1 };
+                let budget = self.retry.max_wait().saturating_sub(waited);
+                let decision =
+                    self.retry
+                        .decide(&outcome, &method, retry.max(1), budget, &*self.clock);
                 match (&outcome, &partition) {
                     (Outcome::Throttled { retry_after }, _) => {
                         learn(|l| l.retry_after = *retry_after);
                         let cooldown = match (&decision, retry_after) {
                             (Decision::RetryAfter(wait), _) => *wait,
                             (_, Some(wait)) => *wait,
-                            (_, None) => self.retry.backoff(attempt),
+                            (_, None) => self.retry.backoff(retry.max(1), &*self.clock),
                         };
                         match &partition {
                             Some(p) => Box::pin(p.throttled(sent_at, cooldown)).await,
@@ -221,7 +258,7 @@ impl Pipeline {
                         span.in_scope(|| {
                             tracing::warn!(
                                 wait_ms = wait.as_millis() as u64,
-                                "retry-after exceeds max_wait; giving up"
+                                "the wait asked for exceeds what max_wait leaves; giving up"
                             );
                         });
                     } else if decision == Decision::Exhausted {
@@ -243,9 +280,11 @@ impl Pipeline {
                 request = next.request();
                 if !gated {
                     self.sleeper.sleep(wait).await;
+                    waited += wait;
                     learn(|l| l.add_waited(wait));
                 }
                 attempt += 1;
+                counted = retry;
             }
         }
     }
@@ -360,11 +399,13 @@ impl Replay {
 /// The stand-in for a 429 when the gate refuses to send: what the server
 /// would have said, so that the raw client decodes it as a rate limit.
 /// [`Client::call`](crate::Client::call) reports it as not sent.
-fn refused_response(url: &reqwest::Url, retry_after: Duration) -> reqwest::Response {
-    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    let response = http::Response::builder()
-        .status(http::StatusCode::TOO_MANY_REQUESTS)
-        .header(http::header::RETRY_AFTER, secs)
+fn refused_response(url: &reqwest::Url, cooldown_left: Option<Duration>) -> reqwest::Response {
+    let mut response = http::Response::builder().status(http::StatusCode::TOO_MANY_REQUESTS);
+    if let Some(left) = cooldown_left {
+        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        response = response.header(http::header::RETRY_AFTER, secs);
+    }
+    let response = response
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(reqwest::Body::from(
             r#"{"error":"Rate limit cooldown in progress (not sent by the SDK)"}"#,
@@ -372,6 +413,9 @@ fn refused_response(url: &reqwest::Url, retry_after: Duration) -> reqwest::Respo
     let (parts, body) = response.expect("a valid static response").into_parts();
     body::rebuild(parts, body, url.clone())
 }
+
+#[cfg(test)]
+mod under_load;
 
 #[cfg(test)]
 mod tests {
@@ -449,7 +493,7 @@ mod tests {
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
         let status = transport
-            .send_with_retries(&client, request, None)
+            .send_with_retries(|r| client.execute(r), request, None)
             .await
             .unwrap()
             .status()
