@@ -98,7 +98,7 @@ impl RedisStore {
     /// `rediss://`). Nothing is connected yet: an unreachable server costs
     /// no call, now or later.
     pub(crate) fn new(url: &str) -> Result<Self, Error> {
-        let shown = mask_password(url);
+        let shown = crate::shown::mask_url(url.trim());
         let client = redis::Client::open(url.trim())
             .map_err(|e| Error::config(format!("rate store URL {shown:?} is not usable: {e}")))?;
         Ok(Self {
@@ -273,17 +273,6 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// `redis://user:pass@host` → `redis://***@host`.
-fn mask_password(url: &str) -> String {
-    let url = url.trim();
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,15 +286,24 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask_password("redis://:s3cret@h:6379/0"),
-            "redis://***@h:6379/0"
-        );
-        assert_eq!(mask_password("redis://h:6379"), "redis://h:6379");
+    fn passwords_are_masked_whatever_they_hold() {
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            let url = format!(" redis://us{c}er:RD{c}PASS777@127.0.0.1:16390/0 ");
+            match RedisStore::new(&url) {
+                Ok(store) => {
+                    assert_eq!(store.shown(), "redis://***@127.0.0.1:16390/0", "{url}");
+                }
+                Err(e) => {
+                    let shown = format!("{e} {e:?}");
+                    assert!(e.is_config(), "{url}: {shown}");
+                    assert!(!shown.contains("PASS777"), "{url}: {shown}");
+                    assert!(!shown.contains("er:RD"), "{url}: {shown}");
+                }
+            }
+        }
         let e = RedisStore::new("redis://:s3cret@[bad")
             .err()
             .expect("refused");
-        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(!format!("{e} {e:?}").contains("s3cret"), "{e:?}");
     }
 }
