@@ -8,6 +8,12 @@
 //!   theoretical arrival time moves one interval per request);
 //! - `cooldown`: records a 429's deadline, keeping the later one.
 //!
+//! No deadline in the store holds calls more than
+//! [`RateLimiter::MAX_COOLDOWN`] (plus the pacing queue, for the slot
+//! reservation) ahead: the scripts write none further, and validate what
+//! they read, so a corrupt or foreign value is repaired, never obeyed
+//! forever (see [`DEADLINE`]).
+//!
 //! Keys are `conduit:gate:v1:<hash>:{cooldown,tat}`, the hash being the first
 //! 16 hex digits of the partition name's SHA-256 (the name itself may be a
 //! workspace id; the token is never part of it), and expire on their own a
@@ -26,41 +32,88 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
-use crate::Error;
+use crate::{Error, RateLimiter};
 
 /// The longest a store operation may take before the call goes on without.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(100);
 /// How often a store that is down is probed.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// Reads a deadline key (µs on Redis's clock), holding no call more than
+/// `limit` µs past `now`, whoever wrote it: an older SDK, a person, a bug.
+/// The scripts below only write numbers a little ahead of `now` with a
+/// matching expiry; anything else there is repaired on the spot, because
+/// left in place it would hold (or fail) every call of the workspace for
+/// as long as it stays:
+/// - not a finite number (`garbage`, `inf`, `nan`, or not a string at
+///   all): deleted, as if there were no deadline;
+/// - more than `limit` ahead: cut to `now + limit`;
+/// - no expiry (or a longer one than its value needs): given the expiry
+///   the scripts give it, or deleted when it is already past.
+const DEADLINE: &str = r"
+local function deadline(key, now, limit)
+  local raw = redis.pcall('GET', key)
+  if not raw then return 0 end
+  local value = type(raw) == 'string' and tonumber(raw)
+  if not value or value - value ~= 0 then
+    redis.call('DEL', key)
+    return 0
+  end
+  local capped = math.min(value, now + limit)
+  local ttl = redis.call('PTTL', key)
+  local want = math.ceil((capped - now) / 1000) + 1000
+  if capped < value or ttl < 0 or ttl > want + 1000 then
+    if capped <= now then
+      redis.call('DEL', key)
+      return 0
+    end
+    redis.call('SET', key, capped, 'PX', want)
+  end
+  return capped
+end
+";
+
 /// Waits out the cooldown, then (at a rate) reserves the next slot.
-/// KEYS: cooldown, tat. ARGV: interval µs (0: no pacing), max cooldown µs.
-/// Returns {0, wait µs, of which cooldown µs}, or {1, cooldown µs left, 0}
-/// when that is over the max.
+/// KEYS: cooldown, tat. ARGV: interval µs (0: no pacing), max wait µs,
+/// ceiling µs ([`RateLimiter::MAX_COOLDOWN`]). Returns {0, wait µs, of
+/// which cooldown µs}, or {1, cooldown µs left, 0} when that is over the
+/// max wait.
+///
+/// The cooldown read is at most the ceiling ahead. The tat is at most one
+/// ceiling of reserved slots, plus one interval, past the cooldown's end:
+/// processes waiting for their slots legitimately push it ahead (one
+/// interval each), but no queue of a sane fleet spans minutes, while a
+/// corrupt value would stall every call; past that bound, late arrivals
+/// share the last slot and the server's 429s take over.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cool = tonumber(redis.call('GET', KEYS[1]) or '0')
+local interval = tonumber(ARGV[1])
+local ceiling = tonumber(ARGV[3])
+local cool = deadline(KEYS[1], now, ceiling)
 if cool - now > tonumber(ARGV[2]) then
   return {1, cool - now, 0}
 end
 local start = math.max(now, cool)
-local interval = tonumber(ARGV[1])
 if interval > 0 then
-  start = math.max(start, tonumber(redis.call('GET', KEYS[2]) or '0'))
+  local limit = start - now + ceiling + interval
+  start = math.max(start, deadline(KEYS[2], now, limit))
   local tat = start + interval
   redis.call('SET', KEYS[2], tat, 'PX', math.ceil((tat - now) / 1000) + 1000)
 end
 return {0, start - now, math.max(cool - now, 0)}
 ";
 
-/// Records a cooldown of ARGV[1] µs from now, keeping a later one.
+/// Records a cooldown of ARGV[1] µs from now, at most the ceiling ARGV[2]
+/// µs, keeping a later one.
 const COOLDOWN: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cool = now + tonumber(ARGV[1])
-if cool > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], cool, 'PX', math.ceil(tonumber(ARGV[1]) / 1000) + 1000)
+local ceiling = tonumber(ARGV[2])
+local wait = math.min(tonumber(ARGV[1]), ceiling)
+local cool = now + wait
+if cool > deadline(KEYS[1], now, ceiling) then
+  redis.call('SET', KEYS[1], cool, 'PX', math.ceil(wait / 1000) + 1000)
 end
 return 0
 ";
@@ -106,8 +159,8 @@ impl RedisStore {
             client,
             connection: OnceCell::new(),
             shown,
-            acquire: Script::new(ACQUIRE),
-            cooldown: Script::new(COOLDOWN),
+            acquire: Script::new(&format!("{DEADLINE}{ACQUIRE}")),
+            cooldown: Script::new(&format!("{DEADLINE}{COOLDOWN}")),
             up: Arc::new(AtomicBool::new(true)),
             probing: Arc::new(AtomicBool::new(false)),
         })
@@ -143,7 +196,8 @@ impl RedisStore {
                 invocation
                     .key(format!("{key}:tat"))
                     .arg(micros(interval.unwrap_or_default()))
-                    .arg(micros(max_wait));
+                    .arg(micros(max_wait))
+                    .arg(micros(RateLimiter::MAX_COOLDOWN));
                 let mut connection = self.connection().await?;
                 invocation.invoke_async(&mut connection).await
             })
@@ -161,11 +215,15 @@ impl RedisStore {
     }
 
     /// Records a 429's cooldown of `wait` for `key`, keeping a later one.
+    /// One response holds the fleet for [`RateLimiter::MAX_COOLDOWN`] at
+    /// most, whatever it asked.
     pub(crate) async fn cooldown(&self, key: &str, wait: Duration) {
         let _: Option<i64> = self
             .guard(|| async {
                 let mut invocation = self.cooldown.key(format!("{key}:cooldown"));
-                invocation.arg(micros(wait));
+                invocation
+                    .arg(micros(wait.min(RateLimiter::MAX_COOLDOWN)))
+                    .arg(micros(RateLimiter::MAX_COOLDOWN));
                 let mut connection = self.connection().await?;
                 invocation.invoke_async(&mut connection).await
             })
