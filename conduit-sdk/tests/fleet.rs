@@ -607,3 +607,102 @@ async fn one_429_holds_the_fleet_no_longer_than_the_ceiling() {
         );
     }
 }
+
+/// A store that answers PING but refuses the scripts: each call goes on
+/// without it, and the outage is reported once, not at every probe, until
+/// an operation succeeds again.
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn a_store_failing_its_scripts_costs_no_call_and_warns_once_per_outage() {
+    let (out, _guard) = capture();
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
+    let mut con = connect(&store).await;
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let client = builder(&server)
+        .workspace_id("ws_fleet_script")
+        .rate_limit(Rate::per_second(100).unwrap())
+        .rate_store(&store)
+        .build()
+        .unwrap();
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    run::<()>(&mut con, &["ACL", "SETUSER", "default", "-@scripting"]).await;
+    // Past two probes (one a second): each finds PING answered.
+    let start = Instant::now();
+    let mut calls = 1;
+    while start.elapsed() < Duration::from_millis(2_600) {
+        client.custom_tools().run(TOOL).send().await.unwrap();
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(requests(&server).await, calls);
+    let log = out.text();
+    assert_eq!(out.warnings(), 1, "{log}");
+    assert!(log.contains("permission denied"), "{log}");
+    assert!(!log.contains("paces together again"), "{log}");
+    // Scripts allowed again: the next call after a probe uses the store,
+    // and says so once.
+    run::<()>(&mut con, &["ACL", "SETUSER", "default", "+@all"]).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    for _ in 0..3 {
+        client.custom_tools().run(TOOL).send().await.unwrap();
+    }
+    let log = out.text();
+    assert_eq!(log.matches("paces together again").count(), 1, "{log}");
+    let (_, [_, tat]) = partition_keys(&store, "ws_fleet_script").await;
+    let used: bool = run(&mut con, &["EXISTS", &tat]).await;
+    assert!(used, "the store is not used again:\n{log}");
+    // A new outage is a new warning.
+    run::<()>(&mut con, &["ACL", "SETUSER", "default", "-@scripting"]).await;
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    assert_eq!(out.warnings(), 2, "{}", out.text());
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn the_store_warning_names_its_cause_and_masks_the_password() {
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let redis = OwnRedis::start(&["--requirepass", "right:pass@word"]);
+    let port = redis.port;
+    for (url, says) in [
+        (
+            format!("redis://127.0.0.1:{}", free_port()),
+            "connection refused",
+        ),
+        (
+            format!("redis://:WR:ONG@PASS777@127.0.0.1:{port}"),
+            "authentication failed",
+        ),
+        (
+            format!("redis://us:er:WR@ONG%PASS777@127.0.0.1:{port}"),
+            "authentication failed",
+        ),
+        (format!("redis://127.0.0.1:{port}"), "authentication failed"),
+    ] {
+        let (out, _guard) = capture();
+        let client = builder(&server)
+            .rate_store(&url)
+            .rate_limit(Rate::per_second(100).unwrap())
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        for _ in 0..3 {
+            client.custom_tools().run(TOOL).send().await.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{url}: {:?}",
+            start.elapsed()
+        );
+        let log = out.text();
+        assert_eq!(out.warnings(), 1, "{url}: {log}");
+        assert!(log.contains(says), "{url}: {log}");
+        assert!(!log.contains("no answer within"), "{url}: {log}");
+        assert!(
+            !log.contains("PASS777") && !log.contains("er:WR"),
+            "{url}: {log}"
+        );
+    }
+}

@@ -140,8 +140,11 @@ pub(crate) struct RedisStore {
     shown: String,
     acquire: Script,
     cooldown: Script,
-    /// Whether the last operation succeeded (or none failed yet).
+    /// Whether calls use the store: false from a failure until the probe
+    /// gets an answer.
     up: Arc<AtomicBool>,
+    /// Whether an outage was reported and no operation succeeded since.
+    outage: AtomicBool,
     /// Whether a probe is running.
     probing: Arc<AtomicBool>,
 }
@@ -162,6 +165,7 @@ impl RedisStore {
             acquire: Script::new(&format!("{DEADLINE}{ACQUIRE}")),
             cooldown: Script::new(&format!("{DEADLINE}{COOLDOWN}")),
             up: Arc::new(AtomicBool::new(true)),
+            outage: AtomicBool::new(false),
             probing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -234,10 +238,13 @@ impl RedisStore {
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         self.connection
             .get_or_try_init(|| {
+                // No retries inside the manager: its backoff sleeps would
+                // outlast OP_TIMEOUT, so a refused port or a wrong password
+                // would show as a timeout. `guard` retries, and the probe.
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(OP_TIMEOUT))
                     .set_response_timeout(Some(OP_TIMEOUT))
-                    .set_number_of_retries(1);
+                    .set_number_of_retries(0);
                 std::future::ready(self.client.get_connection_manager_lazy(config))
             })
             .await
@@ -245,9 +252,14 @@ impl RedisStore {
     }
 
     /// Runs a store operation under [`OP_TIMEOUT`]; on failure marks the
-    /// store down (warning once) and starts probing it. A connection found
-    /// broken (Redis restarted) is tried once more: the connection manager
-    /// reconnects on the spot.
+    /// store down and starts probing it. A connection found broken (Redis
+    /// restarted) is tried once more: the connection manager reconnects on
+    /// the spot.
+    ///
+    /// One warning per outage, naming its cause: an outage lasts until an
+    /// operation succeeds again, not merely until the probe's PING does
+    /// (a store that answers PING but fails the scripts would otherwise
+    /// warn again at every probe).
     async fn guard<T, F, Fut>(&self, op: F) -> Option<T>
     where
         F: Fn() -> Fut,
@@ -256,12 +268,22 @@ impl RedisStore {
         let mut failure = String::new();
         for attempt in 0..2 {
             match tokio::time::timeout(OP_TIMEOUT, op()).await {
-                Ok(Ok(value)) => return Some(value),
+                Ok(Ok(value)) => {
+                    if self.outage.swap(false, Ordering::AcqRel) {
+                        tracing::info!(
+                            target: "conduit_sdk::rate_store",
+                            store = %self.shown,
+                            "rate store (Redis at {}) is back; the fleet paces together again",
+                            self.shown
+                        );
+                    }
+                    return Some(value);
+                }
                 Ok(Err(e)) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {
-                    failure = e.to_string();
+                    failure = cause(&e);
                 }
                 Ok(Err(e)) => {
-                    failure = e.to_string();
+                    failure = cause(&e);
                     break;
                 }
                 Err(_) => {
@@ -270,7 +292,15 @@ impl RedisStore {
                 }
             }
         }
-        if self.up.swap(false, Ordering::AcqRel) {
+        self.up.store(false, Ordering::Release);
+        if self.outage.swap(true, Ordering::AcqRel) {
+            tracing::debug!(
+                target: "conduit_sdk::rate_store",
+                store = %self.shown,
+                "rate store (Redis at {}) still unavailable: {failure}",
+                self.shown
+            );
+        } else {
             tracing::warn!(
                 target: "conduit_sdk::rate_store",
                 store = %self.shown,
@@ -282,13 +312,14 @@ impl RedisStore {
         None
     }
 
-    /// Probes the store in the background until it answers, then marks it
-    /// up again. One probe at a time.
+    /// Probes the store in the background until it answers PING, then
+    /// lets calls use it again (the next operation that succeeds ends the
+    /// outage). One probe at a time.
     fn probe(&self) {
         if self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (up, probing, shown) = (self.up.clone(), self.probing.clone(), self.shown.clone());
+        let (up, probing) = (self.up.clone(), self.probing.clone());
         let (Ok(runtime), Some(connection)) = (
             tokio::runtime::Handle::try_current(),
             self.connection.get().cloned(),
@@ -307,16 +338,32 @@ impl RedisStore {
                 if let Ok(Ok(_)) = tokio::time::timeout(OP_TIMEOUT, answer).await {
                     up.store(true, Ordering::Release);
                     probing.store(false, Ordering::Release);
-                    tracing::info!(
-                        target: "conduit_sdk::rate_store",
-                        store = %shown,
-                        "rate store (Redis at {shown}) is back; the fleet paces together again"
-                    );
                     return;
                 }
             }
         });
     }
+}
+
+/// Why a store operation failed, in words that say what to fix.
+fn cause(e: &redis::RedisError) -> String {
+    let code = e.code().unwrap_or_default();
+    let what = if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(code, "NOAUTH" | "WRONGPASS")
+    {
+        "authentication failed (check the user and password in the URL)"
+    } else if code == "NOPERM" {
+        "permission denied (the Redis user may not run scripts on these keys)"
+    } else if e.is_connection_refusal() {
+        "connection refused (nothing listens at that address)"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_io_error() || e.is_connection_dropped() {
+        "connection failed"
+    } else {
+        "Redis refused the operation"
+    };
+    format!("{what}: {e}")
 }
 
 /// The store key of a partition: namespaced, hashed.
