@@ -1,12 +1,14 @@
 //! The rate-limit gate shared through a real Redis (feature `redis`): two
 //! processes keep one limit, a cooldown reaches a process that never got
-//! the 429, and Redis going away (killed, unreachable, failing scripts)
-//! never costs a call.
+//! the 429 but holds it no longer than the ceiling, corrupt values in the
+//! store are repaired, and Redis going away (killed, unreachable, failing
+//! scripts) never costs a call and is reported once, with its cause.
 //!
 //! These need `redis-server`; `cargo xtask test` starts one on a free
 //! loopback port (`CONDUIT_REDIS_URL`) and runs them with `--ignored`; the
-//! test that kills Redis starts its own (`CONDUIT_REDIS_SERVER`, the
-//! binary). In a plain `cargo test` they show as ignored, never as passed.
+//! tests that kill, lock or break Redis start their own
+//! (`CONDUIT_REDIS_SERVER`, the binary; a missing one fails them). In a
+//! plain `cargo test` they show as ignored, never as passed.
 
 mod common;
 
@@ -644,7 +646,7 @@ async fn a_store_failing_its_scripts_costs_no_call_and_warns_once_per_outage() {
     // Scripts allowed again: the next call after a probe uses the store,
     // and says so once.
     run::<()>(&mut con, &["ACL", "SETUSER", "default", "+@all"]).await;
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     for _ in 0..3 {
         client.custom_tools().run(TOOL).send().await.unwrap();
     }

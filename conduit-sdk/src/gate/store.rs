@@ -21,8 +21,9 @@
 //!
 //! The store never costs a call: an operation that fails or takes longer
 //! than [`OP_TIMEOUT`] marks the store down, the call goes on under the
-//! in-process gate, one warning is logged, and a background task probes the
-//! store until it answers again.
+//! in-process gate, and a background task probes the store until it
+//! answers again. One warning per outage, naming its cause; the outage
+//! ends when an operation succeeds again (logged once at info).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
