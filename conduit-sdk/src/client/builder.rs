@@ -347,7 +347,10 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(crate::shown::mask_url),
+            )
             .field("workspace_id", &self.workspace_id)
             .field("retry", &self.retry)
             .field("rate_limiter", &self.limiter)
@@ -399,6 +402,16 @@ mod tests {
             .unwrap_err();
         assert!(e.is_config());
         assert!(!format!("{e} {e:?}").contains("token-xyz"));
+    }
+
+    #[test]
+    fn a_base_url_password_is_not_in_the_builders_debug() {
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            let b = Client::builder().base_url(format!("https://u:PW{c}PASS999@h/"));
+            let shown = format!("{b:?}");
+            assert!(!shown.contains("PASS999"), "{shown}");
+            assert!(shown.contains("***@h/"), "{shown}");
+        }
     }
 
     #[test]

@@ -151,7 +151,13 @@ mod tests {
                 shown.push_str(&format!(" {built:?}"));
                 match built.build() {
                     Ok(client) => shown.push_str(&format!(" {client:?}")),
-                    Err(e) => shown.push_str(&format!(" {e} {e:?}")),
+                    Err(e) => {
+                        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+                        while let Some(c) = cause {
+                            shown.push_str(&format!(" {c} {c:?}"));
+                            cause = c.source();
+                        }
+                    }
                 }
                 assert!(
                     !shown.contains("PASS999") && !shown.contains("ER999"),
