@@ -3,7 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, TRANSFER_ENCODING,
+    USER_AGENT,
+};
 
 use crate::RetryPolicy;
 
@@ -67,10 +70,11 @@ impl CallOptions {
     }
 
     /// A header sent with every request (repeatable; the same name twice
-    /// sends both). A name or value HTTP does not allow, or
-    /// `Authorization` (the token is the client's), fails each call with
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput), nothing
-    /// sent.
+    /// sends both). A name or value HTTP does not allow, or one of the
+    /// headers the client sets itself (`Authorization`, `Content-Length`,
+    /// `Host`, `Transfer-Encoding`, `User-Agent`, in any case), fails each
+    /// call with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput),
+    /// nothing sent.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -91,11 +95,8 @@ impl CallOptions {
         for (name, value) in &self.headers {
             let name = HeaderName::try_from(name.trim())
                 .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
-            if name == AUTHORIZATION {
-                return Err(
-                    "the Authorization header is the client's: set the token with ClientBuilder::token"
-                        .into(),
-                );
+            if let Some(why) = reserved(&name) {
+                return Err(format!("the {name} header is the client's: {why}"));
             }
             let mut value = HeaderValue::try_from(value.as_str())
                 .map_err(|_| format!("the value of header {name} is not a valid header value"))?;
@@ -106,6 +107,23 @@ impl CallOptions {
         }
         Ok(map)
     }
+}
+
+/// Why a per-call header `name` is refused, if it is: the client sets it,
+/// and a second value would be dropped or, for the body's framing, cut the
+/// body short while the call reports success.
+fn reserved(name: &HeaderName) -> Option<&'static str> {
+    Some(if name == AUTHORIZATION {
+        "set the token with ClientBuilder::token"
+    } else if name == USER_AGENT {
+        "set it with ClientBuilder::user_agent"
+    } else if name == HOST {
+        "it is the base URL's host (ClientBuilder::base_url)"
+    } else if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+        "it frames the request body, which the client writes"
+    } else {
+        return None;
+    })
 }
 
 impl fmt::Debug for CallOptions {
@@ -169,6 +187,21 @@ mod tests {
         ] {
             let e = bad.header_map().unwrap_err();
             assert!(e.contains(says), "{e}");
+        }
+        for (name, says) in [
+            ("Content-Length", "content-length header is the client's"),
+            ("content-length", "frames the request body"),
+            ("HOST", "host header is the client's"),
+            (
+                "Transfer-Encoding",
+                "transfer-encoding header is the client's",
+            ),
+            ("user-AGENT", "ClientBuilder::user_agent"),
+            (" Authorization ", "ClientBuilder::token"),
+        ] {
+            let bad = CallOptions::new().header("X-Ok", "1").header(name, "1");
+            let e = bad.header_map().unwrap_err();
+            assert!(e.contains(says), "{name}: {e}");
         }
     }
 }

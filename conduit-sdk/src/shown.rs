@@ -8,6 +8,9 @@
 //! the client's token is masked, control and bidirectional-formatting
 //! characters are escaped, and the text is cut at a documented size with a
 //! marker saying so.
+//!
+//! A URL the SDK was given (base URL, proxy, rate store) is shown with its
+//! user info masked, whatever characters the password holds.
 
 use std::sync::Arc;
 
@@ -98,6 +101,36 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
+/// What replaces a URL's user info.
+pub(crate) const URL_MASK: &str = "***";
+
+/// `raw` as messages, Debug output and logs show a URL: any user info
+/// (`user:password@`) replaced by `***`.
+///
+/// The user info runs from the scheme's `://` (or the start, without a
+/// scheme) to the **last** `@` of the whole string. A password may hold an
+/// unencoded `/`, `?`, `#` or `@`, so where the authority ends is
+/// ambiguous; masking through the last `@` may hide part of a path, never
+/// leave a secret.
+pub(crate) fn mask_url(raw: &str) -> String {
+    let start = raw
+        .find("://")
+        .filter(|&i| is_scheme(&raw[..i]))
+        .map_or(0, |i| i + 3);
+    match raw[start..].rfind('@') {
+        Some(at) => format!("{}{URL_MASK}{}", &raw[..start], &raw[start + at..]),
+        None => raw.to_owned(),
+    }
+}
+
+/// Whether `s` is a URL scheme (RFC 3986: a letter, then letters, digits,
+/// `+`, `-` or `.`); a `://` after anything else is inside the user info.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 /// Pushes `c`, or a visible escape for a character a terminal would act on.
 fn push_escaped(out: &mut String, c: char, multiline: bool) {
     match c {
@@ -155,6 +188,34 @@ mod tests {
         let shown = r.snippet(&body);
         assert!(!shown.contains("sk_live"), "{shown}");
         assert!(!shown.contains("AbC"), "{shown}");
+    }
+
+    #[test]
+    fn url_user_info_is_masked_whatever_the_password_holds() {
+        assert_eq!(mask_url("https://u:p@h/x?y#z"), "https://***@h/x?y#z");
+        assert_eq!(mask_url("u:p@h"), "***@h");
+        assert_eq!(mask_url("https://u:p@"), "https://***@");
+        assert_eq!(mask_url("redis://h:6379/0"), "redis://h:6379/0");
+        assert_eq!(mask_url("not a url"), "not a url");
+        // Reserved characters, unencoded, in the user and the password.
+        for c in ["/", "?", "#", "@", ":", "%", " ", "://", "/?#@: %"] {
+            for (url, host) in [
+                (format!("http://u:PX{c}PASS999@127.0.0.1:9"), "@127.0.0.1:9"),
+                (
+                    format!("redis://:RD{c}PASS777@127.0.0.1:16390/0"),
+                    "@127.0.0.1:16390/0",
+                ),
+                (format!("socks5://US{c}ER999:PASS@p:1080"), "@p:1080"),
+                (format!("PX{c}PASS999@h"), "@h"),
+            ] {
+                let shown = mask_url(&url);
+                assert!(
+                    !shown.contains("PASS") && !shown.contains("ER999"),
+                    "{url} -> {shown}"
+                );
+                assert!(shown.ends_with(host), "{url} -> {shown}");
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The rate-limit gate shared through a real Redis (feature `redis`): two
 //! processes keep one limit, a cooldown reaches a process that never got
-//! the 429, and Redis going away (killed, unreachable, failing scripts)
-//! never costs a call.
+//! the 429 but holds it no longer than the ceiling, corrupt values in the
+//! store are repaired, and Redis going away (killed, unreachable, failing
+//! scripts) never costs a call and is reported once, with its cause.
 //!
 //! These need `redis-server`; `cargo xtask test` starts one on a free
 //! loopback port (`CONDUIT_REDIS_URL`) and runs them with `--ignored`; the
-//! test that kills Redis starts its own (`CONDUIT_REDIS_SERVER`, the
-//! binary). In a plain `cargo test` they show as ignored, never as passed.
+//! tests that kill, lock or break Redis start their own
+//! (`CONDUIT_REDIS_SERVER`, the binary; a missing one fails them). In a
+//! plain `cargo test` they show as ignored, never as passed.
 
 mod common;
 
@@ -17,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::cli::{command, success_body};
 use common::*;
-use conduit_sdk::{Client, Rate, RateLimiter};
+use conduit_sdk::time::ManualTime;
+use conduit_sdk::{Client, Rate, RateLimiter, RetryPolicy};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -34,6 +37,15 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// On a free port, with more `redis-server` options.
+    fn start(extra: &[&str]) -> Self {
+        Self::start_with(free_port(), extra)
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         let binary =
             std::env::var("CONDUIT_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(&binary)
@@ -47,6 +59,7 @@ impl OwnRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -355,13 +368,260 @@ async fn redis_killed_mid_run_costs_no_call_and_is_used_again_when_back() {
     );
 }
 
+/// A connection to `store`, for looking at (and breaking) its keys.
+async fn connect(store: &str) -> redis::aio::MultiplexedConnection {
+    let redis = redis::Client::open(store).unwrap();
+    redis.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Runs a Redis command, failing the test if Redis does.
+async fn run<T: redis::FromRedisValue>(
+    con: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(con)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Redis's clock, in µs: what the store's deadlines are written in.
+async fn redis_now(con: &mut redis::aio::MultiplexedConnection) -> i64 {
+    let (secs, micros): (i64, i64) = run(con, &["TIME"]).await;
+    secs * 1_000_000 + micros
+}
+
+/// `key` is gone, or holds a finite number at most `limit` past Redis's
+/// clock and expires within `limit` and a second.
+async fn assert_sane(con: &mut redis::aio::MultiplexedConnection, key: &str, limit: Duration) {
+    let value: Option<String> = run(con, &["GET", key]).await;
+    let Some(value) = value else { return };
+    let now = redis_now(con).await;
+    let deadline: f64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {value:?}"));
+    assert!(deadline.is_finite(), "{key} = {value}");
+    let ahead = Duration::from_micros((deadline - now as f64).max(0.0) as u64);
+    assert!(ahead <= limit, "{key} is {ahead:?} ahead");
+    let ttl: i64 = run(con, &["PTTL", key]).await;
+    let most = limit.as_millis() as i64 + 1_000;
+    assert!((1..=most).contains(&ttl), "{key} expires in {ttl} ms");
+}
+
+/// A new "process" (its own limiter) on virtual time, in `workspace`, that
+/// may wait `max_wait` in the gate: its waits are recorded, not taken.
+fn process(
+    server: &MockServer,
+    workspace: &str,
+    store: &str,
+    limiter: RateLimiter,
+    max_wait: Duration,
+) -> (Client, ManualTime) {
+    let time = ManualTime::new();
+    let client = builder(server)
+        .manual_time(&time)
+        .workspace_id(workspace)
+        .rate_limiter(limiter)
+        .rate_store(store)
+        .retry_policy(RetryPolicy::none().with_max_wait(max_wait))
+        .build()
+        .unwrap();
+    (client, time)
+}
+
+/// A process that may wait ten minutes: longer than any cooldown.
+fn patient_process(
+    server: &MockServer,
+    workspace: &str,
+    store: &str,
+    limiter: RateLimiter,
+) -> (Client, ManualTime) {
+    process(server, workspace, store, limiter, Duration::from_secs(600))
+}
+
+/// Redis's TIME and expiry are real time, so these tests wait for real
+/// (the SDK's side is on virtual time).
 #[tokio::test]
 #[ignore = "needs redis-server: run through `cargo xtask test`"]
-async fn a_failing_script_costs_no_call() {
+async fn corrupt_cooldowns_hold_no_call_past_the_ceiling_and_are_repaired() {
     let (out, _guard) = capture();
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
     let server = MockServer::start().await;
     always(&server, ok()).await;
-    let store = shared_redis();
+    let mut con = connect(&store).await;
+    let ceiling = RateLimiter::MAX_COOLDOWN;
+    let second = Duration::from_secs(1);
+    // (what is stored, its expiry in ms, the wait it may cause)
+    let year_us = 365 * 24 * 3_600 * 1_000_000_i64;
+    let now = redis_now(&mut con).await;
+    let cases: Vec<(String, Option<i64>, std::ops::RangeInclusive<Duration>)> = vec![
+        ("1e30".into(), None, ceiling - second..=ceiling),
+        (
+            "1e30".into(),
+            Some(year_us / 1_000),
+            ceiling - second..=ceiling,
+        ),
+        (
+            (now + year_us).to_string(),
+            Some(year_us / 1_000),
+            ceiling - second..=ceiling,
+        ),
+        (
+            (now + 5_000_000).to_string(),
+            None,
+            Duration::from_secs(4)..=Duration::from_secs(5),
+        ),
+        (
+            (now - 5_000_000).to_string(),
+            None,
+            Duration::ZERO..=Duration::ZERO,
+        ),
+        ("inf".into(), None, Duration::ZERO..=Duration::ZERO),
+        ("-inf".into(), None, Duration::ZERO..=Duration::ZERO),
+        ("nan".into(), None, Duration::ZERO..=Duration::ZERO),
+        ("garbage".into(), None, Duration::ZERO..=Duration::ZERO),
+        ("".into(), Some(60_000), Duration::ZERO..=Duration::ZERO),
+    ];
+    for (i, (value, ttl, waits)) in cases.into_iter().enumerate() {
+        let workspace = format!("ws_corrupt_{i}");
+        let (_, [cooldown, _]) = partition_keys(&store, &workspace).await;
+        match ttl {
+            Some(ms) => {
+                run::<()>(&mut con, &["SET", &cooldown, &value, "PX", &ms.to_string()]).await
+            }
+            None => run::<()>(&mut con, &["SET", &cooldown, &value]).await,
+        }
+        let (client, time) = patient_process(&server, &workspace, &store, RateLimiter::adaptive());
+        client.custom_tools().run(TOOL).send().await.unwrap();
+        let waited = time.total_waited();
+        assert!(
+            waits.contains(&waited),
+            "{value:?}: waited {waited:?}, not {waits:?}"
+        );
+        assert_sane(&mut con, &cooldown, ceiling).await;
+        let ttl: i64 = run(&mut con, &["PTTL", &cooldown]).await;
+        assert_ne!(ttl, -1, "{value:?}: the key never expires");
+        // A process that may not wait that long is refused at once, told
+        // to come back within the ceiling.
+        let minute = Duration::from_secs(60);
+        let (impatient, _) = process(&server, &workspace, &store, RateLimiter::adaptive(), minute);
+        match impatient.custom_tools().run(TOOL).send().await {
+            Ok(_) => assert!(waited < minute, "{value:?}"),
+            Err(e) => {
+                assert!(e.is_refused_locally(), "{value:?}: {e:?}");
+                let after = e.retry_after().unwrap_or_default();
+                assert!(
+                    after <= ceiling && after > Duration::from_secs(60),
+                    "{value:?}: {after:?}"
+                );
+            }
+        }
+    }
+    // A key of the wrong type is repaired too: no call lost, no warning,
+    // the store still in use.
+    let workspace = "ws_corrupt_type";
+    let (_, keys) = partition_keys(&store, workspace).await;
+    for key in &keys {
+        run::<()>(&mut con, &["HSET", key, "f", "v"]).await;
+    }
+    let (client, _) = patient_process(
+        &server,
+        workspace,
+        &store,
+        RateLimiter::fixed(Rate::per_second(10).unwrap()),
+    );
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    for key in &keys {
+        let kind: String = run(&mut con, &["TYPE", key]).await;
+        assert_ne!(kind, "hash", "{key} was left broken");
+    }
+    assert_eq!(out.warnings(), 0, "{}", out.text());
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn a_corrupt_slot_reservation_stalls_no_call() {
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let mut con = connect(&store).await;
+    let rate = Rate::per_second(10).unwrap();
+    // One ceiling of queued slots, plus the interval, plus the next slot.
+    let bound = RateLimiter::MAX_COOLDOWN + rate.interval() * 2;
+    let now = redis_now(&mut con).await;
+    for (i, value) in [
+        "1e30".to_owned(),
+        (now + 365 * 24 * 3_600 * 1_000_000_i64).to_string(),
+        "inf".into(),
+        "garbage".into(),
+        (now + 3_000_000).to_string(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let workspace = format!("ws_corrupt_tat_{i}");
+        let (_, [_, tat]) = partition_keys(&store, &workspace).await;
+        run::<()>(&mut con, &["SET", &tat, &value]).await;
+        let (client, time) = patient_process(&server, &workspace, &store, RateLimiter::fixed(rate));
+        client.custom_tools().run(TOOL).send().await.unwrap();
+        let waited = time.total_waited();
+        assert!(
+            waited <= RateLimiter::MAX_COOLDOWN + rate.interval(),
+            "{value:?}: waited {waited:?}"
+        );
+        assert_sane(&mut con, &tat, bound).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn one_429_holds_the_fleet_no_longer_than_the_ceiling() {
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
+    let mut con = connect(&store).await;
+    let ceiling = RateLimiter::MAX_COOLDOWN;
+    for (i, retry_after) in ["1000000000000", "Fri, 01 Jan 2100 00:00:00 GMT", "86400"]
+        .into_iter()
+        .enumerate()
+    {
+        let server = MockServer::start().await;
+        sequence(&server, throttled(Some(retry_after)), 1, ok()).await;
+        let workspace = format!("ws_ceiling_{i}");
+        let a = fleet_client(&server, &workspace, &store, RateLimiter::adaptive());
+        let e = a.custom_tools().run(TOOL).send().await.unwrap_err();
+        assert!(e.is_rate_limited(), "{retry_after}: {e:?}");
+        let (_, [cooldown, _]) = partition_keys(&store, &workspace).await;
+        let ttl: i64 = run(&mut con, &["PTTL", &cooldown]).await;
+        assert!(ttl > 0, "{retry_after}: no cooldown stored ({ttl})");
+        assert_sane(&mut con, &cooldown, ceiling).await;
+        // Another process is held, the ceiling at most.
+        let (b, time) = patient_process(&server, &workspace, &store, RateLimiter::adaptive());
+        b.custom_tools().run(TOOL).send().await.unwrap();
+        let waited = time.total_waited();
+        assert!(
+            waited > ceiling - Duration::from_secs(2) && waited <= ceiling,
+            "{retry_after}: waited {waited:?}"
+        );
+    }
+}
+
+/// A store that answers PING but refuses the scripts: each call goes on
+/// without it, and the outage is reported once, not at every probe, until
+/// an operation succeeds again.
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn a_store_failing_its_scripts_costs_no_call_and_warns_once_per_outage() {
+    let (out, _guard) = capture();
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
+    let mut con = connect(&store).await;
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
     let client = builder(&server)
         .workspace_id("ws_fleet_script")
         .rate_limit(Rate::per_second(100).unwrap())
@@ -369,32 +629,82 @@ async fn a_failing_script_costs_no_call() {
         .build()
         .unwrap();
     client.custom_tools().run(TOOL).send().await.unwrap();
-    // Break the partition's keys: the scripts' GET now fails (WRONGTYPE).
-    let (mut con, keys) = partition_keys(&store, "ws_fleet_script").await;
-    for key in &keys {
-        let _: () = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut con)
-            .await
-            .unwrap();
-        let _: () = redis::cmd("HSET")
-            .arg(key)
-            .arg("f")
-            .arg("v")
-            .query_async(&mut con)
-            .await
-            .unwrap();
+    run::<()>(&mut con, &["ACL", "SETUSER", "default", "-@scripting"]).await;
+    // Past two probes (one a second): each finds PING answered.
+    let start = Instant::now();
+    let mut calls = 1;
+    while start.elapsed() < Duration::from_millis(2_600) {
+        client.custom_tools().run(TOOL).send().await.unwrap();
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(requests(&server).await, calls);
+    let log = out.text();
+    assert_eq!(out.warnings(), 1, "{log}");
+    assert!(log.contains("permission denied"), "{log}");
+    assert!(!log.contains("paces together again"), "{log}");
+    // Scripts allowed again: the next call after a probe uses the store,
+    // and says so once.
+    run::<()>(&mut con, &["ACL", "SETUSER", "default", "+@all"]).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     for _ in 0..3 {
         client.custom_tools().run(TOOL).send().await.unwrap();
     }
-    assert_eq!(requests(&server).await, 4);
-    assert_eq!(out.warnings(), 1);
-    for key in &keys {
-        let _: () = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut con)
-            .await
+    let log = out.text();
+    assert_eq!(log.matches("paces together again").count(), 1, "{log}");
+    let (_, [_, tat]) = partition_keys(&store, "ws_fleet_script").await;
+    let used: bool = run(&mut con, &["EXISTS", &tat]).await;
+    assert!(used, "the store is not used again:\n{log}");
+    // A new outage is a new warning.
+    run::<()>(&mut con, &["ACL", "SETUSER", "default", "-@scripting"]).await;
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    assert_eq!(out.warnings(), 2, "{}", out.text());
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn the_store_warning_names_its_cause_and_masks_the_password() {
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let redis = OwnRedis::start(&["--requirepass", "right:pass@word"]);
+    let port = redis.port;
+    for (url, says) in [
+        (
+            format!("redis://127.0.0.1:{}", free_port()),
+            "connection refused",
+        ),
+        (
+            format!("redis://:WR:ONG@PASS777@127.0.0.1:{port}"),
+            "authentication failed",
+        ),
+        (
+            format!("redis://us:er:WR@ONG%PASS777@127.0.0.1:{port}"),
+            "authentication failed",
+        ),
+        (format!("redis://127.0.0.1:{port}"), "authentication failed"),
+    ] {
+        let (out, _guard) = capture();
+        let client = builder(&server)
+            .rate_store(&url)
+            .rate_limit(Rate::per_second(100).unwrap())
+            .build()
             .unwrap();
+        let start = Instant::now();
+        for _ in 0..3 {
+            client.custom_tools().run(TOOL).send().await.unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{url}: {:?}",
+            start.elapsed()
+        );
+        let log = out.text();
+        assert_eq!(out.warnings(), 1, "{url}: {log}");
+        assert!(log.contains(says), "{url}: {log}");
+        assert!(!log.contains("no answer within"), "{url}: {log}");
+        assert!(
+            !log.contains("PASS777") && !log.contains("er:WR"),
+            "{url}: {log}"
+        );
     }
 }

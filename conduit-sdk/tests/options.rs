@@ -115,17 +115,27 @@ async fn bad_or_forbidden_headers_fail_the_call_before_sending() {
         CallOptions::new().header("bad name", "v"),
         CallOptions::new().header("X-A", "line\nbreak"),
         CallOptions::new().header("Authorization", "Bearer someone-else"),
+        CallOptions::new().header("Content-Length", "1"),
+        CallOptions::new().header("content-length", "100000"),
+        CallOptions::new().header("Host", "elsewhere.example"),
+        CallOptions::new().header("TRANSFER-ENCODING", "chunked"),
+        CallOptions::new().header("User-Agent", "me/1.0"),
+        CallOptions::new().header("user-agent", "me/1.0"),
     ] {
         let err = client
             .custom_tools()
             .run(TOOL)
-            .options(options)
+            .options(options.clone())
             .send()
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
         assert_eq!(err.attempts(), 0);
         assert_eq!(err.operation(), Some("run_custom_tool"), "{err:?}");
+        // The same through a derived client.
+        let derived = client.with_options(options);
+        let err = derived.custom_tools().run(TOOL).send().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
     }
     assert_eq!(requests(&server).await, 0);
 }

@@ -4,13 +4,14 @@
 use reqwest::Url;
 
 use crate::Error;
+use crate::shown::mask_url;
 
 /// Checks and normalises a base URL: http(s) only, no credentials, query or
 /// fragment, no clear-text http beyond loopback unless allowed. Messages show
 /// the URL with any user info masked.
 pub(crate) fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Error> {
     let raw = raw.trim();
-    let shown = mask_user_info(raw);
+    let shown = mask_url(raw);
     let url = Url::parse(raw).map_err(|e| {
         Error::config(format!(
             "base URL {shown:?} is not an absolute URL ({e}); it should look like https://api.conduit.ai"
@@ -45,18 +46,6 @@ pub(crate) fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url
         )));
     }
     Ok(url)
-}
-
-/// `scheme://user:pass@host/…` → `scheme://***@host/…`, for messages.
-pub(crate) fn mask_user_info(raw: &str) -> String {
-    let start = raw.find("://").map_or(0, |i| i + 3);
-    let end = raw[start..]
-        .find(['/', '?', '#'])
-        .map_or(raw.len(), |i| start + i);
-    match raw[start..end].rfind('@') {
-        Some(at) => format!("{}***{}", &raw[..start], &raw[start + at..]),
-        None => raw.to_owned(),
-    }
 }
 
 /// Follows redirects only within the base URL's origin: a redirect elsewhere
@@ -116,10 +105,13 @@ mod tests {
     }
 
     #[test]
-    fn user_info_is_masked_in_messages() {
-        assert_eq!(mask_user_info("https://u:p@h/x?y#z"), "https://***@h/x?y#z");
-        assert_eq!(mask_user_info("u:p@h"), "***@h");
-        assert_eq!(mask_user_info("https://h/a@b"), "https://h/a@b");
-        assert_eq!(mask_user_info("https://u:p@"), "https://***@");
+    fn credentials_are_masked_in_messages_whatever_they_hold() {
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            let url = format!("https://u:PW{c}PASS999@api.conduit.ai/");
+            let e = parse_base_url(&url, false).unwrap_err();
+            assert!(e.is_config(), "{url}: {e}");
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("PASS999"), "{url}: {shown}");
+        }
     }
 }

@@ -305,7 +305,7 @@ impl ClientBuilder {
             #[cfg(not(feature = "redis"))]
             return Err(Error::config(format!(
                 "a rate store ({}) needs conduit-sdk's redis feature",
-                url.split('@').next_back().unwrap_or_default()
+                crate::shown::mask_url(url.trim())
             )));
         }
         let partition_key = match &workspace_id {
@@ -347,7 +347,10 @@ impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(crate::shown::mask_url),
+            )
             .field("workspace_id", &self.workspace_id)
             .field("retry", &self.retry)
             .field("rate_limiter", &self.limiter)
@@ -399,6 +402,50 @@ mod tests {
             .unwrap_err();
         assert!(e.is_config());
         assert!(!format!("{e} {e:?}").contains("token-xyz"));
+    }
+
+    #[test]
+    fn a_base_url_password_is_not_in_the_builders_debug() {
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            let b = Client::builder().base_url(format!("https://u:PW{c}PASS999@h/"));
+            let shown = format!("{b:?}");
+            assert!(!shown.contains("PASS999"), "{shown}");
+            assert!(shown.contains("***@h/"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_rate_store_password_is_never_shown() {
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            let url = format!("redis://:RD{c}PASS777@127.0.0.1:16390/0");
+            let env = |k: &str| match k {
+                "CONDUIT_API_TOKEN" => Some("tok".to_owned()),
+                "CONDUIT_RATE_STORE" => Some(url.clone()),
+                _ => None,
+            };
+            let b = ClientBuilder::from_lookup(env).unwrap();
+            let built = b.clone().build();
+            let shown = match &built {
+                Ok(c) => format!("{b:?} {c:?}"),
+                Err(e) => format!("{b:?} {e} {e:?}"),
+            };
+            assert!(!shown.contains("PASS777"), "{url}: {shown}");
+            // A second, different store for the same limiter names the first.
+            #[cfg(feature = "redis")]
+            if let Ok(client) = built {
+                let e = Client::builder()
+                    .token("tok")
+                    .rate_limiter(client.rate_limiter().clone())
+                    .rate_store("redis://other:6379")
+                    .build()
+                    .unwrap_err();
+                let shown = format!("{e} {e:?}");
+                assert!(
+                    e.is_config() && !shown.contains("PASS777"),
+                    "{url}: {shown}"
+                );
+            }
+        }
     }
 
     #[test]

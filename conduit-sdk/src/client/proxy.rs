@@ -14,8 +14,9 @@ use std::fmt;
 
 use reqwest::Url;
 
-use super::base_url::{is_loopback, mask_user_info};
+use super::base_url::is_loopback;
 use crate::Error;
+use crate::shown::mask_url;
 
 /// The proxy setting of a [`Client`](crate::Client); see
 /// [`ClientBuilder::proxy`](crate::ClientBuilder::proxy).
@@ -72,10 +73,7 @@ impl Proxy {
             Kind::Direct => Ok(builder.no_proxy()),
             Kind::Url(url) => {
                 let proxy = reqwest::Proxy::all(url.as_str()).map_err(|e| {
-                    Error::config(format!(
-                        "proxy URL {:?} is not usable: {e}",
-                        mask_user_info(url)
-                    ))
+                    Error::config(format!("proxy URL {:?} is not usable: {e}", mask_url(url)))
                 })?;
                 Ok(builder.no_proxy().proxy(proxy))
             }
@@ -100,7 +98,7 @@ impl fmt::Debug for Proxy {
         match &self.0 {
             Kind::Environment => f.write_str("Proxy::from_env()"),
             Kind::Direct => f.write_str("Proxy::none()"),
-            Kind::Url(url) => write!(f, "Proxy::url({:?})", mask_user_info(url)),
+            Kind::Url(url) => write!(f, "Proxy::url({:?})", mask_url(url)),
         }
     }
 }
@@ -108,6 +106,7 @@ impl fmt::Debug for Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Client;
 
     #[test]
     fn a_proxy_url_with_credentials_is_never_shown() {
@@ -122,6 +121,50 @@ mod tests {
             .unwrap_err();
         assert!(e.is_config(), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_proxy_password_is_never_shown_whatever_it_holds() {
+        let base = "https://api.conduit.ai".parse().unwrap();
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            for url in [
+                format!("http://u:PX{c}PASS999@127.0.0.1:9"),
+                format!("http://US{c}ER999:pw@127.0.0.1:9"),
+            ] {
+                let proxy = Proxy::url(&url);
+                let mut shown = format!("{proxy:?}");
+                match proxy.apply(reqwest::Client::builder(), &base) {
+                    Ok(builder) => {
+                        if let Err(e) = builder.build() {
+                            shown.push_str(&format!(" {e} {e:?}"));
+                        }
+                    }
+                    Err(e) => {
+                        assert!(e.is_config(), "{url}: {e}");
+                        shown.push_str(&format!(" {e} {e:?}"));
+                    }
+                }
+                let built = Client::builder()
+                    .token("t")
+                    .base_url("https://api.conduit.ai")
+                    .proxy(Proxy::url(&url));
+                shown.push_str(&format!(" {built:?}"));
+                match built.build() {
+                    Ok(client) => shown.push_str(&format!(" {client:?}")),
+                    Err(e) => {
+                        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+                        while let Some(c) = cause {
+                            shown.push_str(&format!(" {c} {c:?}"));
+                            cause = c.source();
+                        }
+                    }
+                }
+                assert!(
+                    !shown.contains("PASS999") && !shown.contains("ER999"),
+                    "{url}: {shown}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //!   theoretical arrival time moves one interval per request);
 //! - `cooldown`: records a 429's deadline, keeping the later one.
 //!
+//! No deadline in the store holds calls more than
+//! [`RateLimiter::MAX_COOLDOWN`] (plus the pacing queue, for the slot
+//! reservation) ahead: the scripts write none further, and validate what
+//! they read, so a corrupt or foreign value is repaired, never obeyed
+//! forever (see [`DEADLINE`]).
+//!
 //! Keys are `conduit:gate:v1:<hash>:{cooldown,tat}`, the hash being the first
 //! 16 hex digits of the partition name's SHA-256 (the name itself may be a
 //! workspace id; the token is never part of it), and expire on their own a
@@ -15,8 +21,9 @@
 //!
 //! The store never costs a call: an operation that fails or takes longer
 //! than [`OP_TIMEOUT`] marks the store down, the call goes on under the
-//! in-process gate, one warning is logged, and a background task probes the
-//! store until it answers again.
+//! in-process gate, and a background task probes the store until it
+//! answers again. One warning per outage, naming its cause; the outage
+//! ends when an operation succeeds again (logged once at info).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,41 +33,88 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
-use crate::Error;
+use crate::{Error, RateLimiter};
 
 /// The longest a store operation may take before the call goes on without.
 pub(crate) const OP_TIMEOUT: Duration = Duration::from_millis(100);
 /// How often a store that is down is probed.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// Reads a deadline key (µs on Redis's clock), holding no call more than
+/// `limit` µs past `now`, whoever wrote it: an older SDK, a person, a bug.
+/// The scripts below only write numbers a little ahead of `now` with a
+/// matching expiry; anything else there is repaired on the spot, because
+/// left in place it would hold (or fail) every call of the workspace for
+/// as long as it stays:
+/// - not a finite number (`garbage`, `inf`, `nan`, or not a string at
+///   all): deleted, as if there were no deadline;
+/// - more than `limit` ahead: cut to `now + limit`;
+/// - no expiry (or a longer one than its value needs): given the expiry
+///   the scripts give it, or deleted when it is already past.
+const DEADLINE: &str = r"
+local function deadline(key, now, limit)
+  local raw = redis.pcall('GET', key)
+  if not raw then return 0 end
+  local value = type(raw) == 'string' and tonumber(raw)
+  if not value or value - value ~= 0 then
+    redis.call('DEL', key)
+    return 0
+  end
+  local capped = math.min(value, now + limit)
+  local ttl = redis.call('PTTL', key)
+  local want = math.ceil((capped - now) / 1000) + 1000
+  if capped < value or ttl < 0 or ttl > want + 1000 then
+    if capped <= now then
+      redis.call('DEL', key)
+      return 0
+    end
+    redis.call('SET', key, capped, 'PX', want)
+  end
+  return capped
+end
+";
+
 /// Waits out the cooldown, then (at a rate) reserves the next slot.
-/// KEYS: cooldown, tat. ARGV: interval µs (0: no pacing), max cooldown µs.
-/// Returns {0, wait µs, of which cooldown µs}, or {1, cooldown µs left, 0}
-/// when that is over the max.
+/// KEYS: cooldown, tat. ARGV: interval µs (0: no pacing), max wait µs,
+/// ceiling µs ([`RateLimiter::MAX_COOLDOWN`]). Returns {0, wait µs, of
+/// which cooldown µs}, or {1, cooldown µs left, 0} when that is over the
+/// max wait.
+///
+/// The cooldown read is at most the ceiling ahead. The tat is at most one
+/// ceiling of reserved slots, plus one interval, past the cooldown's end:
+/// processes waiting for their slots legitimately push it ahead (one
+/// interval each), but no queue of a sane fleet spans minutes, while a
+/// corrupt value would stall every call; past that bound, late arrivals
+/// share the last slot and the server's 429s take over.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cool = tonumber(redis.call('GET', KEYS[1]) or '0')
+local interval = tonumber(ARGV[1])
+local ceiling = tonumber(ARGV[3])
+local cool = deadline(KEYS[1], now, ceiling)
 if cool - now > tonumber(ARGV[2]) then
   return {1, cool - now, 0}
 end
 local start = math.max(now, cool)
-local interval = tonumber(ARGV[1])
 if interval > 0 then
-  start = math.max(start, tonumber(redis.call('GET', KEYS[2]) or '0'))
+  local limit = start - now + ceiling + interval
+  start = math.max(start, deadline(KEYS[2], now, limit))
   local tat = start + interval
   redis.call('SET', KEYS[2], tat, 'PX', math.ceil((tat - now) / 1000) + 1000)
 end
 return {0, start - now, math.max(cool - now, 0)}
 ";
 
-/// Records a cooldown of ARGV[1] µs from now, keeping a later one.
+/// Records a cooldown of ARGV[1] µs from now, at most the ceiling ARGV[2]
+/// µs, keeping a later one.
 const COOLDOWN: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cool = now + tonumber(ARGV[1])
-if cool > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], cool, 'PX', math.ceil(tonumber(ARGV[1]) / 1000) + 1000)
+local ceiling = tonumber(ARGV[2])
+local wait = math.min(tonumber(ARGV[1]), ceiling)
+local cool = now + wait
+if cool > deadline(KEYS[1], now, ceiling) then
+  redis.call('SET', KEYS[1], cool, 'PX', math.ceil(wait / 1000) + 1000)
 end
 return 0
 ";
@@ -87,8 +141,11 @@ pub(crate) struct RedisStore {
     shown: String,
     acquire: Script,
     cooldown: Script,
-    /// Whether the last operation succeeded (or none failed yet).
+    /// Whether calls use the store: false from a failure until the probe
+    /// gets an answer.
     up: Arc<AtomicBool>,
+    /// Whether an outage was reported and no operation succeeded since.
+    outage: AtomicBool,
     /// Whether a probe is running.
     probing: Arc<AtomicBool>,
 }
@@ -98,7 +155,7 @@ impl RedisStore {
     /// `rediss://`). Nothing is connected yet: an unreachable server costs
     /// no call, now or later.
     pub(crate) fn new(url: &str) -> Result<Self, Error> {
-        let shown = mask_password(url);
+        let shown = crate::shown::mask_url(url.trim());
         let client = redis::Client::open(url.trim())
             .map_err(|e| Error::config(format!("rate store URL {shown:?} is not usable: {e}")))?;
         Ok(Self {
@@ -106,9 +163,10 @@ impl RedisStore {
             client,
             connection: OnceCell::new(),
             shown,
-            acquire: Script::new(ACQUIRE),
-            cooldown: Script::new(COOLDOWN),
+            acquire: Script::new(&format!("{DEADLINE}{ACQUIRE}")),
+            cooldown: Script::new(&format!("{DEADLINE}{COOLDOWN}")),
             up: Arc::new(AtomicBool::new(true)),
+            outage: AtomicBool::new(false),
             probing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -143,7 +201,8 @@ impl RedisStore {
                 invocation
                     .key(format!("{key}:tat"))
                     .arg(micros(interval.unwrap_or_default()))
-                    .arg(micros(max_wait));
+                    .arg(micros(max_wait))
+                    .arg(micros(RateLimiter::MAX_COOLDOWN));
                 let mut connection = self.connection().await?;
                 invocation.invoke_async(&mut connection).await
             })
@@ -161,11 +220,15 @@ impl RedisStore {
     }
 
     /// Records a 429's cooldown of `wait` for `key`, keeping a later one.
+    /// One response holds the fleet for [`RateLimiter::MAX_COOLDOWN`] at
+    /// most, whatever it asked.
     pub(crate) async fn cooldown(&self, key: &str, wait: Duration) {
         let _: Option<i64> = self
             .guard(|| async {
                 let mut invocation = self.cooldown.key(format!("{key}:cooldown"));
-                invocation.arg(micros(wait));
+                invocation
+                    .arg(micros(wait.min(RateLimiter::MAX_COOLDOWN)))
+                    .arg(micros(RateLimiter::MAX_COOLDOWN));
                 let mut connection = self.connection().await?;
                 invocation.invoke_async(&mut connection).await
             })
@@ -176,10 +239,13 @@ impl RedisStore {
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         self.connection
             .get_or_try_init(|| {
+                // No retries inside the manager: its backoff sleeps would
+                // outlast OP_TIMEOUT, so a refused port or a wrong password
+                // would show as a timeout. `guard` retries, and the probe.
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(OP_TIMEOUT))
                     .set_response_timeout(Some(OP_TIMEOUT))
-                    .set_number_of_retries(1);
+                    .set_number_of_retries(0);
                 std::future::ready(self.client.get_connection_manager_lazy(config))
             })
             .await
@@ -187,9 +253,14 @@ impl RedisStore {
     }
 
     /// Runs a store operation under [`OP_TIMEOUT`]; on failure marks the
-    /// store down (warning once) and starts probing it. A connection found
-    /// broken (Redis restarted) is tried once more: the connection manager
-    /// reconnects on the spot.
+    /// store down and starts probing it. A connection found broken (Redis
+    /// restarted) is tried once more: the connection manager reconnects on
+    /// the spot.
+    ///
+    /// One warning per outage, naming its cause: an outage lasts until an
+    /// operation succeeds again, not merely until the probe's PING does
+    /// (a store that answers PING but fails the scripts would otherwise
+    /// warn again at every probe).
     async fn guard<T, F, Fut>(&self, op: F) -> Option<T>
     where
         F: Fn() -> Fut,
@@ -198,12 +269,22 @@ impl RedisStore {
         let mut failure = String::new();
         for attempt in 0..2 {
             match tokio::time::timeout(OP_TIMEOUT, op()).await {
-                Ok(Ok(value)) => return Some(value),
+                Ok(Ok(value)) => {
+                    if self.outage.swap(false, Ordering::AcqRel) {
+                        tracing::info!(
+                            target: "conduit_sdk::rate_store",
+                            store = %self.shown,
+                            "rate store (Redis at {}) is back; the fleet paces together again",
+                            self.shown
+                        );
+                    }
+                    return Some(value);
+                }
                 Ok(Err(e)) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped()) => {
-                    failure = e.to_string();
+                    failure = cause(&e);
                 }
                 Ok(Err(e)) => {
-                    failure = e.to_string();
+                    failure = cause(&e);
                     break;
                 }
                 Err(_) => {
@@ -212,7 +293,15 @@ impl RedisStore {
                 }
             }
         }
-        if self.up.swap(false, Ordering::AcqRel) {
+        self.up.store(false, Ordering::Release);
+        if self.outage.swap(true, Ordering::AcqRel) {
+            tracing::debug!(
+                target: "conduit_sdk::rate_store",
+                store = %self.shown,
+                "rate store (Redis at {}) still unavailable: {failure}",
+                self.shown
+            );
+        } else {
             tracing::warn!(
                 target: "conduit_sdk::rate_store",
                 store = %self.shown,
@@ -224,13 +313,14 @@ impl RedisStore {
         None
     }
 
-    /// Probes the store in the background until it answers, then marks it
-    /// up again. One probe at a time.
+    /// Probes the store in the background until it answers PING, then
+    /// lets calls use it again (the next operation that succeeds ends the
+    /// outage). One probe at a time.
     fn probe(&self) {
         if self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (up, probing, shown) = (self.up.clone(), self.probing.clone(), self.shown.clone());
+        let (up, probing) = (self.up.clone(), self.probing.clone());
         let (Ok(runtime), Some(connection)) = (
             tokio::runtime::Handle::try_current(),
             self.connection.get().cloned(),
@@ -249,16 +339,32 @@ impl RedisStore {
                 if let Ok(Ok(_)) = tokio::time::timeout(OP_TIMEOUT, answer).await {
                     up.store(true, Ordering::Release);
                     probing.store(false, Ordering::Release);
-                    tracing::info!(
-                        target: "conduit_sdk::rate_store",
-                        store = %shown,
-                        "rate store (Redis at {shown}) is back; the fleet paces together again"
-                    );
                     return;
                 }
             }
         });
     }
+}
+
+/// Why a store operation failed, in words that say what to fix.
+fn cause(e: &redis::RedisError) -> String {
+    let code = e.code().unwrap_or_default();
+    let what = if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(code, "NOAUTH" | "WRONGPASS")
+    {
+        "authentication failed (check the user and password in the URL)"
+    } else if code == "NOPERM" {
+        "permission denied (the Redis user may not run scripts on these keys)"
+    } else if e.is_connection_refusal() {
+        "connection refused (nothing listens at that address)"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_io_error() || e.is_connection_dropped() {
+        "connection failed"
+    } else {
+        "Redis refused the operation"
+    };
+    format!("{what}: {e}")
 }
 
 /// The store key of a partition: namespaced, hashed.
@@ -271,17 +377,6 @@ pub(crate) fn key(partition: &str) -> String {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// `redis://user:pass@host` → `redis://***@host`.
-fn mask_password(url: &str) -> String {
-    let url = url.trim();
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..end].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
-        None => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -297,15 +392,24 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask_password("redis://:s3cret@h:6379/0"),
-            "redis://***@h:6379/0"
-        );
-        assert_eq!(mask_password("redis://h:6379"), "redis://h:6379");
+    fn passwords_are_masked_whatever_they_hold() {
+        for c in ["/", "?", "#", "@", ":", "%", " "] {
+            let url = format!(" redis://us{c}er:RD{c}PASS777@127.0.0.1:16390/0 ");
+            match RedisStore::new(&url) {
+                Ok(store) => {
+                    assert_eq!(store.shown(), "redis://***@127.0.0.1:16390/0", "{url}");
+                }
+                Err(e) => {
+                    let shown = format!("{e} {e:?}");
+                    assert!(e.is_config(), "{url}: {shown}");
+                    assert!(!shown.contains("PASS777"), "{url}: {shown}");
+                    assert!(!shown.contains("er:RD"), "{url}: {shown}");
+                }
+            }
+        }
         let e = RedisStore::new("redis://:s3cret@[bad")
             .err()
             .expect("refused");
-        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(!format!("{e} {e:?}").contains("s3cret"), "{e:?}");
     }
 }
