@@ -20,8 +20,9 @@ Environment:
   CONDUIT_API_TOKEN  the API token (required)
 
 Exit status: 0 tool succeeded, 1 tool failed, 2 usage or configuration error,
-3 error response from the API, 4 connection failure or timeout, 130 interrupted.
-For run-batch, the worst outcome of its items.";
+3 error response from the API, 4 connection failure or timeout; run-batch:
+130, 143, 129 stopped by SIGINT, SIGTERM, SIGHUP, else the worst outcome of its
+items.";
 
 /// Runs Conduit custom tools and prints what they return as JSON.
 #[derive(Debug, Parser)]

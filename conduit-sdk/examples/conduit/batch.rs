@@ -1,218 +1,377 @@
 //! `tools run-batch`: one call per line of JSON Lines input.
 //!
-//! - Every line is read and checked before anything is sent: a non-blank
-//!   line that is not a JSON object is a usage error naming its line.
-//! - `--concurrency` workers share one client, so the rate-limit gate paces
+//! - The input is read a line at a time ([`input`](crate::input)): memory
+//!   is bounded by `--concurrency`, not by the input's size. A regular file
+//!   is checked whole before anything is sent; a pipe's lines are checked
+//!   one by one, and a bad one stops the batch (nothing sent for it or
+//!   after it, the calls started before it finish), exit 2.
+//! - `--concurrency` calls share one client, so the rate-limit gate paces
 //!   all of them together (`--rate`, or adaptively after the first 429).
+//!   At most that many items are started and not yet printed: a slow item
+//!   holds up the ones after it rather than letting finished ones pile up.
 //! - stdout gets one JSON line per item, in input order, as soon as the item
 //!   and every one before it are final: `{"index": I, "data": {...}}` when the
 //!   API answered 200, else `{"index": I, "error": {"kind", "status",
-//!   "message"}}`.
-//! - stderr gets a progress bar while it is a terminal, and a summary.
-//! - Ctrl-C: no new call starts, calls in flight finish and are printed,
-//!   exit 130; a second Ctrl-C abandons them.
+//!   "message"}}`. `index` counts non-blank lines from 0.
+//! - stderr gets a progress bar while it is a terminal (cleared while a
+//!   line is printed, so none is left behind), and a summary.
+//! - SIGINT (Ctrl-C), SIGTERM or SIGHUP: no new call starts; calls waiting
+//!   (in the rate-limit gate, or to retry) are dropped, nothing more is
+//!   sent, and they are printed as `not_sent` (or `interrupted` when an
+//!   earlier attempt went out); calls with a request out finish and are
+//!   printed. Exit 128 + the signal's number (130, 143, 129). A second
+//!   signal abandons the calls still out (`interrupted`).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use conduit_sdk::{Client, Error, ErrorKind, ToolRun};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use serde_json::{Value, json};
 
 use crate::args::BatchArgs;
+use crate::input::{Input, Parameters};
 use crate::report::{self, Outcome};
-
-type Parameters = Map<String, Value>;
+use crate::warnings::Sending;
 
 pub async fn run(client: Client, args: BatchArgs) -> ExitCode {
-    let items = match read_input(args.input.as_deref()).and_then(|text| parse_lines(&text)) {
-        Ok(items) => items,
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(e) => {
+            say(&format!("error: cannot handle signals: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    let mut input = match Input::open(args.input.as_deref()) {
+        Ok(input) => input,
         Err(message) => return report::usage_error(&message),
     };
-    if items.is_empty() {
+    if input.total() == Some(0) {
         return ExitCode::SUCCESS;
     }
     let started = Instant::now();
-    let total = items.len();
-    let progress = progress_bar(total);
-    let mut batch = Batch::start(client.clone(), args, items);
+    let window = usize::from(args.concurrency);
+    let call = CallMaker {
+        client: client.clone(),
+        tool_id: args.tool_id.into(),
+        workspace: args.workspace.map(Into::into),
+    };
+    let mut progress: Option<ProgressBar> = None;
     let mut results = Results::default();
-    let mut interrupted = false;
+    let mut running = FuturesUnordered::new();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut next_index = 0;
+    let mut input_open = true;
+    let mut bad_line = None;
+    let mut stopped_by: Option<Stop> = None;
     loop {
+        if running.is_empty() && (!input_open || stopping.load(Ordering::Acquire)) {
+            break;
+        }
+        let room = next_index - results.printed < window;
         tokio::select! {
-            received = batch.results.recv() => match received {
-                Some((index, result)) => {
-                    if let Err(e) = &result
-                        && e.kind() == ErrorKind::InvalidInput
-                    {
-                        // The same tool id and workspace go with every item:
-                        // refused before sending here, refused everywhere.
-                        progress.finish_and_clear();
-                        batch.abandon();
-                        return report::usage_error(&e.to_string());
+            item = input.items.recv(), if input_open && room && !stopping.load(Ordering::Acquire) => {
+                match item {
+                    Some(Ok(parameters)) => {
+                        running.push(Tracked::new(
+                            next_index,
+                            call.make(parameters),
+                            stopping.clone(),
+                        ));
+                        next_index += 1;
                     }
-                    results.add(index, result);
-                    progress.inc(1);
-                    if let Err(e) = results.print_ready() {
-                        progress.finish_and_clear();
-                        eprintln!("error: stdout: {e}");
-                        batch.abandon();
-                        return ExitCode::from(1);
+                    Some(Err(message)) => {
+                        // Nothing for this line or after it; the calls
+                        // started before it are valid and finish.
+                        bad_line = Some(message);
+                        input_open = false;
                     }
+                    None => input_open = false,
                 }
-                None => break,
-            },
-            _ = tokio::signal::ctrl_c() => {
-                if interrupted {
-                    progress.suspend(|| eprintln!("interrupted again: abandoning the calls in flight"));
-                    batch.abandon();
-                    break;
+            }
+            Some((index, ending)) = running.next() => {
+                if let Ending::Done(result) = &ending
+                    && let Err(e) = &**result
+                    && e.kind() == ErrorKind::InvalidInput
+                {
+                    // The same tool id and workspace go with every item:
+                    // refused before sending here, refused everywhere.
+                    if let Some(bar) = &progress {
+                        bar.finish_and_clear();
+                    }
+                    return report::usage_error(&e.to_string());
                 }
-                interrupted = true;
-                batch.stop();
-                progress.suspend(|| eprintln!(
-                    "interrupted: no new calls; finishing those in flight (Ctrl-C again abandons them)"
-                ));
+                results.add(index, ending);
+                let bar = progress.get_or_insert_with(|| progress_bar(input.total()));
+                if let Err(e) = bar.suspend(|| results.print_ready()) {
+                    bar.finish_and_clear();
+                    say(&format!("error: stdout: {e}"));
+                    return stopped_by.map_or(ExitCode::from(1), Stop::exit_code);
+                }
+                if let (Some(total), None) = (input.total(), bar.length()) {
+                    bar.set_length(total as u64);
+                }
+                bar.set_position(results.printed as u64);
+            }
+            stop = signals.recv() => {
+                let bar = progress.get_or_insert_with(|| progress_bar(input.total()));
+                if stopped_by.is_some() {
+                    bar.suspend(|| say(&format!(
+                        "{}: again: abandoning the calls in flight", stop.name()
+                    )));
+                    for tracked in std::mem::take(&mut running) {
+                        results.add(tracked.index, tracked.abandoned());
+                    }
+                } else {
+                    stopped_by = Some(stop);
+                    stopping.store(true, Ordering::Release);
+                    // Every call not sending now is dropped unpolled: its
+                    // wait ends here and nothing of it is sent.
+                    for tracked in std::mem::take(&mut running) {
+                        match tracked.stopped() {
+                            Ok(sending) => running.push(sending),
+                            Err((index, ending)) => results.add(index, ending),
+                        }
+                    }
+                    bar.suspend(|| say(&format!(
+                        "{}: no new calls, waiting ones dropped; finishing the {} in flight \
+                         (a second signal abandons them)",
+                        stop.name(),
+                        running.len()
+                    )));
+                }
+                if let Err(e) = bar.suspend(|| results.print_ready()) {
+                    bar.finish_and_clear();
+                    say(&format!("error: stdout: {e}"));
+                    return stop.exit_code();
+                }
+                bar.set_position(results.printed as u64);
             }
         }
     }
-    progress.finish_and_clear();
-    // After an interruption there are gaps: print what finished anyway.
-    let _ = results.print_all();
-    let throttled = client.rate_limiter().stats().throttled;
-    eprintln!("{}", results.summary(total, throttled, started.elapsed()));
-    if interrupted {
-        ExitCode::from(130)
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    if results.printed == 0 && stopped_by.is_none() && bad_line.is_none() {
+        return ExitCode::SUCCESS;
+    }
+    if results.printed > 0 || stopped_by.is_some() {
+        let throttled = client.rate_limiter().stats().throttled;
+        say(&results.summary(input.total(), stopped_by, throttled, started.elapsed()));
+    }
+    if let Some(stop) = stopped_by {
+        stop.exit_code()
+    } else if let Some(message) = bad_line {
+        report::usage_error(&message)
     } else {
         results.counts.worst.exit_code()
     }
 }
 
-/// The whole input: `path`, or stdin.
-fn read_input(path: Option<&Path>) -> Result<String, String> {
-    let mut text = String::new();
-    match path {
-        Some(path) => std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        None => std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read stdin: {e}"))?,
-    };
-    Ok(text)
+/// A line on stderr; a closed terminal (SIGHUP) must not end the summary
+/// in a panic.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
-/// One parameters object per non-blank line; the first bad line is an
-/// error naming it (1-based).
-fn parse_lines(text: &str) -> Result<Vec<Parameters>, String> {
-    let mut items = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(map)) => items.push(map),
-            Ok(other) => {
-                return Err(format!(
-                    "input line {}: expected a JSON object of parameters, got {}",
-                    i + 1,
-                    json_type(&other)
-                ));
-            }
-            Err(e) => return Err(format!("input line {}: not JSON: {e}", i + 1)),
-        }
-    }
-    Ok(items)
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn progress_bar(total: usize) -> ProgressBar {
+fn progress_bar(total: Option<usize>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} calls, {elapsed} elapsed, eta {eta}")
-    {
+    let bar = ProgressBar::with_draw_target(total.map(|n| n as u64), ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{bar:40} {pos}/{len} calls, {elapsed} elapsed, eta {eta}"
+    } else {
+        "{pos} calls, {elapsed} elapsed"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar
 }
 
-/// The workers and the channel their results come back on.
-struct Batch {
-    results: mpsc::UnboundedReceiver<(usize, Result<ToolRun, Error>)>,
-    stop: Arc<AtomicBool>,
-    workers: JoinSet<()>,
+/// Makes one item's call.
+struct CallMaker {
+    client: Client,
+    tool_id: Arc<str>,
+    workspace: Option<Arc<str>>,
 }
 
-impl Batch {
-    fn start(client: Client, args: BatchArgs, items: Vec<Parameters>) -> Self {
-        let (tx, results) = mpsc::unbounded_channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let next = Arc::new(AtomicUsize::new(0));
-        let items = Arc::new(items);
-        let tool_id: Arc<str> = args.tool_id.into();
-        let workspace: Option<Arc<str>> = args.workspace.map(Into::into);
-        let mut workers = JoinSet::new();
-        for _ in 0..usize::from(args.concurrency).min(items.len()) {
-            let (client, tx, stop, next, items) = (
-                client.clone(),
-                tx.clone(),
-                stop.clone(),
-                next.clone(),
-                items.clone(),
-            );
-            let (tool_id, workspace) = (tool_id.clone(), workspace.clone());
-            workers.spawn(async move {
-                while !stop.load(Ordering::Acquire) {
-                    let index = next.fetch_add(1, Ordering::AcqRel);
-                    let Some(parameters) = items.get(index) else {
-                        break;
-                    };
-                    let mut call = client.custom_tools().run(&*tool_id).parameters(parameters);
-                    if let Some(ws) = &workspace {
-                        call = call.workspace(&**ws);
-                    }
-                    if tx.send((index, call.send().await)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+type Call = Pin<Box<dyn Future<Output = Result<ToolRun, Error>> + Send>>;
+
+impl CallMaker {
+    fn make(&self, parameters: Parameters) -> Call {
+        let (client, tool_id, workspace) = (
+            self.client.clone(),
+            self.tool_id.clone(),
+            self.workspace.clone(),
+        );
+        Box::pin(async move {
+            let mut call = client.custom_tools().run(&*tool_id).parameters(&parameters);
+            if let Some(ws) = &workspace {
+                call = call.workspace(&**ws);
+            }
+            call.send().await
+        })
+    }
+}
+
+/// How an item ended.
+enum Ending {
+    Done(Box<Result<ToolRun, Error>>),
+    /// Dropped on a signal before any request of it went out.
+    NotSent,
+    /// Dropped on a signal while waiting to retry: an attempt went out.
+    BetweenAttempts,
+    /// Abandoned by a second signal with a request out.
+    Abandoned,
+}
+
+/// One item's call, polled by the batch's own task, so that nothing of it
+/// runs while a signal is handled.
+struct Tracked {
+    index: usize,
+    sending: Arc<Sending>,
+    call: Call,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Tracked {
+    fn new(index: usize, call: Call, stopping: Arc<AtomicBool>) -> Self {
         Self {
-            results,
-            stop,
-            workers,
+            index,
+            sending: Arc::default(),
+            call,
+            stopping,
         }
     }
 
-    /// No new calls; those in flight finish.
-    fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
+    /// On the first signal: kept if a request is out, else dropped.
+    fn stopped(self) -> Result<Self, (usize, Ending)> {
+        if self.sending.now() {
+            Ok(self)
+        } else {
+            Err((self.index, self.waiting_ending()))
+        }
     }
 
-    /// Drops the calls in flight.
-    fn abandon(&mut self) {
-        self.stop();
-        self.workers.abort_all();
+    fn abandoned(self) -> Ending {
+        if self.sending.now() {
+            Ending::Abandoned
+        } else {
+            self.waiting_ending()
+        }
+    }
+
+    fn waiting_ending(&self) -> Ending {
+        if self.sending.ever() {
+            Ending::BetweenAttempts
+        } else {
+            Ending::NotSent
+        }
+    }
+}
+
+impl Future for Tracked {
+    type Output = (usize, Ending);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let stopping = this.stopping.load(Ordering::Acquire);
+        if stopping && !this.sending.now() {
+            return Poll::Ready((this.index, this.waiting_ending()));
+        }
+        let polled = this.sending.track(|| this.call.as_mut().poll(cx));
+        match polled {
+            Poll::Ready(result) => Poll::Ready((this.index, Ending::Done(Box::new(result)))),
+            // An attempt ended and the call now waits to retry: after a
+            // signal, that retry is not sent.
+            Poll::Pending if stopping && !this.sending.now() => {
+                Poll::Ready((this.index, this.waiting_ending()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The signals that stop a batch cleanly.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Interrupt,
+    Terminate,
+    Hangup,
+}
+
+impl Stop {
+    fn name(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "SIGINT",
+            Stop::Terminate => "SIGTERM",
+            Stop::Hangup => "SIGHUP",
+        }
+    }
+
+    /// 128 + the signal's number, as a shell reports a process the signal
+    /// ended: the caller can tell the batch did not finish, and why.
+    fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Stop::Interrupt => 130,
+            Stop::Terminate => 143,
+            Stop::Hangup => 129,
+        })
+    }
+}
+
+#[cfg(unix)]
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(&mut self) -> Stop {
+        tokio::select! {
+            _ = self.interrupt.recv() => Stop::Interrupt,
+            _ = self.terminate.recv() => Stop::Terminate,
+            _ = self.hangup.recv() => Stop::Hangup,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn recv(&mut self) -> Stop {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Stop::Interrupt,
+            Err(_) => std::future::pending().await,
+        }
     }
 }
 
@@ -220,7 +379,8 @@ impl Batch {
 #[derive(Default)]
 struct Results {
     ready: BTreeMap<usize, Value>,
-    next_to_print: usize,
+    /// Lines printed, which is also the next index to print.
+    printed: usize,
     counts: Counts,
 }
 
@@ -229,6 +389,8 @@ struct Counts {
     succeeded: usize,
     tool_failed: usize,
     errors: BTreeMap<&'static str, usize>,
+    not_sent: usize,
+    interrupted: usize,
     worst: Outcome,
 }
 
@@ -238,65 +400,96 @@ impl Default for Counts {
             succeeded: 0,
             tool_failed: 0,
             errors: BTreeMap::new(),
+            not_sent: 0,
+            interrupted: 0,
             worst: Outcome::Succeeded,
         }
     }
 }
 
 impl Results {
-    fn add(&mut self, index: usize, result: Result<ToolRun, Error>) {
+    fn add(&mut self, index: usize, ending: Ending) {
         let counts = &mut self.counts;
-        let (line, outcome) = match result {
-            Ok(run) => {
-                let data = run.json().clone();
-                let outcome = if run.success() {
-                    counts.succeeded += 1;
-                    Outcome::Succeeded
-                } else {
-                    counts.tool_failed += 1;
-                    Outcome::ToolFailed
-                };
-                (json!({ "index": index, "data": data }), outcome)
+        let not_final = |kind: &str, message: &str| {
+            json!({ "index": index, "error": {
+                "kind": kind,
+                "status": null,
+                "message": message,
+            }})
+        };
+        let line = match ending {
+            Ending::Done(result) => match *result {
+                Ok(run) => {
+                    let data = run.json().clone();
+                    let outcome = if run.success() {
+                        counts.succeeded += 1;
+                        Outcome::Succeeded
+                    } else {
+                        counts.tool_failed += 1;
+                        Outcome::ToolFailed
+                    };
+                    counts.worst = counts.worst.max(outcome);
+                    json!({ "index": index, "data": data })
+                }
+                Err(e) => {
+                    *counts.errors.entry(e.kind().as_str()).or_default() += 1;
+                    counts.worst = counts.worst.max(Outcome::of_error(&e));
+                    let message = report::refused_locally(&e).unwrap_or_else(|| e.to_string());
+                    json!({ "index": index, "error": {
+                        "kind": e.kind().as_str(),
+                        "status": e.status().map(|s| s.as_u16()),
+                        "message": message,
+                    }})
+                }
+            },
+            Ending::NotSent => {
+                counts.not_sent += 1;
+                not_final("not_sent", "stopped by a signal before it was sent")
             }
-            Err(e) => {
-                *counts.errors.entry(e.kind().as_str()).or_default() += 1;
-                let line = json!({ "index": index, "error": {
-                    "kind": e.kind().as_str(),
-                    "status": e.status().map(|s| s.as_u16()),
-                    "message": e.to_string(),
-                }});
-                (line, Outcome::of_error(&e))
+            Ending::BetweenAttempts => {
+                counts.interrupted += 1;
+                not_final(
+                    "interrupted",
+                    "stopped by a signal while waiting to retry; an earlier attempt was sent",
+                )
+            }
+            Ending::Abandoned => {
+                counts.interrupted += 1;
+                not_final(
+                    "interrupted",
+                    "abandoned by a second signal with its request out: it may have run",
+                )
             }
         };
-        counts.worst = counts.worst.max(outcome);
         self.ready.insert(index, line);
     }
 
     /// Prints every result whose predecessors are all printed.
     fn print_ready(&mut self) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
-        while let Some(line) = self.ready.remove(&self.next_to_print) {
+        while let Some(line) = self.ready.remove(&self.printed) {
             writeln!(out, "{line}")?;
-            self.next_to_print += 1;
+            self.printed += 1;
         }
         out.flush()
     }
 
-    /// Prints every result left, gaps or not.
-    fn print_all(&mut self) -> std::io::Result<()> {
-        let mut out = std::io::stdout().lock();
-        for line in std::mem::take(&mut self.ready).into_values() {
-            writeln!(out, "{line}")?;
-        }
-        out.flush()
-    }
-
-    fn summary(&self, total: usize, throttled: u64, elapsed: std::time::Duration) -> String {
+    fn summary(
+        &self,
+        total: Option<usize>,
+        stopped_by: Option<Stop>,
+        throttled: u64,
+        elapsed: std::time::Duration,
+    ) -> String {
         let w = &self.counts;
         let failed: usize = w.errors.values().sum();
-        let done = w.succeeded + w.tool_failed + failed;
+        let done = self.printed;
+        let of = match total {
+            Some(total) => format!("{done} of {total} items"),
+            None => format!("{done} items (the input was not read to its end)"),
+        };
         let mut text = format!(
-            "run-batch: {done} of {total} items in {:.1} s: {} succeeded, {} tool failures, {failed} errors",
+            "run-batch: {of} in {:.1} s: {} succeeded, {} tool failures, {failed} errors",
             elapsed.as_secs_f64(),
             w.succeeded,
             w.tool_failed,
@@ -304,6 +497,14 @@ impl Results {
         if failed > 0 {
             let kinds: Vec<String> = w.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
             text.push_str(&format!(" ({})", kinds.join(", ")));
+        }
+        if let Some(stop) = stopped_by {
+            text.push_str(&format!(
+                "; stopped by {}: {} not sent, {} interrupted",
+                stop.name(),
+                w.not_sent,
+                w.interrupted
+            ));
         }
         text.push_str(&format!("; 429s seen: {throttled}"));
         text

@@ -28,11 +28,13 @@
 //!
 //! Exit status: 0 the tool succeeded; 1 it ran and failed; 2 usage or
 //! configuration error (nothing is sent); 3 an error response from the API;
-//! 4 a connection failure or timeout; 130 interrupted (run-batch). For a
-//! batch, the worst outcome of its items.
+//! 4 a connection failure or timeout; 130, 143, 129 run-batch stopped by
+//! SIGINT, SIGTERM, SIGHUP. Otherwise, for a batch, the worst outcome of its
+//! items.
 
 mod args;
 mod batch;
+mod input;
 mod report;
 mod run;
 mod warnings;

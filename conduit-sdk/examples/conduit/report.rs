@@ -60,6 +60,10 @@ pub fn error(e: &Error) -> ExitCode {
             let reason = e.api_message().unwrap_or("no error message");
             eprintln!("error: tool failed: {reason}");
         }
+        // Rate limited by the SDK's own gate: no request, no server answer.
+        _ if e.is_refused_locally() => {
+            eprintln!("error: {}", refused_locally(e).unwrap_or_default());
+        }
         // Every status kind and Decode, and kinds added later.
         _ => {
             match (e.status(), e.api_message()) {
@@ -83,6 +87,25 @@ pub fn error(e: &Error) -> ExitCode {
         eprintln!("request id: {id}");
     }
     outcome.exit_code()
+}
+
+/// Why the SDK's rate-limit gate ended a call without sending it, if it
+/// did: not the server's refusal, and nothing reached the server.
+pub fn refused_locally(e: &Error) -> Option<String> {
+    if !e.is_refused_locally() {
+        return None;
+    }
+    let held = match e.retry_after() {
+        Some(left) => format!(
+            "still holds this workspace for {:.1} s after a 429",
+            left.as_secs_f64()
+        ),
+        None => "holds this workspace after a 429".to_owned(),
+    };
+    Some(format!(
+        "rate limited: refused locally, nothing sent: the rate-limit gate {held}, \
+         longer than a call may wait"
+    ))
 }
 
 /// The error followed by its sources, `: `-separated.
