@@ -10,8 +10,9 @@
 //! - 429 means the request was not processed, so every method retries it,
 //!   never before its `Retry-After` (delta-seconds or HTTP-date). Without a
 //!   usable `Retry-After` the wait is exponential backoff with jitter.
-//! - A wait above [`RetryPolicy::max_wait`] is not taken: the rate-limit error
-//!   is returned at once, carrying the retry-after value.
+//! - A call waits [`RetryPolicy::max_wait`] at most, in all: a wait past it
+//!   is not taken, and the rate-limit error is returned at once, carrying
+//!   the retry-after value.
 //! - A connection that could not be opened never reached the server: any
 //!   method retries it. A failed TLS handshake is not retried.
 //! - 502, 503, 504 and timeouts may have happened after the server acted, so
@@ -46,7 +47,8 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 2 retries, backoff from 0.5 s doubling up to 8 s, waits up to 60 s.
+    /// 2 retries, backoff from 0.5 s doubling up to 8 s, at most 60 s of
+    /// waiting a call.
     fn default() -> Self {
         Self {
             max_retries: 2,
@@ -82,8 +84,12 @@ impl RetryPolicy {
         self
     }
 
-    /// With `d` the longest wait taken: a `Retry-After` (or a rate-limit
-    /// cooldown) beyond it ends the call at once.
+    /// With `d` the most a call waits in all: in the rate-limit gate
+    /// (queued, cooled down, paced) and between attempts, together. A wait
+    /// that would take the call past it is not taken: the call ends at once,
+    /// as [`RateLimited`](crate::ErrorKind::RateLimited) with the server's
+    /// `Retry-After`, or refused by the gate without sending
+    /// ([`Error::is_refused_locally`](crate::Error::is_refused_locally)).
     pub fn with_max_wait(mut self, d: Duration) -> Self {
         self.max_wait = d;
         self
@@ -104,7 +110,7 @@ impl RetryPolicy {
         self.max_backoff
     }
 
-    /// The longest wait taken.
+    /// The most a call waits in all.
     pub fn max_wait(&self) -> Duration {
         self.max_wait
     }

@@ -15,6 +15,23 @@
 //! Waiting calls queue in order (a fair async mutex), so only the head of
 //! the queue watches the clock: no herd wakes at each slot, and a cancelled
 //! call leaves the queue at once.
+//!
+//! **How pacing rises after 429s stop** is [`adaptive`]'s to say: back to
+//! just under the limit found within a second of the cooldown, a hold that
+//! lengthens with each 429 met, then doubling on evidence every 250 ms, so a
+//! lifted limit is found in seconds (smithy-rs's CUBIC, our anchor, takes
+//! tens of seconds to pass ten times its last limit, and ignores
+//! `Retry-After`).
+//!
+//! **The bound on every wait.** Each call brings a budget, what is left of
+//! its [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait). A cooldown or
+//! a pacing slot further off than that is refused at once; a call still
+//! queued when its budget runs out leaves the queue (the head never sleeps
+//! past the earliest deadline of the calls behind it, and wakes them when it
+//! wakes). So no call waits in the gate longer than it allows, whatever the
+//! server says, and a cooldown is never cut short: a call either waits it
+//! out whole or is refused unsent. One 429 imposes at most
+//! [`RateLimiter::MAX_COOLDOWN`].
 
 mod adaptive;
 mod partition;
@@ -58,7 +75,7 @@ const SWEEP_FROM: usize = 1024;
 /// use conduit_sdk::{Client, Rate, RateLimiter};
 ///
 /// // Two clients (say, with different timeouts) that keep to one limit.
-/// let limiter = RateLimiter::fixed(Rate::per_minute(120).unwrap());
+/// let limiter = RateLimiter::fixed(Rate::per_minute(114).unwrap());
 /// let a = Client::builder().token("t").rate_limiter(limiter.clone()).build()?;
 /// let b = Client::builder().token("t").rate_limiter(limiter.clone()).build()?;
 /// assert_eq!(limiter.stats().throttled, 0);
