@@ -8,8 +8,8 @@
 //! It also times `conduit_codegen::generate` on synthetic specs of 10, 100
 //! and 500 operations, breaks the SDK's overhead down by layer on one
 //! pinned CPU ([`breakdown`], [`pin`]), runs the rate-limit gate's modes under overload
-//! ([`limits`]) and a fleet of two processes sharing it through Redis
-//! ([`fleet`]). It prints one JSON object; the xtask turns it into
+//! ([`limits`]), a fleet of two processes sharing it through Redis
+//! ([`fleet`]) and how soon calls recover once 429s stop ([`recovery`]). It prints one JSON object; the xtask turns it into
 //! `BENCHMARKS.md`.
 
 pub mod allocs;
@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod limits;
 pub mod measure;
 pub mod pin;
+pub mod recovery;
 pub mod server;
 pub mod stats;
 

@@ -11,7 +11,7 @@ use conduit_bench::measure::{self, Clients, Config, Which};
 use conduit_bench::server::Server;
 use serde_json::json;
 
-const USAGE: &str = "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only]\n       CONDUIT_BENCH_ONLY=<client> conduit-bench --calls-only <N>";
+const USAGE: &str = "usage: conduit-bench [--quick] [--allocs-only | --load-only | --latency-only | --throughput-only | --breakdown-only | --limits-only | --recovery-only]\n       CONDUIT_BENCH_ONLY=<client> conduit-bench --calls-only <N>";
 
 #[global_allocator]
 static ALLOCATOR: conduit_bench::allocs::Counting = conduit_bench::allocs::Counting;
@@ -43,6 +43,8 @@ fn main() -> ExitCode {
             // Maintainers' shortcut while tuning the gate: the rate-limit
             // and fleet runs alone.
             "--limits-only" => return limits_only(),
+            // And the recovery scenarios alone, each on its own server.
+            "--recovery-only" => return recovery_only(),
             // And while trimming per-call work: allocations alone.
             "--allocs-only" => return allocs_only(),
             // And throughput alone (all four clients), for A/B runs.
@@ -159,6 +161,12 @@ fn limits_only() -> ExitCode {
     })
 }
 
+/// Only the recovery scenarios, printed as JSON.
+fn recovery_only() -> ExitCode {
+    // Each scenario starts its own server: the one given here stays idle.
+    print_json(|_server| conduit_bench::recovery::recovery())
+}
+
 /// Runs `phase` against a fresh loopback server on a multi-threaded
 /// runtime and prints what it returns as JSON.
 fn print_json<F, Fut>(phase: F) -> ExitCode
@@ -212,12 +220,16 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
             let limits = conduit_bench::limits::limits(&base, &server).await?;
             phase("a fleet of two processes, with and without Redis");
             let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
-            Ok::<_, String>((rss, latency, allocs, throughput, retry, limits, fleet))
+            phase("recovery after 429s: storm, limit lifted, always 429");
+            let recovery = conduit_bench::recovery::recovery().await?;
+            Ok::<_, String>((
+                rss, latency, allocs, throughput, retry, limits, fleet, recovery,
+            ))
         }
     };
     // Spawned, so the measured futures are polled on the runtime's workers
     // like an application's tasks, not on this thread.
-    let (rss, latency, allocs, throughput, retry, limits, fleet) = runtime
+    let (rss, latency, allocs, throughput, retry, limits, fleet, recovery) = runtime
         .block_on(runtime.spawn(phases))
         .map_err(|e| format!("measurement task: {e}"))??;
     drop(runtime);
@@ -245,6 +257,7 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
         "breakdown": breakdown,
         "limits": limits,
         "fleet": fleet,
+        "recovery": recovery,
         "elapsed_s": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     }))

@@ -4,9 +4,13 @@
 //!
 //! It answers every request with a fixed `200` JSON body, or with `429` +
 //! `Retry-After: 1` while [`Server::throttle_next`] requests remain, or,
-//! with [`Server::limit`], as a sliding window rate limit would. The
-//! server runs on its own thread and Tokio runtime, so its work does not
-//! queue behind the clients' tasks, and it keeps connections alive.
+//! with [`Server::limit`], as a sliding window rate limit would, or, with
+//! [`Server::refuse_all`], with `429` to everything. [`Server::limit_for`]
+//! and `refuse_all` can hold for a while only, counted from the first
+//! request that follows, and then accept everything: a server that
+//! recovers. The server runs on its own thread and Tokio runtime, so its
+//! work does not queue behind the clients' tasks, and it keeps connections
+//! alive.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -69,7 +73,7 @@ struct Responder {
     ok: Bytes,
     throttled: Bytes,
     throttle: AtomicU32,
-    window: Mutex<Option<SlidingWindow>>,
+    rule: Mutex<Option<Rule>>,
     answered: AtomicU64,
     throttled_count: AtomicU64,
 }
@@ -83,11 +87,11 @@ impl Respond for Responder {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         let limited = self
-            .window
+            .rule
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
-            .and_then(|w| w.admit(request.arrived).err().map(|secs| w.throttled(secs)));
+            .and_then(|rule| rule.refusal(request.arrived));
         let (throttled, bytes) = match (throttle, limited) {
             (true, _) => (true, self.throttled.clone()),
             (false, Some(bytes)) => (true, bytes),
@@ -98,6 +102,51 @@ impl Respond for Responder {
             self.throttled_count.fetch_add(1, Ordering::SeqCst);
         }
         Reply::KeepAlive(bytes)
+    }
+}
+
+/// Which requests the server refuses, and for how long.
+struct Rule {
+    refuse: Refuse,
+    /// How long the rule holds, counted from the first request it answers;
+    /// `None`: until it is replaced.
+    lasts: Option<Duration>,
+    /// When the first request it answered arrived.
+    since: Option<Instant>,
+}
+
+/// How a [`Rule`] refuses.
+enum Refuse {
+    /// Every request, with this 429.
+    All(Bytes),
+    /// Beyond a sliding window's limit.
+    Window(SlidingWindow),
+}
+
+impl Rule {
+    fn new(refuse: Refuse, lasts: Option<Duration>) -> Self {
+        Self {
+            refuse,
+            lasts,
+            since: None,
+        }
+    }
+
+    /// The 429 for a request that arrived at `now`, or `None` to accept it.
+    fn refusal(&mut self, now: Instant) -> Option<Bytes> {
+        let since = *self.since.get_or_insert(now);
+        // Requests are answered concurrently, so `now` may precede `since`:
+        // `duration_since` saturates to zero, which keeps them inside.
+        if self
+            .lasts
+            .is_some_and(|lasts| now.duration_since(since) >= lasts)
+        {
+            return None;
+        }
+        match &mut self.refuse {
+            Refuse::All(bytes) => Some(bytes.clone()),
+            Refuse::Window(w) => w.admit(now).err().map(|secs| w.throttled(secs)),
+        }
     }
 }
 
@@ -168,7 +217,7 @@ impl Server {
             ok: response(200, "OK", &[], OK_BODY),
             throttled: throttled(1),
             throttle: AtomicU32::new(0),
-            window: Mutex::new(None),
+            rule: Mutex::new(None),
             answered: AtomicU64::new(0),
             throttled_count: AtomicU64::new(0),
         };
@@ -190,15 +239,51 @@ impl Server {
     /// answers the rest 429 with `Retry-After` in whole seconds; `None` ends
     /// the limit. Also resets [`counts`](Self::counts).
     pub fn limit(&self, limit: Option<(usize, Duration)>) {
+        self.set_rule(limit.map(|(limit, window)| {
+            Rule::new(Refuse::Window(SlidingWindow::new(limit, window)), None)
+        }));
+    }
+
+    /// Like [`limit`](Self::limit), for `lasts` from the first request that
+    /// follows; then accepts everything: a limit lifted.
+    pub fn limit_for(&self, limit: usize, window: Duration, lasts: Duration) {
+        let window = SlidingWindow::new(limit, window);
+        self.set_rule(Some(Rule::new(Refuse::Window(window), Some(lasts))));
+    }
+
+    /// From now on, answers every request 429 with `Retry-After:
+    /// retry_after_secs`, for `lasts` from the first request that follows
+    /// (then accepts everything), or with `None` until the next
+    /// [`limit`](Self::limit). Also resets [`counts`](Self::counts).
+    pub fn refuse_all(&self, retry_after_secs: u64, lasts: Option<Duration>) {
+        let refuse = Refuse::All(throttled(retry_after_secs));
+        self.set_rule(Some(Rule::new(refuse, lasts)));
+    }
+
+    /// When the first request under the current rule of [`limit_for`],
+    /// [`refuse_all`] or [`limit`] arrived, which starts the time a rule
+    /// lasts; `None` before one has.
+    ///
+    /// [`limit_for`]: Self::limit_for
+    /// [`refuse_all`]: Self::refuse_all
+    /// [`limit`]: Self::limit
+    pub fn rule_since(&self) -> Option<Instant> {
+        let rule = self.responder().rule.lock();
+        rule.unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|r| r.since)
+    }
+
+    fn set_rule(&self, rule: Option<Rule>) {
         let responder = self.responder();
-        *responder.window.lock().unwrap_or_else(|e| e.into_inner()) =
-            limit.map(|(limit, window)| SlidingWindow::new(limit, window));
+        *responder.rule.lock().unwrap_or_else(|e| e.into_inner()) = rule;
         responder.answered.store(0, Ordering::SeqCst);
         responder.throttled_count.store(0, Ordering::SeqCst);
     }
 
     /// Requests answered, and how many of them with 429, since the last
-    /// [`limit`](Self::limit).
+    /// [`limit`](Self::limit), [`limit_for`](Self::limit_for) or
+    /// [`refuse_all`](Self::refuse_all).
     pub fn counts(&self) -> (u64, u64) {
         let responder = self.responder();
         (
@@ -247,4 +332,83 @@ fn response(status: u16, reason: &str, extra: &[&str], body: &str) -> Bytes {
 fn throttled(secs: u64) -> Bytes {
     let header = format!("retry-after: {secs}");
     response(429, "Too Many Requests", &[&header], THROTTLED_BODY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(bytes: &Bytes) -> Option<String> {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(text.starts_with("HTTP/1.1 429 "), "{text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix("retry-after: "))
+            .map(|v| v.trim().to_owned())
+    }
+
+    #[test]
+    fn a_storm_refuses_everything_until_it_ends_counted_from_the_first_request() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut rule = Rule::new(Refuse::All(throttled(2)), Some(Duration::from_millis(500)));
+        let first = rule.refusal(at(100)).expect("a 429 at the start");
+        assert_eq!(retry_after(&first).as_deref(), Some("2"));
+        // Answered after the first, though it arrived before: still inside.
+        assert!(rule.refusal(at(50)).is_some());
+        assert!(rule.refusal(at(599)).is_some());
+        assert!(rule.refusal(at(600)).is_none());
+        assert!(rule.refusal(at(5_000)).is_none());
+    }
+
+    #[test]
+    fn a_lifted_limit_refuses_beyond_its_window_then_accepts_everything() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let window = SlidingWindow::new(2, Duration::from_secs(1));
+        let mut rule = Rule::new(Refuse::Window(window), Some(Duration::from_secs(3)));
+        assert!(rule.refusal(at(0)).is_none());
+        assert!(rule.refusal(at(100)).is_none());
+        let refused = rule.refusal(at(200)).expect("a 429 beyond the limit");
+        assert_eq!(retry_after(&refused).as_deref(), Some("1"));
+        // The first slot frees at 1 s.
+        assert!(rule.refusal(at(1_000)).is_none());
+        assert!(rule.refusal(at(1_050)).is_some());
+        assert!((0..10).all(|_| rule.refusal(at(3_000)).is_none()));
+    }
+
+    #[test]
+    fn refusing_everything_without_an_end_never_accepts() {
+        let t0 = Instant::now();
+        let mut rule = Rule::new(Refuse::All(throttled(1)), None);
+        for secs in [0, 1, 60, 3_600] {
+            let refused = rule.refusal(t0 + Duration::from_secs(secs));
+            assert_eq!(refused.as_ref().and_then(retry_after).as_deref(), Some("1"));
+        }
+    }
+
+    #[test]
+    fn a_server_refusing_for_a_while_answers_429_then_200() {
+        let server = Server::start().unwrap();
+        server.set_recording(true);
+        server.refuse_all(2, Some(Duration::from_millis(200)));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let statuses = runtime.block_on(async {
+            let http = reqwest::Client::new();
+            let url = format!("{}/v1/custom-tools/x/run", server.url());
+            let first = http.post(&url).send().await.unwrap();
+            let header = first.headers().get("retry-after").cloned();
+            // Past the 200 ms, counted from the first request.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let second = http.post(&url).send().await.unwrap();
+            (first.status().as_u16(), header, second.status().as_u16())
+        });
+        assert_eq!(statuses.0, 429);
+        assert_eq!(statuses.1.as_ref().and_then(|h| h.to_str().ok()), Some("2"));
+        assert_eq!(statuses.2, 200);
+        assert_eq!(server.counts(), (2, 1));
+        assert!(server.rule_since().is_some());
+    }
 }

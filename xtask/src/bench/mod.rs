@@ -6,7 +6,10 @@
 //! pinned to one CPU, N times and prints its medians: a quick, steady
 //! readout for measuring one change at a time; it never writes the report.
 //! `--footprint` only counts, under callgrind, the code each client runs
-//! per call ([`footprint`]), which a full run also reports.
+//! per call ([`footprint`]), which a full run also reports. `--recovery`
+//! only runs the recovery scenarios (storm then open, limit lifted, always
+//! 429) and prints their table, or with `--json` their JSON; it never
+//! writes the report either.
 
 mod cold_build;
 mod footprint;
@@ -42,6 +45,11 @@ pub struct Options {
     /// not, for measuring one change at a time
     #[arg(long, conflicts_with_all = ["quick", "breakdown"])]
     footprint: bool,
+    /// Only the recovery scenarios (storm then open, limit lifted, always
+    /// 429), printed as a table or with --json as JSON: for tuning the
+    /// rate-limit gate
+    #[arg(long, conflicts_with_all = ["quick", "breakdown", "footprint"])]
+    recovery: bool,
     /// How many quick breakdowns --breakdown runs
     #[arg(long, default_value_t = 5, requires = "breakdown", value_parser = clap::value_parser!(u16).range(1..))]
     runs: u16,
@@ -54,9 +62,18 @@ pub fn run(options: &Options) -> Result<(), String> {
         json: json_out,
         breakdown,
         footprint,
+        recovery,
         runs,
     } = *options;
     let root = root();
+    if recovery {
+        let figures = run::recovery(&root)?;
+        match json_out {
+            true => println!("{figures:#}"),
+            false => println!("{}", report::recovery_table(&figures)),
+        }
+        return Ok(());
+    }
     if footprint {
         let figures = footprint::footprint(&run::built(&root)?)?;
         match json_out {

@@ -40,6 +40,14 @@ pub(super) fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
         "adaptive_throttled_share": m["limits"]["adaptive"]["throttled_share"],
         "fleet_throttled_share": m["fleet"]["with_redis"]["throttled_share"],
         "fleet_throttled_share_without_redis": m["fleet"]["without_redis"]["throttled_share"],
+        "storm_recovery_s": m["recovery"]["storm_recovery_s"],
+        "storm_ideal_s": m["recovery"]["storm_ideal_s"],
+        "storm_vs_ideal": m["recovery"]["storm_vs_ideal"],
+        "lift_recovery_s": m["recovery"]["lift_recovery_s"],
+        "lift_ideal_s": m["recovery"]["lift_ideal_s"],
+        "lift_vs_ideal": m["recovery"]["lift_vs_ideal"],
+        "all_429_bounded_s": m["recovery"]["all_429_bounded_s"],
+        "all_429_bound_s": m["recovery"]["all_429_bound_s"],
     })
 }
 
@@ -360,6 +368,7 @@ pub(super) fn table(
         fmt(num(&fleet["without_redis"]["throttled_share"]), 3),
         fmt(num(&fleet["without_redis"]["elapsed_s"]), 1),
     );
+    recovery_rows(&mut t, &m["recovery"]);
     if let Some(e) = exponent {
         let _ = writeln!(
             t,
@@ -370,8 +379,166 @@ pub(super) fn table(
     t
 }
 
+/// "12.3 s", or why there is no time: the scenario was cut off.
+fn ended_in(run: &Value, key: &str) -> String {
+    match run["ended"].as_bool() {
+        Some(true) => format!("{} s", fmt(num(&run[key]), 2)),
+        Some(false) => format!(
+            "not ended in {} s ({} of {} calls ended)",
+            fmt(num(&run["gave_up_after_s"]), 0),
+            run["calls_ended"],
+            run["calls"],
+        ),
+        None => "n/a".into(),
+    }
+}
+
+/// How the calls of a recovery run ended, and what reached the server.
+fn outcomes(run: &Value) -> String {
+    format!(
+        "{} of {} calls succeeded, {} rate limited, {} failed otherwise; {} requests of which {} were 429; longest call {} s",
+        run["succeeded"],
+        run["calls"],
+        run["rate_limited"],
+        run["failed_otherwise"],
+        run["requests"],
+        run["throttled"],
+        fmt(num(&run["longest_call_s"]), 2),
+    )
+}
+
+/// The recovery keys in the results table: the SDK's runs, beside their
+/// ideal or bound. No goal is set for them yet, so no verdict.
+fn recovery_rows(t: &mut String, r: &Value) {
+    let storm = &r["storm"]["runs"]["sdk"];
+    let _ = writeln!(
+        t,
+        "| `storm_recovery_s` | {} | ideal `storm_ideal_s` {} s | n/a | ÷ ideal (`storm_vs_ideal`) {}; {}; {} sent inside the cooldown the first 429 announced ({} in flight) |",
+        ended_in(storm, "recovery_s"),
+        fmt(num(&storm["ideal_s"]), 2),
+        fmt(num(&storm["vs_ideal"]), 3),
+        outcomes(storm),
+        storm["sent_inside_cooldown"],
+        storm["in_flight_at_first_429"],
+    );
+    let lift = &r["lift"]["runs"]["sdk"];
+    let _ = writeln!(
+        t,
+        "| `lift_recovery_s` | {} | ideal `lift_ideal_s` {} s | n/a | ÷ ideal (`lift_vs_ideal`) {}; {}; requests per second after the lift: {} |",
+        ended_in(lift, "recovery_s"),
+        fmt(num(&lift["ideal_s"]), 2),
+        fmt(num(&lift["vs_ideal"]), 3),
+        outcomes(lift),
+        per_second(lift),
+    );
+    let all = &r["all_429"]["sdk"];
+    let _ = writeln!(
+        t,
+        "| `all_429_bounded_s` | {} | bound `all_429_bound_s` {} s | n/a | every call rate limited: {}; {} |",
+        ended_in(all, "bounded_s"),
+        fmt(num(&all["bound_s"]), 0),
+        verdict(all["all_rate_limited"].as_bool()),
+        outcomes(all),
+    );
+}
+
+/// The requests per 1 s bucket after the lift, "12, 20, 31".
+fn per_second(run: &Value) -> String {
+    run["requests_per_second_after_lift"]
+        .as_array()
+        .map_or("n/a".into(), |v| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+}
+
+/// The recovery scenarios, every client's run: BENCHMARKS.md's table and
+/// what `cargo xtask bench --recovery` prints.
+pub(super) fn recovery_table(m: &Value) -> String {
+    let r = &m["recovery"];
+    let mut t = String::new();
+    t.push_str("| scenario | client | until every call ended | ideal or bound | ÷ ideal | succeeded / rate limited / other | requests (429s) | sent inside an announced cooldown | longest call |\n");
+    t.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let row = |t: &mut String,
+               scenario: &str,
+               client: &str,
+               run: &Value,
+               key: &str,
+               ideal: String,
+               cooldown: String| {
+        let _ = writeln!(
+            t,
+            "| {scenario} | {client} | {} | {ideal} | {} | {} / {} / {} | {} ({}) | {cooldown} | {} s |",
+            ended_in(run, key),
+            fmt(num(&run["vs_ideal"]), 3),
+            run["succeeded"],
+            run["rate_limited"],
+            run["failed_otherwise"],
+            run["requests"],
+            run["throttled"],
+            fmt(num(&run["longest_call_s"]), 2),
+        );
+    };
+    let runs = |scenario: &str| r[scenario]["runs"].as_object().cloned().unwrap_or_default();
+    for (client, run) in runs("storm") {
+        let cooldown = format!(
+            "{} ({} in flight)",
+            run["sent_inside_cooldown"], run["in_flight_at_first_429"]
+        );
+        let ideal = format!("{} s", fmt(num(&run["ideal_s"]), 2));
+        row(
+            &mut t,
+            "storm then open",
+            &client,
+            &run,
+            "recovery_s",
+            ideal,
+            cooldown,
+        );
+    }
+    for (client, run) in runs("lift") {
+        let ideal = format!("{} s", fmt(num(&run["ideal_s"]), 2));
+        row(
+            &mut t,
+            "limit lifted",
+            &client,
+            &run,
+            "recovery_s",
+            ideal,
+            "n/a".into(),
+        );
+    }
+    let all = &r["all_429"]["sdk"];
+    let bound = format!("≤ {} s (`max_wait`)", fmt(num(&all["bound_s"]), 0));
+    row(
+        &mut t,
+        "always 429",
+        "sdk",
+        all,
+        "bounded_s",
+        bound,
+        "n/a".into(),
+    );
+    t.push('\n');
+    for (client, run) in runs("lift") {
+        let _ = writeln!(
+            t,
+            "Limit lifted, {client}: requests per second after the lift, in 1 s buckets: {}.",
+            per_second(&run)
+        );
+    }
+    t
+}
+
 /// The hand-written profiling notes, copied into BENCHMARKS.md.
 const PROFILING: &str = include_str!("../../../bench/PROFILING.md");
+
+/// A string of the measurement, "n/a" if it is missing.
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("n/a")
+}
 
 /// Whether the headline `key` meets `goal`, if it was measured.
 fn limit_met(summary: &Value, key: &str, goal: impl Fn(f64) -> bool) -> Option<bool> {
@@ -638,6 +805,38 @@ test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
   requests with the gate's state in a private redis-server
   (`bench/src/fleet.rs`), and the same without Redis for contrast.
 
+## Recovery after 429s
+
+{recovery_table}
+Each scenario starts a fresh loopback server (`bench/src/server.rs`) and
+clients of its own (`bench/src/recovery.rs`); the SDK's client has its
+defaults (adaptive gate, default retry policy) unless said otherwise, and
+the peer is the reqwest-middleware + reqwest-retry stack above. A scenario
+still running after {recovery_timeout} s is cut off and reported as not
+ended. Times count from the first call.
+
+- **Storm then open** (`storm_recovery_s`): {storm_calls} calls from
+  {storm_tasks} tasks; {storm_server}. **`storm_ideal_s`** is when the first
+  429 was answered + its `Retry-After`: the earliest a client keeping the
+  server's word can finish. \"Sent inside an announced cooldown\" counts
+  the requests that reached the server before then beyond one per task
+  (those in flight when the first 429 was answered, as the server cannot
+  see when a request was sent): it should be 0.
+- **Limit lifted** (`lift_recovery_s`): {lift_calls} calls from {lift_tasks}
+  tasks; {lift_server}. **`lift_ideal_s`** is the lift, counted from the
+  first request: the calls that fit before it are done by then and the
+  rest can go at once after it. The requests per second after the lift
+  show how fast the client climbs back.
+- **Always 429** (`all_429_bounded_s`): {all_calls} calls from {all_tasks}
+  tasks through an SDK client with
+  `RetryPolicy::default().with_max_wait(Duration::from_secs({all_max_wait}))`;
+  {all_server}.
+  **`all_429_bound_s`** is that `max_wait`, the documented bound on one
+  call's waits, after which it ends as rate limited; every call must end so.
+
+`cargo xtask bench --recovery` runs these alone and prints this table
+(with `--json`, their JSON) without touching this file.
+
 ## Where the SDK's overhead goes
 
 Diagnostic, not a goal: the same request through each layer the SDK adds,
@@ -700,6 +899,18 @@ built; the first release build of its dependencies takes several minutes on
         explicit_rate = m["limits"]["explicit_rate_per_s"],
         limits_calls = m["limits"]["calls"],
         limits_tasks = m["limits"]["tasks"],
+        recovery_table = recovery_table(m),
+        recovery_timeout = fmt(num(&m["recovery"]["timeout_s"]), 0),
+        storm_calls = m["recovery"]["storm"]["calls"],
+        storm_tasks = m["recovery"]["storm"]["tasks"],
+        storm_server = text(&m["recovery"]["storm"]["server"]),
+        lift_calls = m["recovery"]["lift"]["calls"],
+        lift_tasks = m["recovery"]["lift"]["tasks"],
+        lift_server = text(&m["recovery"]["lift"]["server"]),
+        all_calls = m["recovery"]["all_429"]["calls"],
+        all_tasks = m["recovery"]["all_429"]["tasks"],
+        all_max_wait = fmt(num(&m["recovery"]["all_429"]["max_wait_s"]), 0),
+        all_server = text(&m["recovery"]["all_429"]["server"]),
     );
     r
 }
@@ -810,6 +1021,84 @@ mod tests {
         assert!(floor.contains("ratio of medians 0.800"), "{floor}");
     }
 
+    /// Recovery figures as conduit-bench prints them: a storm the SDK did
+    /// not get through in time, a lift it did.
+    fn recovery() -> Value {
+        let run = |ended: bool, ideal: f64| {
+            json!({
+                "ended": ended, "calls": 60, "calls_ended": if ended { 60 } else { 53 },
+                "succeeded": 53, "rate_limited": 0, "failed_otherwise": 0,
+                "requests": 73, "throttled": 20, "longest_call_s": 26.624,
+                "gave_up_after_s": 60.0, "recovery_s": if ended { json!(4.5) } else { Value::Null },
+                "ideal_s": ideal, "vs_ideal": if ended { json!(1.5) } else { Value::Null },
+                "in_flight_at_first_429": 20, "sent_inside_cooldown": 3,
+                "requests_per_second_after_lift": [10, 9, 14],
+            })
+        };
+        json!({
+            "storm_recovery_s": null, "storm_ideal_s": 2.002, "storm_vs_ideal": null,
+            "lift_recovery_s": 4.5, "lift_ideal_s": 3.0, "lift_vs_ideal": 1.5,
+            "all_429_bounded_s": 8.25, "all_429_bound_s": 10.0, "timeout_s": 60.0,
+            "storm": { "runs": { "sdk": run(false, 2.002), "peer": run(true, 2.0) } },
+            "lift": { "runs": { "sdk": run(true, 3.0) } },
+            "all_429": { "sdk": {
+                "ended": true, "calls": 200, "calls_ended": 200, "succeeded": 0,
+                "rate_limited": 200, "failed_otherwise": 0, "requests": 600,
+                "throttled": 600, "longest_call_s": 2.1, "bounded_s": 8.25,
+                "bound_s": 10.0, "all_rate_limited": true,
+            } },
+        })
+    }
+
+    #[test]
+    fn recovery_rows_show_each_time_beside_its_ideal_or_why_there_is_none() {
+        let measured = json!({ "recovery": recovery() });
+        let summary = headline(&measured, None);
+        assert_eq!(summary["lift_vs_ideal"], 1.5);
+        assert_eq!(summary["storm_recovery_s"], Value::Null);
+        let t = table(&measured, None, &summary);
+        let row = |key: &str| {
+            t.lines()
+                .find(|l| l.starts_with(&format!("| `{key}`")))
+                .unwrap()
+                .to_owned()
+        };
+        let storm = row("storm_recovery_s");
+        assert!(
+            storm.starts_with("| `storm_recovery_s` | not ended in 60 s (53 of 60 calls ended) | ideal `storm_ideal_s` 2.00 s |"),
+            "{storm}"
+        );
+        assert!(storm.contains("3 sent inside the cooldown"), "{storm}");
+        let lift = row("lift_recovery_s");
+        assert!(
+            lift.starts_with("| `lift_recovery_s` | 4.50 s | ideal `lift_ideal_s` 3.00 s |"),
+            "{lift}"
+        );
+        assert!(lift.contains("after the lift: 10, 9, 14 |"), "{lift}");
+        let all = row("all_429_bounded_s");
+        assert!(
+            all.starts_with("| `all_429_bounded_s` | 8.25 s | bound `all_429_bound_s` 10 s |"),
+            "{all}"
+        );
+        assert!(all.contains("every call rate limited: yes"), "{all}");
+
+        let full = recovery_table(&measured);
+        assert!(
+            full.contains("| storm then open | peer | 4.50 s | 2.00 s | 1.500 |"),
+            "{full}"
+        );
+        assert!(
+            full.contains("| always 429 | sdk | 8.25 s | ≤ 10 s (`max_wait`) |"),
+            "{full}"
+        );
+        assert!(
+            full.contains(
+                "Limit lifted, sdk: requests per second after the lift, in 1 s buckets: 10, 9, 14."
+            ),
+            "{full}"
+        );
+    }
+
     #[test]
     fn the_headline_has_exactly_the_promised_keys() {
         let measured = json!({
@@ -858,6 +1147,14 @@ mod tests {
                 "adaptive_throttled_share",
                 "fleet_throttled_share",
                 "fleet_throttled_share_without_redis",
+                "storm_recovery_s",
+                "storm_ideal_s",
+                "storm_vs_ideal",
+                "lift_recovery_s",
+                "lift_ideal_s",
+                "lift_vs_ideal",
+                "all_429_bounded_s",
+                "all_429_bound_s",
             ]
         );
         assert_eq!(quick["cold_build_ratio"], Value::Null);

@@ -56,6 +56,17 @@ pub(super) fn breakdowns(root: &Path, runs: usize) -> Result<Vec<Value>, String>
         .collect()
 }
 
+/// Builds `conduit-bench` once and runs only its recovery scenarios;
+/// `{"recovery": ...}` as the full run reports it.
+pub(super) fn recovery(root: &Path) -> Result<Value, String> {
+    build(root)?;
+    eprintln!("== conduit-bench --recovery-only");
+    let stdout = run(root, &["--recovery-only"])?;
+    let figures: Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("conduit-bench's recovery figures are not JSON ({e}):\n{stdout}"))?;
+    Ok(serde_json::json!({ "recovery": figures }))
+}
+
 /// Builds `conduit-bench` in release; the path of the binary.
 pub(super) fn built(root: &Path) -> Result<PathBuf, String> {
     build(root)?;
