@@ -18,6 +18,17 @@ use crate::gate::Partition;
 use crate::middleware::{CALL, CallState, Learned};
 use crate::{Client, Error, ErrorKind};
 
+/// A call that succeeded, with what it took.
+pub(crate) struct Called<T> {
+    pub(crate) value: ResponseValue<T>,
+    /// The body as sent and the headers, when asked for.
+    pub(crate) kept: Option<(Bytes, HeaderMap)>,
+    /// Requests sent.
+    pub(crate) attempts: u32,
+    /// Time spent waiting: in the gate and between attempts.
+    pub(crate) waited: Duration,
+}
+
 impl Client {
     /// Runs one operation of the raw client with this client's auth, retries,
     /// tracing and timeouts, mapping its failure to [`Error`].
@@ -39,7 +50,9 @@ impl Client {
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        self.call_with(None, false, f).await.map(|(value, _)| value)
+        self.call_with(None, false, f)
+            .await
+            .map(|called| called.value)
     }
 
     /// [`call`](Self::call) in the gate partition `partition` (the client's
@@ -51,7 +64,7 @@ impl Client {
         partition: Option<Arc<Partition>>,
         keep_body: bool,
         f: F,
-    ) -> Result<(ResponseValue<T>, Option<(Bytes, HeaderMap)>), Error>
+    ) -> Result<Called<T>, Error>
     where
         F: FnOnce(&'a conduit_api_gen::Client) -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
@@ -87,7 +100,16 @@ impl Client {
                 }
                 // Headers are taken whenever the body is kept; a body the
                 // decoding did not read is empty.
-                Ok(Ok(value)) => return Ok((value, state.take_kept())),
+                Ok(Ok(value)) => {
+                    let kept = state.take_kept();
+                    let learned = state.take_learned();
+                    return Ok(Called {
+                        value,
+                        kept,
+                        attempts: learned.attempts,
+                        waited: learned.waited,
+                    });
+                }
                 // Read out of the state, which must not be held across an
                 // await (it is not `Sync`).
                 Ok(Err(e)) => (e, state.take_learned()),

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cli::{Output, binary, conduit, requests, server_answering, success_body};
+use common::cli::{
+    Output, binary, conduit, conduit_with_stdin, requests, server_answering, success_body,
+};
 
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
@@ -278,6 +280,33 @@ async fn stdout_is_the_data_exactly_as_the_server_sent_it() {
         compact,
         r#"{"success":true,"run_time_ms":842,"zeta":"kept","message":"m","result":{"b":1,"a":2},"error":null,"logs":null}"#
     );
+}
+
+#[tokio::test]
+async fn numbers_are_printed_as_the_server_wrote_them() {
+    let raw = r#"{"data":{"success":true,"run_time_ms":842.250,"message":null,"result":{"price":1.50,"id":12345678901234567890123},"error":null,"logs":null}}"#;
+    let server =
+        server_answering(ResponseTemplate::new(200).set_body_raw(raw, "application/json")).await;
+    let out = run_tool(&server, &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for token in ["842.250", "1.50", "12345678901234567890123"] {
+        assert!(out.stdout.contains(token), "{token}: {}", out.stdout);
+    }
+    // run-batch: one line per item, the same tokens.
+    let uri = server.uri();
+    let out = conduit_with_stdin(
+        &["--base-url", &uri, "tools", "run-batch", "tool_1"],
+        &[("CONDUIT_API_TOKEN", TOKEN)],
+        Some("{}\n"),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let line = out.stdout.lines().next().unwrap();
+    assert!(
+        line.starts_with(r#"{"index":0,"data":{"success":true,"run_time_ms":842.250,"#),
+        "{line}"
+    );
+    assert!(line.contains(r#""id":12345678901234567890123}"#), "{line}");
 }
 
 #[tokio::test]

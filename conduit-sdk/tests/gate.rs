@@ -28,6 +28,15 @@ async fn a_retry_waits_out_retry_after_exactly_on_virtual_time() {
     assert!(run.success());
     // Virtual time takes no jitter: the wait is exactly the server's.
     assert_eq!(time.waits(), vec![secs(3)]);
+    // A success says what it took, as an error would.
+    assert_eq!((run.attempts(), run.waited()), (2, secs(3)));
+    let again = client.custom_tools().run(TOOL).send().await.unwrap();
+    assert_eq!(again.attempts(), 1);
+    assert_eq!(
+        again.waited(),
+        time.total_waited() - secs(3),
+        "its pacing slot"
+    );
 }
 
 #[tokio::test]

@@ -36,10 +36,11 @@ use conduit_sdk::{Client, Error, ErrorKind, ToolRun};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::args::BatchArgs;
 use crate::input::{Input, Parameters};
+use crate::json_text;
 use crate::report::{self, Outcome};
 use crate::warnings::Sending;
 
@@ -378,7 +379,7 @@ impl Signals {
 /// Final results, printed in input order.
 #[derive(Default)]
 struct Results {
-    ready: BTreeMap<usize, Value>,
+    ready: BTreeMap<usize, String>,
     /// Lines printed, which is also the next index to print.
     printed: usize,
     counts: Counts,
@@ -416,11 +417,13 @@ impl Results {
                 "status": null,
                 "message": message,
             }})
+            .to_string()
         };
         let line = match ending {
             Ending::Done(result) => match *result {
                 Ok(run) => {
-                    let data = run.json().clone();
+                    // As sent: numbers keep their spelling.
+                    let data = json_text::compact(&run.data_text());
                     let outcome = if run.success() {
                         counts.succeeded += 1;
                         Outcome::Succeeded
@@ -429,7 +432,7 @@ impl Results {
                         Outcome::ToolFailed
                     };
                     counts.worst = counts.worst.max(outcome);
-                    json!({ "index": index, "data": data })
+                    format!(r#"{{"index":{index},"data":{data}}}"#)
                 }
                 Err(e) => {
                     *counts.errors.entry(e.kind().as_str()).or_default() += 1;
@@ -440,6 +443,7 @@ impl Results {
                         "status": e.status().map(|s| s.as_u16()),
                         "message": message,
                     }})
+                    .to_string()
                 }
             },
             Ending::NotSent => {

@@ -35,6 +35,7 @@
 mod args;
 mod batch;
 mod input;
+mod json_text;
 mod report;
 mod run;
 mod warnings;

@@ -7,7 +7,7 @@ use conduit_sdk::{Client, ToolRun};
 use serde_json::Map;
 
 use crate::args::RunArgs;
-use crate::report;
+use crate::{json_text, report};
 
 pub async fn run(client: &Client, args: RunArgs) -> ExitCode {
     let parameters: Map<_, _> = args.items.into_iter().collect();
@@ -27,10 +27,9 @@ pub async fn run(client: &Client, args: RunArgs) -> ExitCode {
 /// Prints a completed run: its data on stdout, and why it failed on stderr.
 fn print_run(run: &ToolRun) -> ExitCode {
     // The data as the server sent it: fields this SDK does not know yet
-    // kept, key order and numbers unchanged.
-    let printed = serde_json::to_string_pretty(run.json())
-        .map_err(|e| e.to_string())
-        .and_then(|json| writeln!(std::io::stdout(), "{json}").map_err(|e| e.to_string()));
+    // kept, key order and numbers unchanged, laid out anew.
+    let json = json_text::indent(&run.data_text());
+    let printed = writeln!(std::io::stdout(), "{json}").map_err(|e| e.to_string());
     if let Err(e) = printed {
         eprintln!("error: the run's data could not be printed: {e}");
         return ExitCode::from(1);

@@ -142,21 +142,24 @@ impl<'a> RunTool<'a> {
                 body,
                 partition,
             } = checked?;
-            let (response, kept) = client
+            let called = client
                 .call_with(partition, true, |raw| {
                     raw.run_custom_tool().id(&*tool_id).body(body).send()
                 })
                 .await?;
+            let response = called.value;
             let status = response.status();
-            let (body, headers) =
-                kept.unwrap_or_else(|| (Default::default(), response.headers().clone()));
+            let (body, headers) = called
+                .kept
+                .unwrap_or_else(|| (Default::default(), response.headers().clone()));
             Ok(ToolRun::new(
                 response.into_inner().data,
                 status,
                 headers,
                 body,
                 client.redactor().clone(),
-            ))
+            )
+            .with_effort(called.attempts, called.waited))
         }
     }
 

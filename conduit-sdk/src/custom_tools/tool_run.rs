@@ -1,5 +1,6 @@
 //! [`ToolRun`]: what running a custom tool gave, as decoded and as sent.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct ToolRun {
     body: Bytes,
     json: OnceLock<Value>,
     redactor: Redactor,
+    attempts: u32,
+    waited: Duration,
 }
 
 impl ToolRun {
@@ -46,7 +49,27 @@ impl ToolRun {
             body,
             json: OnceLock::new(),
             redactor,
+            attempts: 1,
+            waited: Duration::ZERO,
         }
+    }
+
+    /// With what the call took: requests sent, and time waited.
+    pub(crate) fn with_effort(mut self, attempts: u32, waited: Duration) -> Self {
+        self.attempts = attempts;
+        self.waited = waited;
+        self
+    }
+
+    /// How many requests the call sent: 1, or more after retries.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// How long the call waited in all: in the rate-limit gate and between
+    /// attempts.
+    pub fn waited(&self) -> Duration {
+        self.waited
     }
 
     /// The HTTP status of the response (200).
@@ -68,9 +91,10 @@ impl ToolRun {
             .and_then(|v| v.to_str().ok())
     }
 
-    /// The run's `data` object exactly as the server sent it: fields this
-    /// SDK does not know yet kept, keys in the server's order, numbers as
-    /// written (`842` stays `842`; integers beyond 64 bits become floats).
+    /// The run's `data` object, parsed: fields this SDK does not know yet
+    /// kept, keys in the server's order. Numbers are parsed, so their
+    /// spelling is not kept (`842.250` reads `842.25`, an integer beyond
+    /// 64 bits a float); [`data_text`](Self::data_text) has them as sent.
     ///
     /// ```
     /// # fn demo(run: conduit_sdk::ToolRun) {
@@ -86,6 +110,32 @@ impl ToolRun {
                 // A run made without a body (a test fake): its decoded data.
                 .unwrap_or_else(|| serde_json::to_value(&self.data).unwrap_or(Value::Null))
         })
+    }
+
+    /// The run's `data` object as JSON text, exactly as the server sent it:
+    /// numbers as written (`842.250` stays `842.250`), white space and all.
+    ///
+    /// ```
+    /// # fn demo(run: conduit_sdk::ToolRun) {
+    /// let exact: serde_json::Value = serde_json::from_str(&run.data_text()).unwrap();
+    /// # }
+    /// ```
+    pub fn data_text(&self) -> Cow<'_, str> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            data: &'a serde_json::value::RawValue,
+        }
+        match serde_json::from_slice::<Envelope<'_>>(&self.body) {
+            Ok(envelope) => Cow::Borrowed(envelope.data.get()),
+            // A run made without a body (a test fake): its decoded data.
+            Err(_) => Cow::Owned(self.json().to_string()),
+        }
+    }
+
+    /// The whole response body, as sent.
+    pub fn body(&self) -> &Bytes {
+        &self.body
     }
 
     /// Whether the tool's code ran to completion and returned the expected shape.
@@ -189,6 +239,8 @@ impl fmt::Debug for ToolRun {
             )
             .field("run_time_ms", &self.data.run_time_ms)
             .field("request_id", &self.request_id())
+            .field("attempts", &self.attempts)
+            .field("waited", &self.waited)
             .finish_non_exhaustive()
     }
 }
