@@ -17,18 +17,28 @@ use crate::RetryPolicy;
 /// derived client (cheap: it shares the connection pool and the rate-limit
 /// gate), or to [`RunTool::options`](crate::RunTool::options) for one call.
 ///
-/// ```
+/// ```no_run
 /// use std::time::Duration;
 /// use conduit_sdk::{CallOptions, Client};
 ///
+/// # async fn demo(order_id: &str) -> Result<(), conduit_sdk::Error> {
 /// let client = Client::builder().token("t").build()?;
+/// // A derived client for slow tools: shared by many calls, so nothing in
+/// // it is particular to one call.
 /// let patient = client.with_options(
 ///     CallOptions::new()
 ///         .timeout(Duration::from_secs(120))
-///         .max_retries(5)
-///         .header("Idempotency-Key", "order-4711-refund"),
+///         .max_retries(5),
 /// );
-/// # Ok::<(), conduit_sdk::Error>(())
+/// // A header particular to one call, such as an idempotency key, goes on
+/// // that call alone.
+/// let run = patient
+///     .custom_tools()
+///     .run("kg77c0dy0mgdpzmqz6tesry8w184002s")
+///     .options(CallOptions::new().header("Idempotency-Key", format!("refund-{order_id}")))
+///     .send()
+///     .await?;
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
 pub struct CallOptions {
