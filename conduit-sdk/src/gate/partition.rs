@@ -250,6 +250,8 @@ impl Partition {
         let deadline = entered.checked_add(budget);
         let _deadline = Deadline::enter(&self.deadlines, deadline);
         let _waiting = Waiting::enter(&self.waiting);
+        // The head may be asleep past this call's deadline: it looks again.
+        self.tick.notify_waiters();
         let refused = |now: Instant| Refused::Turn {
             waited: now.saturating_duration_since(entered),
         };
@@ -260,14 +262,14 @@ impl Partition {
             loop {
                 let mut tick = pin!(self.tick.notified());
                 tick.as_mut().enable();
-                let now = self.clock.now();
-                if deadline.is_some_and(|d| now >= d) {
-                    return Err(refused(now));
-                }
                 tokio::select! {
                     biased;
                     turn = &mut lock => break turn,
                     () = &mut tick => {}
+                }
+                let now = self.clock.now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(refused(now));
                 }
             }
         };

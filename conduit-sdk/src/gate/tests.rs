@@ -236,3 +236,29 @@ async fn idle_partitions_are_dropped_but_held_and_cooling_ones_are_kept() {
     let same = limiter.partition("workspace:held", &clock).unwrap();
     assert!(Arc::ptr_eq(&held, &same), "a partition in use is kept");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_call_leaves_when_its_budget_runs_out_and_the_head_waits_on() {
+    let p = partition(&RateLimiter::adaptive(), "workspace:a");
+    p.throttled(now(), Duration::from_secs(10)).await;
+    let start = TokioInstant::now();
+    let head = {
+        let p = p.clone();
+        tokio::spawn(async move { (p.wait(&TokioTime, MAX_WAIT).await, start.elapsed()) })
+    };
+    tokio::task::yield_now().await;
+    // Queued behind the head, with 2 s to spare: out at 2 s, not 10.
+    let behind = p.wait(&TokioTime, Duration::from_secs(2)).await;
+    assert_eq!(
+        behind,
+        Err(Refused::Turn {
+            waited: Duration::from_secs(2)
+        })
+    );
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    let (head, took) = head.await.unwrap();
+    assert!(
+        head.is_ok() && took >= Duration::from_secs(10),
+        "{head:?} {took:?}"
+    );
+}
