@@ -342,3 +342,24 @@ async fn under_concurrency_the_gate_turns_a_stampede_into_waiting() {
     assert!(gated_429s <= 40, "{gated_429s}");
     assert!(alone_429s > gated_429s, "{alone_429s} vs {gated_429s}");
 }
+
+#[tokio::test]
+async fn a_turn_further_off_than_max_wait_is_refused_at_once_unsent() {
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let time = ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .rate_limit(Rate::per_minute(1).unwrap())
+        .retry_policy(RetryPolicy::default().with_max_wait(secs(5)))
+        .build()
+        .unwrap();
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    // The next slot is a minute away, the call may wait 5 s.
+    let err = client.custom_tools().run(TOOL).send().await.unwrap_err();
+    assert!(err.is_rate_limited() && err.is_refused_locally(), "{err:?}");
+    assert_eq!((err.attempts(), err.retry_after()), (0, None));
+    assert!(err.to_string().contains("turn"), "{err}");
+    assert!(time.waits().is_empty(), "refused without waiting");
+    assert_eq!(requests(&server).await, 1);
+}

@@ -34,11 +34,10 @@ pub(crate) async fn from_raw<E: Serialize>(
                 ),
                 Some(left),
             ),
-            Refused::Turn { waited } => (
-                format!(
-                    "not sent: waited {waited:.1?} for the workspace's turn under its rate \
-                     limit, all that max_wait allows"
-                ),
+            Refused::Turn { .. } => (
+                "not sent: the workspace's turn under its rate limit did not come within \
+                 max_wait"
+                    .to_owned(),
                 None,
             ),
         };
