@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{cargo, prism, redis, regen, run_step, try_it};
+use crate::{artefact, cargo, prism, redis, regen, run_step, try_it};
 
 pub fn run() -> Result<(), String> {
     let started = Instant::now();
@@ -55,6 +55,10 @@ pub fn run() -> Result<(), String> {
         conformance().env("CONDUIT_PRISM_URL", &prism.url),
     )?;
     drop(prism);
+    run_step(
+        "cargo xtask mock stops Prism when stopped",
+        cargo().args(["test", "-p", "xtask", "--test", "mock", "--", "--ignored"]),
+    )?;
     println!("\n== start redis-server");
     let redis = redis::start()?;
     println!("redis-server on {}", redis.url);
@@ -74,13 +78,30 @@ pub fn run() -> Result<(), String> {
             .env("CONDUIT_REDIS_SERVER", &redis.binary),
     )?;
     drop(redis);
-    println!("\n== the newcomer path (cargo xtask try)");
-    try_it::run()?;
+    println!("\n== the newcomer path (cargo xtask try), built into another target dir");
+    try_moved()?;
     println!(
         "\nxtask test: all steps passed in {:.0?}",
         started.elapsed()
     );
     Ok(())
+}
+
+/// `cargo xtask try` with `CARGO_TARGET_DIR` set, as CI caches and shared
+/// machines set it: the example CLI must be found where cargo put it. The
+/// directory lies inside the workspace's own and is kept, so only the
+/// first run builds the example's dependencies a second time.
+fn try_moved() -> Result<(), String> {
+    let moved = artefact::target_dir()?.join("moved-target-dir");
+    let cli = try_it::build_cli(cargo().env("CARGO_TARGET_DIR", &moved))?;
+    if !cli.starts_with(&moved) {
+        return Err(format!(
+            "with CARGO_TARGET_DIR={} the example CLI was taken from {}",
+            moved.display(),
+            cli.display()
+        ));
+    }
+    try_it::try_cli(&cli)
 }
 
 /// The `conformance` test targets, which are ignored unless run against Prism.
