@@ -162,6 +162,12 @@ mod group {
     fn terminate(pid: Pid) {
         let _ = kill_process_group(pid, Signal::TERM);
         let deadline = Instant::now() + GRACE;
+        settle_one(pid, deadline);
+    }
+
+    /// Waits until `pid`, already sent SIGTERM, has exited or `deadline`
+    /// has passed, then SIGKILLs what is left of its group.
+    fn settle_one(pid: Pid, deadline: Instant) {
         while !leader_exited(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -185,8 +191,13 @@ mod group {
                 return;
             };
             let groups = groups();
+            // All at once, then each waited for in turn.
             for &pid in groups.iter() {
-                terminate(pid);
+                let _ = kill_process_group(pid, Signal::TERM);
+            }
+            let deadline = Instant::now() + GRACE;
+            for &pid in groups.iter() {
+                settle_one(pid, deadline);
             }
             for &pid in groups.iter() {
                 // Reaped, the leader no longer holds the group: it is gone
@@ -201,6 +212,14 @@ mod group {
             std::process::exit(128 + signal);
         });
         Ok(())
+    }
+
+    /// Returns at once, unless a signal is being handled: then it blocks
+    /// until the handler exits the process, so that xtask does not end
+    /// (its main thread returning, a child having died of the signal)
+    /// before every group has been stopped.
+    pub fn settle() {
+        drop(groups());
     }
 }
 
@@ -230,6 +249,9 @@ mod group {
     pub fn stop_on_signals() -> Result<(), String> {
         Ok(())
     }
+
+    /// Nothing to wait for without a signal handler.
+    pub fn settle() {}
 }
 
-pub use group::stop_on_signals;
+pub use group::{settle, stop_on_signals};

@@ -108,10 +108,12 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
-    }
+    };
+    children::settle();
+    code
 }
 
 fn fail(message: &str) -> ExitCode {
