@@ -305,10 +305,12 @@ mod tests {
         for (row, layer) in rows.iter().zip(Layer::ALL) {
             let n = if layer == Layer::Baseline { paired } else { 20 };
             assert_eq!(row["latency_us"]["n"], n, "{row}");
-            assert!(
-                row["client_cpu_us"]["median"].as_f64().unwrap() > 0.0,
-                "{row}"
-            );
+            // Present, not measured: the CPU a burst takes depends on the
+            // machine's load (it once read 0.0 under load 4.3), and figures
+            // belong to `cargo xtask bench`.
+            for figure in ["client_cpu_us", "rps"] {
+                assert_eq!(row[figure]["n"], 1, "{figure}: {row}");
+            }
             // 0 here: unit tests run without the counting allocator.
             assert!(row["allocs_per_call"].as_f64().is_some(), "{row}");
         }

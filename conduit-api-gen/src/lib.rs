@@ -20,7 +20,7 @@ include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
 #[cfg(not(feature = "codegen"))]
 include!("generated.rs");
 
-/// Typed [`httpmock`] extensions for every operation, generated from the
+/// Typed [`httpmock`](https://docs.rs/httpmock/0.9) extensions for every operation, generated from the
 /// same spec (feature `httpmock`): `server.run_custom_tool(|when, then| ..)`
 /// matches that operation's requests and answers with its documented
 /// responses, type-checked. Applications reach them through

@@ -80,10 +80,37 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     file.items.extend(table.items);
     Ok(Generated {
         code: prettyplease::unparse(&file),
-        mock: prettyplease::unparse(&mock),
+        mock: mock_doc_links(&prettyplease::unparse(&mock)),
         surface,
         notes,
     })
+}
+
+/// The mocks' source with progenitor's doc links to `::httpmock::Type` or
+/// `::httpmock::Type::method` pointing at httpmock's docs on docs.rs (the
+/// version conduit-api-gen depends on): rustdoc, documenting the mocks as
+/// conduit-sdk's `test_util` without their dependencies, had nowhere to
+/// link them and wrote the paths out as the links' addresses.
+fn mock_doc_links(source: &str) -> String {
+    const FROM: &str = "](::httpmock::";
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(at) = rest.find(FROM) {
+        let after = &rest[at + FROM.len()..];
+        let Some(end) = after.find(')') else { break };
+        out.push_str(&rest[..at]);
+        let (item, method) = after[..end].split_once("::").unwrap_or((&after[..end], ""));
+        out.push_str("](https://docs.rs/httpmock/0.9/httpmock/struct.");
+        out.push_str(item);
+        out.push_str(".html");
+        if !method.is_empty() {
+            out.push_str("#method.");
+            out.push_str(method);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `pub const OPERATIONS`, the table runtime middleware looks up: every
@@ -174,6 +201,19 @@ mod tests {
         // Without normalisation progenitor types errors as the success body.
         assert_eq!(op.error, "types::ApiError");
         assert!(generated.code.contains("pub struct ApiError"));
+    }
+
+    #[test]
+    fn the_mocks_link_httpmock_on_docs_rs() {
+        let mock = generate(&vendored()).unwrap().mock;
+        assert!(!mock.contains("](::httpmock::"), "{mock}");
+        let docs = "https://docs.rs/httpmock/0.9/httpmock";
+        assert!(mock.contains(&format!("[`When`]({docs}/struct.When.html)")));
+        assert!(mock.contains(&format!(
+            "[`mock()`]({docs}/struct.MockServer.html#method.mock)"
+        )));
+        // Code naming httpmock is left alone.
+        assert!(mock.contains("-> ::httpmock::Mock<'_>"));
     }
 
     #[test]

@@ -40,6 +40,21 @@
 //! println!("success: {}", response.data.success);
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! - `test-util`: the `test_util` module, typed mocks and fakes for
+//!   testing code that uses the SDK.
+//! - `redis`: `ClientBuilder::rate_store`, the rate-limit gate shared
+//!   through Redis by every process of a fleet.
+//!
+//! (Not linked: without the feature they are not there to link to.) Their
+//! docs say "Available with the `…` feature"; `cargo doc -p conduit-sdk
+//! --all-features` documents them.
+
+// docs.rs builds with nightly and `--cfg docsrs`: each gated item is then
+// badged with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod call;
@@ -54,6 +69,7 @@ mod params;
 mod retry;
 pub mod shown;
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 pub mod time;
 

@@ -1,14 +1,19 @@
-//! For testing code that uses the SDK (feature `test-util`): typed mocks of
-//! every operation, fakes of what calls return, and virtual time.
+//! For testing code that uses the SDK: typed mocks of every operation,
+//! fakes of what calls return, and virtual time. Available with the
+//! `test-util` feature.
 //!
 //! - [`MockServerExt`] adds one method per operation of the spec to
-//!   [`httpmock::MockServer`], generated from the same spec as the client:
+//!   [`httpmock::MockServer`](https://docs.rs/httpmock/0.9/httpmock/struct.MockServer.html),
+//!   generated from the same spec as the client:
 //!   `server.run_custom_tool(|when, then| { when.id("t1"); then.ok(&body); })`
 //!   matches only that operation's requests and answers only its documented
 //!   responses, type-checked.
 //! - [`run_response`] builds the body of a 200 from the `data` fields you
 //!   care about; [`tool_run`] a [`ToolRun`] and [`error`] an [`Error`] for
 //!   fakes that never touch HTTP.
+//! - [`ThenExt::rate_limited`] answers 429 with a `Retry-After`, and
+//!   [`ThenExt::up_to_n_times`] answers only the first n requests, so that
+//!   "429 twice, then 200" is two mocks.
 //! - [`ManualTime`] records waits instead of taking them.
 //!
 //! ```
@@ -33,7 +38,7 @@ use std::time::Duration;
 use bytes::Bytes;
 pub use conduit_api_gen::mock::httpmock;
 pub use conduit_api_gen::mock::{MockServerExt, operations};
-use conduit_api_gen::types::RunCustomToolResponse;
+use conduit_api_gen::types::{ApiError, RunCustomToolResponse};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
@@ -86,6 +91,86 @@ fn with_defaults(data: Value) -> Value {
     .unwrap_or_default();
     full.extend(fields);
     Value::Object(full)
+}
+
+/// What every typed mock's `then` can also answer, beyond the responses
+/// its operation documents.
+///
+/// Two mocks of one operation answer 429 twice with `Retry-After: 2`,
+/// then 200 (httpmock serves a request with the first mock, in the order
+/// they were made, that matches it and is not used up):
+///
+/// ```
+/// use std::time::Duration;
+/// use conduit_sdk::test_util::{ManualTime, MockServerExt, ThenExt, httpmock::MockServer, run_response};
+/// use serde_json::json;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = MockServer::start_async().await;
+/// let limited = server.run_custom_tool(|when, then| {
+///     when.id("t1");
+///     then.rate_limited(Duration::from_secs(2)).up_to_n_times(2);
+/// });
+/// let ok = server.run_custom_tool(|when, then| {
+///     when.id("t1");
+///     then.ok(&run_response(json!({})));
+/// });
+/// let time = ManualTime::new();
+/// let client = conduit_sdk::Client::builder()
+///     .token("t")
+///     .base_url(server.base_url())
+///     .manual_time(&time)
+///     // Without the rate-limit gate, which spreads callers out after a
+///     // 429, each wait is the Retry-After alone.
+///     .rate_limiter(conduit_sdk::RateLimiter::disabled())
+///     .build()
+///     .unwrap();
+/// assert!(client.custom_tools().run("t1").send().await.unwrap().success());
+/// limited.assert_calls(2);
+/// ok.assert_calls(1);
+/// assert_eq!(time.waits(), [Duration::from_secs(2); 2]);
+/// # }
+/// ```
+pub trait ThenExt: Sized {
+    /// Answers 429 with `Retry-After: retry_after` (whole seconds, rounded
+    /// up, as the header has no fractions) and the API's error body, as the
+    /// API does when a workspace is over its rate limit.
+    fn rate_limited(self, retry_after: Duration) -> Self;
+
+    /// Answers only the first `n` requests this mock matches; later ones go
+    /// to the next mock that matches them (httpmock's
+    /// [`Then::up_to_n_times`](https://docs.rs/httpmock/0.9/httpmock/struct.Then.html#method.up_to_n_times)).
+    ///
+    /// # Panics
+    /// When `n` is 0 (httpmock refuses it).
+    fn up_to_n_times(self, n: usize) -> Self;
+}
+
+impl ThenExt for httpmock::Then {
+    fn rate_limited(self, retry_after: Duration) -> Self {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let body = ApiError {
+            error: "Rate limit exceeded".to_owned(),
+        };
+        self.status(429)
+            .header("content-type", "application/json")
+            .header("retry-after", seconds.to_string())
+            .json_body_obj(&body)
+    }
+
+    fn up_to_n_times(self, n: usize) -> Self {
+        httpmock::Then::up_to_n_times(self, n)
+    }
+}
+
+impl ThenExt for operations::RunCustomToolThen {
+    fn rate_limited(self, retry_after: Duration) -> Self {
+        Self::new(self.into_inner().rate_limited(retry_after))
+    }
+
+    fn up_to_n_times(self, n: usize) -> Self {
+        Self::new(ThenExt::up_to_n_times(self.into_inner(), n))
+    }
 }
 
 /// Starts a fake [`Error`] of `kind`; set what the code under test reads.

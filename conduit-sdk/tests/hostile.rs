@@ -888,18 +888,17 @@ async fn a_stalled_body_fails_after_the_read_stall_limit() {
         .read_stall_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
+    // The stall lasts until the server stops; the stall limit ends these
+    // calls long before the default 60 s attempt timeout, and says so.
     for through_call in [false, true] {
-        let start = std::time::Instant::now();
         let err = if through_call {
             call_err(&client).await
         } else {
             run_err(&client).await
         };
-        let took = start.elapsed();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
         assert!(err.to_string().contains("stalled"), "{err}");
         assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
-        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 }
 
@@ -948,11 +947,11 @@ async fn total_timeout_bounds_reading_an_error_body_too() {
         .total_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let start = std::time::Instant::now();
     let err = run_err(&client).await;
-    let took = start.elapsed();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
-    assert!(took < Duration::from_secs(2), "held for {took:?}");
+    // The body takes 200 s to send: the client hung up before its end, so
+    // the timeout was not held back by reading it.
+    assert_eq!(server.completed(1).await, [false]);
 }
 
 /// JSON has no NaN or infinity; serde_json would send `null` in their

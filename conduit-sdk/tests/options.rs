@@ -13,7 +13,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[tokio::test]
 async fn with_options_overrides_the_timeout_and_leaves_the_client_alone() {
     let server = MockServer::start().await;
-    always(&server, ok().set_delay(Duration::from_millis(400))).await;
+    // Far past the 100 ms limits below, so that a busy machine cannot make
+    // the answer arrive first.
+    always(&server, ok().set_delay(Duration::from_secs(2))).await;
     let (client, _) = client(&server);
     let hasty = client.with_options(CallOptions::new().timeout(Duration::from_millis(100)));
     let err = hasty.custom_tools().run(TOOL).send().await.unwrap_err();

@@ -79,6 +79,7 @@ pub(crate) async fn serve<R: Respond>(mut stream: TcpStream, shared: Arc<Shared<
                     arrived,
                     answered: Instant::now(),
                     status: parse::status_of(reply.start()),
+                    complete: written.is_ok(),
                     head: head.into_owned(),
                     body: buf[head_len..total].to_vec(),
                 });

@@ -61,6 +61,9 @@ pub struct Exchange {
     pub answered: Instant,
     /// The reply's status, if its bytes start with an HTTP/1.x status line.
     pub status: Option<u16>,
+    /// Whether every byte of the reply was written: false when the client
+    /// hung up first.
+    pub complete: bool,
     /// The request head, as [`Request::head`].
     pub head: String,
     /// The request body.
@@ -114,6 +117,7 @@ mod tests {
             arrived: Instant::now(),
             answered: Instant::now(),
             status: Some(200),
+            complete: true,
             head: HEAD.to_owned(),
             body: b"{}".to_vec(),
         };

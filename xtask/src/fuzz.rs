@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::children::{self, Running};
 use crate::{cargo, root, run_step};
 
 /// The cargo-fuzz targets in `fuzz/fuzz_targets`.
@@ -85,21 +86,23 @@ fn run_libfuzzer(options: &Options) -> Result<(), String> {
         cmd.env_remove("CARGO").env_remove("RUSTUP_TOOLCHAIN");
         cmd
     };
-    let has_nightly = nightly(&["--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let has_nightly = children::status(
+        nightly(&["--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .is_ok_and(|s| s.success());
     if !has_nightly {
         return Err(
             "the libFuzzer targets need a nightly toolchain (rustup toolchain list)".into(),
         );
     }
-    let has_cargo_fuzz = nightly(&["fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let has_cargo_fuzz = children::status(
+        nightly(&["fuzz", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .is_ok_and(|s| s.success());
     if !has_cargo_fuzz {
         run_step(
             "install cargo-fuzz",
@@ -144,9 +147,7 @@ fn build_command(json: bool) -> Command {
 /// The executables of the `fuzz` targets, from cargo's JSON messages (the
 /// build is already done, so this only reports it).
 fn built_targets() -> Result<Vec<Target>, String> {
-    let out = build_command(true)
-        .stderr(Stdio::inherit())
-        .output()
+    let out = children::stdout_of(&mut build_command(true))
         .map_err(|e| format!("cargo: cannot start: {e}"))?;
     if !out.status.success() {
         return Err(format!("listing the fuzz targets failed ({})", out.status));
@@ -214,13 +215,14 @@ fn run_target(target: &Target, options: &Options) -> Result<(), String> {
     println!("\n== {name}");
     let limit = Duration::from_secs(options.seconds);
     let started = Instant::now();
-    let mut child = Command::new(&target.executable)
-        .args(target.filter)
-        .current_dir(&target.dir)
-        .env("CONDUIT_FUZZ_CASES", options.cases.to_string())
-        .stdin(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{name}: cannot start {}: {e}", target.executable.display()))?;
+    let mut child = Running::spawn(
+        Command::new(&target.executable)
+            .args(target.filter)
+            .current_dir(&target.dir)
+            .env("CONDUIT_FUZZ_CASES", options.cases.to_string())
+            .stdin(Stdio::null()),
+    )
+    .map_err(|e| format!("{name}: cannot start {}: {e}", target.executable.display()))?;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => {
@@ -229,8 +231,7 @@ fn run_target(target: &Target, options: &Options) -> Result<(), String> {
             }
             Ok(Some(status)) => return Err(format!("{name} failed ({status})")),
             Ok(None) if started.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
+                drop(child);
                 return Err(format!(
                     "{name} did not finish within {} s and was stopped; \
                      lower --cases or raise --seconds",
@@ -238,10 +239,8 @@ fn run_target(target: &Target, options: &Options) -> Result<(), String> {
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => {
-                let _ = child.kill();
-                return Err(format!("{name}: cannot wait for it: {e}"));
-            }
+            // Dropping `child` stops it.
+            Err(e) => return Err(format!("{name}: cannot wait for it: {e}")),
         }
     }
 }

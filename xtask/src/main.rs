@@ -1,6 +1,8 @@
 //! Maintainers' commands. Run `cargo xtask help`.
 
+mod artefact;
 mod bench;
+mod children;
 mod fuzz;
 mod prism;
 mod redis;
@@ -82,6 +84,9 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    if let Err(message) = children::stop_on_signals() {
+        return fail(&message);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help and --version go to stdout and succeed.
@@ -103,10 +108,12 @@ fn main() -> ExitCode {
             Ok(())
         }
     };
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
-    }
+    };
+    children::settle();
+    code
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -125,9 +132,7 @@ fn root() -> PathBuf {
 /// Runs a command in the workspace root, failing with its name.
 fn run_step(name: &str, cmd: &mut Command) -> Result<(), String> {
     println!("\n== {name}");
-    let status = cmd
-        .current_dir(root())
-        .status()
+    let status = children::status(cmd.current_dir(root()))
         .map_err(|e| format!("{name}: cannot start: {e}"))?;
     if status.success() {
         Ok(())

@@ -2,25 +2,19 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conduit_codegen::VENDORED_SPEC;
 
-use crate::{root, run_step};
+use crate::children::Running;
+use crate::{artefact, root, run_step};
 
-/// A running Prism, stopped when dropped.
+/// A running Prism, stopped with the processes it started when dropped.
 pub struct Prism {
-    child: Child,
+    child: Running,
     /// Base URL to send requests to.
     pub url: String,
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The Prism binary, installing the pinned version first if needed.
@@ -47,23 +41,26 @@ pub fn ensure_installed() -> Result<PathBuf, String> {
 pub fn start(port: u16, quiet: bool) -> Result<Prism, String> {
     let bin = ensure_installed()?;
     let port = if port == 0 { free_port()? } else { port };
-    let log = root().join("target/prism.log");
+    let log = artefact::target_dir()?.join("prism.log");
     let (out, err) = if quiet {
-        std::fs::create_dir_all(root().join("target")).map_err(|e| e.to_string())?;
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let file2 = file.try_clone().map_err(|e| e.to_string())?;
         (Stdio::from(file), Stdio::from(file2))
     } else {
         (Stdio::inherit(), Stdio::inherit())
     };
-    let child = Command::new(bin)
-        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(root().join(VENDORED_SPEC))
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .map_err(|e| format!("cannot start Prism: {e}"))?;
+    let child = Running::spawn(
+        Command::new(bin)
+            .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .arg(root().join(VENDORED_SPEC))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err),
+    )
+    .map_err(|e| format!("cannot start Prism: {e}"))?;
     let mut prism = Prism {
         child,
         url: format!("http://127.0.0.1:{port}"),
@@ -92,7 +89,8 @@ fn free_port() -> Result<u16, String> {
     Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// `cargo xtask mock [--port N]`: serve until interrupted.
+/// `cargo xtask mock [--port N]`: serve until interrupted (Ctrl-C, SIGTERM
+/// or SIGHUP), which stops Prism too.
 pub fn mock(port: u16) -> Result<(), String> {
     let mut prism = start(port, false)?;
     println!(

@@ -3,23 +3,18 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::children::Running;
 
 /// A running redis-server, stopped when dropped.
 pub struct Redis {
-    child: Child,
+    child: Running,
     /// `redis://127.0.0.1:PORT`.
     pub url: String,
     /// The binary, for tests that start their own.
     pub binary: PathBuf,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The `redis-server` binary on PATH, or why there is none.
@@ -43,14 +38,15 @@ pub fn start() -> Result<Redis, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
         .port();
-    let child = Command::new(&binary)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let child = Running::spawn(
+        Command::new(&binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let mut redis = Redis {
         child,
         url: format!("redis://127.0.0.1:{port}"),

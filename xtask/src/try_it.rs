@@ -3,33 +3,49 @@
 //! against it (one run, then a small batch), shows each command and what it
 //! printed, and stops the mock.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{cargo, prism, root, run_step};
+use crate::{artefact, cargo, children, prism, root};
 
 /// A tool id from the spec's example.
 const TOOL_ID: &str = "kg77c0dy0mgdpzmqz6tesry8w184002s";
 
 pub fn run() -> Result<(), String> {
-    run_step(
+    let cli = build_cli(&mut cargo())?;
+    try_cli(&cli)
+}
+
+/// Builds the example CLI with `cargo` (a cargo command, with its
+/// environment); the path cargo reports for it.
+pub fn build_cli(cargo: &mut Command) -> Result<PathBuf, String> {
+    println!("\n== build the example CLI");
+    artefact::build(
         "build the example CLI",
-        cargo().args(["build", "-q", "-p", "conduit-sdk", "--example", "conduit"]),
-    )?;
+        cargo
+            .args(["build", "-q", "-p", "conduit-sdk", "--example", "conduit"])
+            .current_dir(root()),
+        "example",
+        "conduit",
+    )
+}
+
+/// Starts the mock, runs the example CLI `cli` against it and stops it.
+pub fn try_cli(cli: &Path) -> Result<(), String> {
     println!("\n== start the mock (Prism on the vendored spec)");
     let prism = prism::start(0, true)?;
     println!("Prism serves openapi/conduit.yaml at {}", prism.url);
 
-    let cli = root().join("target/debug/examples/conduit");
     let base = ["--base-url", prism.url.as_str()];
     let one = [&base[..], &["tools", "run", TOOL_ID, "order_id=ord_12345"]].concat();
-    show(&cli, &one, None)?;
+    show(cli, &one, None)?;
     let items = "{\"order_id\": \"ord_1\"}\n{\"order_id\": \"ord_2\"}\n{\"order_id\": \"ord_3\"}\n";
     let batch = [
         &base[..],
         &["tools", "run-batch", TOOL_ID, "--rate", "10/s"],
     ]
     .concat();
-    show(&cli, &batch, Some(items))?;
+    show(cli, &batch, Some(items))?;
     drop(prism);
     println!(
         "\nThe mock is stopped. Against the real API: export CONDUIT_API_TOKEN=<your token> \
@@ -40,7 +56,7 @@ pub fn run() -> Result<(), String> {
 
 /// Runs the CLI with `args` (and `stdin`), printing the command line, its
 /// output and its exit status; fails if the CLI did.
-fn show(cli: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
+fn show(cli: &Path, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
     let shown: Vec<String> = args.iter().map(|a| quote(a)).collect();
     match stdin {
         Some(text) => println!(
@@ -50,19 +66,18 @@ fn show(cli: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Result<(),
         ),
         None => println!("\n$ conduit {}", shown.join(" ")),
     }
-    let mut child = Command::new(cli)
-        .args(args)
-        .env("CONDUIT_API_TOKEN", "try-it-token")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", cli.display()))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+    let mut child = children::Running::spawn(
+        Command::new(cli)
+            .args(args)
+            .env("CONDUIT_API_TOKEN", "try-it-token")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            }),
+    )
+    .map_err(|e| format!("cannot start {}: {e}", cli.display()))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.take_stdin()) {
         use std::io::Write;
         pipe.write_all(text.as_bytes())
             .map_err(|e| format!("cannot write the CLI's stdin: {e}"))?;

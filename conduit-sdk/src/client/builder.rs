@@ -228,12 +228,15 @@ impl ClientBuilder {
     /// the same store and workspace keeps to one limit together: the 429
     /// cooldowns, and the even pacing of an explicit
     /// [`rate_limit`](Self::rate_limit). Also read from
-    /// `CONDUIT_RATE_STORE`. Needs the `redis` feature.
+    /// `CONDUIT_RATE_STORE`.
     ///
     /// The store never costs a call: when Redis is unreachable, slow or
     /// failing, calls go on under this process's own gate, one warning is
     /// logged, and the store is used again once it answers.
+    ///
+    /// Available with the `redis` feature.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn rate_store(mut self, url: impl Into<String>) -> Self {
         self.rate_store = Some(url.into());
         self

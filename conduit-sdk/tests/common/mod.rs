@@ -169,6 +169,18 @@ impl RawServer {
     pub fn heads(&self) -> Vec<String> {
         self.server.recorded().into_iter().map(|e| e.head).collect()
     }
+
+    /// Whether each reply was written to its end, in order, once `n` have
+    /// been recorded (a reply is recorded when written, or when the client
+    /// hangs up partway). Waits for them as long as a test may take.
+    pub async fn completed(&self, n: usize) -> Vec<bool> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.server.recorded().len() < n {
+            assert!(Instant::now() < deadline, "{n} replies never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.server.recorded().iter().map(|e| e.complete).collect()
+    }
 }
 
 /// An HTTP/1.1 response head with `status` and these extra header lines.

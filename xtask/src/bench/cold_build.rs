@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::cargo;
+use crate::{cargo, children};
 
 /// Cold builds per app in full mode, alternated (reqwest app, SDK app, ...).
 pub(super) const COLD_BUILD_ROUNDS: usize = 2;
@@ -142,9 +142,7 @@ fn cold_builds_in(root: &Path, scratch: &Path) -> Result<ColdBuild, String> {
         // versions of shared crates as the workspace (unused entries are
         // dropped by cargo).
         std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| io(&dir, e))?;
-        let fetch = app_cargo(&dir)
-            .arg("fetch")
-            .output()
+        let fetch = children::output(app_cargo(&dir).arg("fetch"))
             .map_err(|e| format!("cargo fetch: {e}"))?;
         if !fetch.status.success() {
             return Err(format!(
@@ -162,9 +160,7 @@ fn cold_builds_in(root: &Path, scratch: &Path) -> Result<ColdBuild, String> {
         for (name, dir) in &dirs {
             let _ = std::fs::remove_dir_all(dir.join("target"));
             let started = Instant::now();
-            let build = app_cargo(dir)
-                .args(["build", "--offline"])
-                .output()
+            let build = children::output(app_cargo(dir).args(["build", "--offline"]))
                 .map_err(|e| format!("cargo build: {e}"))?;
             let seconds = started.elapsed().as_secs_f64();
             if !build.status.success() {

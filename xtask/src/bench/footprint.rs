@@ -32,6 +32,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use super::report::round3;
+use crate::children;
 
 /// The calls of the shorter and the longer run.
 const SHORT: u64 = 300;
@@ -186,7 +187,7 @@ impl Profile {
 }
 
 fn check_valgrind() -> Result<(), String> {
-    match Command::new("valgrind").arg("--version").output() {
+    match children::output(Command::new("valgrind").arg("--version")) {
         Ok(out) if out.status.success() => Ok(()),
         _ => Err(
             "--footprint runs the clients under valgrind's callgrind, and valgrind is \
@@ -200,20 +201,21 @@ fn check_valgrind() -> Result<(), String> {
 fn profile(bench: &Path, dir: &Path, client: &str, calls: u64) -> Result<Profile, String> {
     eprintln!("== callgrind: {client}, {calls} calls");
     let out: PathBuf = dir.join(format!("{client}-{calls}.callgrind"));
-    let output = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--dump-instr=yes",
-            "--dump-line=no",
-            "--compress-pos=no",
-            "--compress-strings=no",
-        ])
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(bench)
-        .args(["--calls-only", &calls.to_string()])
-        .env("CONDUIT_BENCH_ONLY", client)
-        .output()
-        .map_err(|e| format!("valgrind: {e}"))?;
+    let output = children::output(
+        Command::new("valgrind")
+            .args([
+                "--tool=callgrind",
+                "--dump-instr=yes",
+                "--dump-line=no",
+                "--compress-pos=no",
+                "--compress-strings=no",
+            ])
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(bench)
+            .args(["--calls-only", &calls.to_string()])
+            .env("CONDUIT_BENCH_ONLY", client),
+    )
+    .map_err(|e| format!("valgrind: {e}"))?;
     if !output.status.success() {
         return Err(format!(
             "conduit-bench under callgrind failed ({}):\n{}",

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::children;
+
 /// What the numbers were measured on.
 pub(super) struct Machine {
     /// `nproc`.
@@ -26,9 +28,7 @@ impl Machine {
     /// Reads the machine's description; the load averages are taken by the caller.
     pub(super) fn probe(load_before: String, load_after: String) -> Self {
         let command = |program: &str, args: &[&str]| {
-            Command::new(program)
-                .args(args)
-                .output()
+            children::output(Command::new(program).args(args))
                 .ok()
                 .filter(|o| o.status.success())
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())

@@ -2,12 +2,11 @@
 //! it prints.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::cargo;
+use crate::{artefact, cargo, children};
 
 /// What `conduit-bench` measured, and how long it took.
 pub(super) struct Measured {
@@ -67,39 +66,33 @@ pub(super) fn recovery(root: &Path) -> Result<Value, String> {
     Ok(serde_json::json!({ "recovery": figures }))
 }
 
-/// Builds `conduit-bench` in release; the path of the binary.
+/// Builds `conduit-bench` in release; the path of the binary, as cargo
+/// reports it.
 pub(super) fn built(root: &Path) -> Result<PathBuf, String> {
-    build(root)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("release").join("conduit-bench"))
+    build(root)
 }
 
-fn build(root: &Path) -> Result<(), String> {
+fn build(root: &Path) -> Result<PathBuf, String> {
     eprintln!("== build conduit-bench (release)");
-    let status = cargo()
-        .args(["build", "--release", "-p", "conduit-bench"])
-        .current_dir(root)
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("building conduit-bench failed ({status})"))
-    }
+    artefact::build(
+        "building conduit-bench",
+        cargo()
+            .args(["build", "--release", "-p", "conduit-bench"])
+            .current_dir(root),
+        "bin",
+        "conduit-bench",
+    )
 }
 
 /// Runs the built `conduit-bench` with `args`; its stdout.
 fn run(root: &Path, args: &[&str]) -> Result<String, String> {
-    let output = cargo()
-        .args(["run", "--quiet", "--release", "-p", "conduit-bench", "--"])
-        .args(args)
-        .current_dir(root)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cargo run -p conduit-bench: {e}"))?;
+    let output = children::stdout_of(
+        cargo()
+            .args(["run", "--quiet", "--release", "-p", "conduit-bench", "--"])
+            .args(args)
+            .current_dir(root),
+    )
+    .map_err(|e| format!("cargo run -p conduit-bench: {e}"))?;
     if !output.status.success() {
         return Err(format!("conduit-bench failed ({})", output.status));
     }
