@@ -49,7 +49,7 @@ pub fn try_cli(cli: &Path) -> Result<(), String> {
     drop(prism);
     println!(
         "\nThe mock is stopped. Against the real API: export CONDUIT_API_TOKEN=<your token> \
-         and run the same commands without --base-url (see README, \"The example CLI\")."
+         and run the same commands without --base-url (see README, \"The `conduit` CLI\")."
     );
     Ok(())
 }
