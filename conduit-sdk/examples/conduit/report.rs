@@ -95,15 +95,15 @@ pub fn refused_locally(e: &Error) -> Option<String> {
     if !e.is_refused_locally() {
         return None;
     }
-    let held = match e.retry_after() {
+    let why = match e.retry_after() {
         Some(left) => format!(
             "still holds this workspace for {:.1} s after a 429",
             left.as_secs_f64()
         ),
-        None => "holds this workspace after a 429".to_owned(),
+        None => "would not give this call its turn".to_owned(),
     };
     Some(format!(
-        "rate limited: refused locally, nothing sent: the rate-limit gate {held}, \
+        "rate limited: refused locally, nothing sent: the rate-limit gate {why}, \
          longer than a call may wait"
     ))
 }
