@@ -235,9 +235,8 @@ async fn a_cooldown_reaches_a_process_that_never_got_the_429() {
     );
     // A client of another workspace is not held.
     let c = fleet_client(&server, "ws_fleet_other", &store, RateLimiter::adaptive());
-    let start = Instant::now();
     c.custom_tools().run(TOOL).send().await.unwrap();
-    assert!(start.elapsed() < Duration::from_millis(500));
+    assert_eq!(c.rate_limiter().stats().waits, 0, "c waited in the gate");
 }
 
 #[tokio::test]

@@ -244,7 +244,8 @@ async fn total_timeout_covers_waiting_in_the_gate() {
     let took = start.elapsed();
     assert!(err.is_timeout(), "{err:?}");
     assert!(
-        took >= Duration::from_millis(200) && took < secs(5),
+        // Ended by its 200 ms total timeout, far short of the 30 s cooldown.
+        took >= Duration::from_millis(200) && took < secs(20),
         "{took:?}"
     );
     assert_eq!(err.attempts(), 0);
