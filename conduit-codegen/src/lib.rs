@@ -29,6 +29,10 @@ pub use generate::{Generated, generate};
 pub use source::Source;
 pub use surface::Surface;
 
+/// Where the reference pages live, relative to the workspace root: the
+/// vendored spec is the merge of every page under it.
+pub const PAGES_DIR: &str = "openapi/pages";
+
 /// Where the vendored spec lives, relative to the workspace root.
 pub const VENDORED_SPEC: &str = "openapi/conduit.yaml";
 

@@ -5,6 +5,11 @@
 //! that what is already there is defined identically: an operation (path and
 //! method), a component, a tag or a top-level field that differs is a
 //! conflict, and the whole merge is refused.
+//!
+//! A page may reference (`$ref`) a component another page defines, such as
+//! a shared object kept once on a components page: references are checked
+//! on the merged document, and one that points at nothing is refused, naming
+//! the page that holds it.
 
 use std::collections::HashMap;
 
@@ -25,7 +30,38 @@ pub fn merge(base: &Source, extras: &[Source]) -> Result<Value> {
     for extra in extras {
         merger.add(extra)?;
     }
+    for source in std::iter::once(base).chain(extras) {
+        if let Some(dangling) = local_refs(&source.doc)
+            .into_iter()
+            .find(|r| resolve(&merger.doc, r).is_none())
+        {
+            return Err(Error::Invalid(format!(
+                "{}: `$ref: {dangling}` points at nothing in the merged spec",
+                source.name
+            )));
+        }
+    }
     Ok(merger.doc)
+}
+
+/// Every `$ref` to a place in the same document (`#/...`) under `value`.
+fn local_refs(value: &Value) -> Vec<&str> {
+    match value {
+        Value::Object(map) => {
+            let own = map.get("$ref").and_then(Value::as_str);
+            own.filter(|r| r.starts_with("#/"))
+                .into_iter()
+                .chain(map.values().flat_map(local_refs))
+                .collect()
+        }
+        Value::Array(items) => items.iter().flat_map(local_refs).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the local reference `#/a/b` points at in `doc`.
+fn resolve<'d>(doc: &'d Value, reference: &str) -> Option<&'d Value> {
+    doc.pointer(reference.strip_prefix('#')?)
 }
 
 struct Merger<'a> {
@@ -257,6 +293,38 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("components.schemas.Thing"), "{msg}");
         assert!(msg.contains("d.md differs from c.md"), "{msg}");
+    }
+
+    #[test]
+    fn a_page_may_reference_a_component_another_page_defines() {
+        let base = src("vendored.yaml", page("/v1/a", "getA", "A"));
+        let components = src(
+            "components.md",
+            json!({"openapi": "3.0.0", "paths": {},
+                   "components": {"schemas": {"Thing": {"type": "object"}}}}),
+        );
+        let mut user = page("/v1/b", "getB", "B");
+        user["paths"]["/v1/b"]["get"]["responses"] = json!({"200": {"description": "ok",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}}});
+        // In either order: the check runs on the merged document.
+        let user = src("b.md", user);
+        for pages in [[components.clone(), user.clone()], [user, components]] {
+            let merged = merge(&base, &pages).unwrap();
+            assert_eq!(merged["components"]["schemas"]["Thing"]["type"], "object");
+            assert!(merged["paths"]["/v1/b"]["get"].is_object());
+        }
+    }
+
+    #[test]
+    fn a_reference_to_nothing_is_refused_naming_its_page() {
+        let base = src("vendored.yaml", page("/v1/a", "getA", "A"));
+        let mut user = page("/v1/b", "getB", "B");
+        user["paths"]["/v1/b"]["get"]["responses"] =
+            json!({"404": {"$ref": "#/components/responses/Missing"}});
+        let err = merge(&base, &[src("b.md", user)]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("b.md"), "{msg}");
+        assert!(msg.contains("#/components/responses/Missing"), "{msg}");
     }
 
     #[test]

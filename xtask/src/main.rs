@@ -26,18 +26,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Merge SOURCEs into openapi/conduit.yaml, regenerate, build, update SURFACE.md
+    /// Build openapi/conduit.yaml from openapi/pages, regenerate, build, update SURFACE.md
     ///
-    /// Merges SOURCEs (OpenAPI YAML/JSON or reference pages) into the vendored
-    /// spec, openapi/conduit.yaml, regenerates the client from it, builds both
-    /// ways of getting the client and updates SURFACE.md. With no SOURCE it
-    /// regenerates from the spec as it is.
+    /// Puts each SOURCE (a reference page) under openapi/pages, in place of
+    /// the page written from the reference that holds its operation, or else
+    /// by its file name; merges every page there into the vendored spec,
+    /// openapi/conduit.yaml; regenerates the client from it, builds both
+    /// ways of getting the client and updates SURFACE.md.
     #[command(verbatim_doc_comment)]
     Regen {
         /// Change nothing; fail if the spec or SURFACE.md would change
         #[arg(long)]
         check: bool,
-        /// OpenAPI YAML/JSON files or reference pages to merge
+        /// Reference pages to put under openapi/pages
         #[arg(value_name = "SOURCE")]
         sources: Vec<PathBuf>,
     },

@@ -41,10 +41,35 @@ pub struct Operation {
     pub response: String,
     /// The documented error body type.
     pub error: String,
+    /// Where the operation's definition came from, read off its `x-source`
+    /// extension: [`UPSTREAM`] when it has none, as on upstream's pages.
+    pub source: String,
     /// Whether `send` reads every response body whole or not at all (no
     /// `ResponseValue::stream` or `upgrade`): middleware may read a 2xx body
     /// first.
     pub reads_whole: bool,
+}
+
+/// The source of an operation without an `x-source`: upstream's own page.
+pub const UPSTREAM: &str = "upstream page";
+
+/// An operation's `x-source`, `{written-from, date, completeness}` as the
+/// pages written from the rendered reference carry it, in one line.
+fn source_of(op: &openapiv3::Operation) -> String {
+    let Some(source) = op.extensions.get("x-source") else {
+        return UPSTREAM.to_owned();
+    };
+    let field = |name: &str| source[name].as_str().unwrap_or("?").to_owned();
+    match source.get("completeness").and_then(|c| c.as_str()) {
+        Some("complete") | None => {
+            format!("written from {}, {}", field("written-from"), field("date"))
+        }
+        Some(other) => format!(
+            "written from {}, {} ({other})",
+            field("written-from"),
+            field("date")
+        ),
+    }
 }
 
 impl Surface {
@@ -74,6 +99,7 @@ impl Surface {
                 path: path.to_owned(),
                 operation_id,
                 rust_method,
+                source: source_of(op),
                 builder: send.builder,
                 response: send.response,
                 error: send.error,
@@ -125,6 +151,7 @@ impl Operation {
             .join(", ");
         format!(
             "### `{}`: {} {}\n\n\
+             - Source: {}\n\
              - Rust: `Client::{}()` → `builder::{}`\n\
              - Parameters: {}\n\
              - Response: `{}`\n\
@@ -132,6 +159,7 @@ impl Operation {
             self.operation_id,
             self.method,
             self.path,
+            self.source,
             self.rust_method,
             self.builder,
             if params.is_empty() {
@@ -152,4 +180,60 @@ fn render_type(name: &str, lines: &[String]) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operation(extensions: serde_json::Value) -> openapiv3::Operation {
+        let mut op = serde_json::json!({"responses": {}});
+        op.as_object_mut()
+            .unwrap()
+            .extend(extensions.as_object().unwrap().clone());
+        serde_json::from_value(op).unwrap()
+    }
+
+    #[test]
+    fn an_operation_without_x_source_is_upstream() {
+        assert_eq!(source_of(&operation(serde_json::json!({}))), UPSTREAM);
+    }
+
+    #[test]
+    fn a_written_operation_names_its_page_date_and_what_is_missing() {
+        let url = "https://docs.conduit.ai/api-reference/tickets/list";
+        let written = |completeness: &str| {
+            serde_json::json!({"x-source": {
+                "written-from": url, "date": "2026-12-06", "completeness": completeness}})
+        };
+        assert_eq!(
+            source_of(&operation(written("complete"))),
+            format!("written from {url}, 2026-12-06")
+        );
+        assert_eq!(
+            source_of(&operation(written("partial"))),
+            format!("written from {url}, 2026-12-06 (partial)")
+        );
+    }
+
+    #[test]
+    fn the_source_is_rendered_with_each_operation() {
+        let op = Operation {
+            method: "GET".into(),
+            path: "/v1/tickets".into(),
+            operation_id: "listTickets".into(),
+            rust_method: "list_tickets".into(),
+            source: UPSTREAM.into(),
+            builder: "ListTickets".into(),
+            params: Vec::new(),
+            response: "types::ListTicketsResponse".into(),
+            error: "types::ApiError".into(),
+            reads_whole: true,
+        };
+        let text = op.render();
+        assert!(
+            text.starts_with("### `listTickets`: GET /v1/tickets\n\n- Source: upstream page\n"),
+            "{text}"
+        );
+    }
 }
