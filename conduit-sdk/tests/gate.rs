@@ -364,3 +364,89 @@ async fn a_turn_further_off_than_max_wait_is_refused_at_once_unsent() {
     assert!(time.waits().is_empty(), "refused without waiting");
     assert_eq!(requests(&server).await, 1);
 }
+
+/// A server limiting workspace `ws_b` alone: `Retry-After: 100` to every
+/// request naming it, in the query or the body; 200 to the rest.
+async fn limiting_ws_b() -> MockServer {
+    use wiremock::matchers::{body_partial_json, query_param};
+    let server = MockServer::start().await;
+    let limited = throttled(Some("100"));
+    Mock::given(query_param("workspace_id", "ws_b"))
+        .respond_with(limited.clone())
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(body_partial_json(
+        serde_json::json!({"workspace_id": "ws_b"}),
+    ))
+    .respond_with(limited)
+    .with_priority(1)
+    .mount(&server)
+    .await;
+    let page = serde_json::json!({"data": [], "next_cursor": null, "has_more": false});
+    Mock::given(method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(page))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    always(&server, ok()).await;
+    server
+}
+
+#[tokio::test]
+async fn a_raw_call_is_gated_in_the_workspace_its_query_names() {
+    let server = limiting_ws_b().await;
+    let time = ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .workspace_id("ws_a")
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let list = |ws: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .call(|raw| raw.list_contacts().workspace_id(ws).send())
+                .await
+        }
+    };
+    list("ws_b").await.unwrap_err();
+    // ws_b cools down; the client's own workspace does not.
+    list("ws_a").await.unwrap();
+    let held = list("ws_b").await.unwrap_err();
+    assert!(held.is_refused_locally(), "{held:?}");
+    assert_eq!(requests(&server).await, 2);
+    assert!(time.waits().is_empty());
+}
+
+#[tokio::test]
+async fn a_raw_call_is_gated_in_the_workspace_its_body_names() {
+    use conduit_sdk::raw::types::RunCustomToolBody;
+    let server = limiting_ws_b().await;
+    let time = ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let run = |ws: &'static str| {
+        let client = client.clone();
+        async move {
+            let body = RunCustomToolBody {
+                parameters: Default::default(),
+                workspace_id: Some(ws.to_owned()),
+            };
+            client
+                .call(|raw| raw.run_custom_tool().id(TOOL).body(body).send())
+                .await
+        }
+    };
+    run("ws_b").await.unwrap_err();
+    run("ws_c").await.unwrap();
+    // The client's own partition (its token's) is free too.
+    client.custom_tools().run(TOOL).send().await.unwrap();
+    let held = run("ws_b").await.unwrap_err();
+    assert!(held.is_refused_locally(), "{held:?}");
+    assert_eq!(requests(&server).await, 3);
+}

@@ -7,7 +7,7 @@
 //!  client.custom_tools().run(id).send()     client.call(|raw| raw.op().send())
 //!   │ input checks (InvalidInput,                 │
 //!   │ nothing sent)                               │
-//!   └──────────────► Client::call_in ◄────────────┘        call.rs
+//!   └──────────────► Client::call_with ◄──────────┘        call.rs
 //!                     │ task-local CallState: partition, attempts, waits
 //!                     │ total_timeout around everything below
 //!                     ▼
@@ -15,8 +15,11 @@
 //!                     │ builds the URL (a path parameter that would leave its
 //!                     │ segment: InvalidInput, nothing sent) and the request
 //!                     ├─ Hooks::pre  → Pipeline::prepare   auth, user agent, extra headers
-//!                     └─ Hooks::exec → Pipeline::execute   one loop per attempt:
-//!                           ├─ Partition::wait             gate/: cooldown, pacing
+//!                     └─ Hooks::exec → Pipeline::execute   the partition: the wrapper's, else
+//!                           │                              the request's workspace_id (query or
+//!                           │                              JSON body), else the client's;
+//!                           │                              then one loop per attempt:
+//!                           ├─ Partition::wait             gate/: cooldown, pacing, the budget
 //!                           ├─ reqwest sends
 //!                           ├─ Outcome::of_response/error  retry.rs: classification
 //!                           ├─ Partition::accepted/throttled
@@ -146,9 +149,11 @@ impl Pipeline {
         F: Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a,
     {
         async move {
-            // The client's own partition is borrowed, not cloned: its count
-            // is shared by every call in flight, on every core.
-            let own = with_call(|c| c.partition.clone()).flatten();
+            // The workspace the request targets (a wrapper's say, else its
+            // query or body), else the client's own partition, borrowed.
+            let own = with_call(|c| c.partition.clone())
+                .flatten()
+                .or_else(|| self.targeted_partition(&request));
             let partition = own.as_ref().or(self.partition.as_ref());
             let method = request.method().clone();
             let operation = op.map(|o| o.rust_method);
@@ -288,6 +293,46 @@ impl Pipeline {
             }
         }
     }
+}
+
+impl Pipeline {
+    /// The partition of the workspace `request` names in its query or its
+    /// JSON body (`workspace_id`), when that is not the client's own:
+    /// Conduit counts a request against the workspace it targets.
+    fn targeted_partition(&self, request: &reqwest::Request) -> Option<Arc<Partition>> {
+        let workspace = targeted_workspace(request)?;
+        let key = crate::client::workspace_key(&workspace);
+        if self
+            .partition
+            .as_ref()
+            .is_some_and(|own| own.label() == key)
+        {
+            return None;
+        }
+        self.limiter.partition(&key, &self.clock)
+    }
+}
+
+/// The `workspace_id` a request names: in its query, else at the top of
+/// its JSON body.
+fn targeted_workspace(request: &reqwest::Request) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        workspace_id: Option<std::borrow::Cow<'a, str>>,
+    }
+    if let Some((_, id)) = request
+        .url()
+        .query_pairs()
+        .find(|(k, _)| k == "workspace_id")
+    {
+        return Some(id.into_owned());
+    }
+    let body = request.body()?.as_bytes()?;
+    let id = serde_json::from_slice::<Body<'_>>(body)
+        .ok()?
+        .workspace_id?;
+    Some(id.into_owned())
 }
 
 impl Pipeline {
