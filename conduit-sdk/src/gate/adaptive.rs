@@ -112,6 +112,8 @@ struct Pace {
     from: Instant,
     /// When probing starts.
     probe_from: Instant,
+    /// The share of the limit the pace started from.
+    beta: f64,
     /// What probing has multiplied the pace by so far.
     probed: f64,
     /// When the pace last doubled: only answers to requests sent since
@@ -134,6 +136,24 @@ struct Seed {
 }
 
 impl Pace {
+    /// A pace from a limit found: from `beta` of it when the cooldown ends
+    /// at `from`, probing after the ramp and `dwell`.
+    fn seeded(limit: f64, beta: f64, from: Instant, dwell: Duration, seed: Seed) -> Self {
+        let probe_from = from + RAMP + dwell;
+        Self {
+            limit,
+            start: (beta * limit).max(MIN_RATE),
+            from,
+            probe_from,
+            beta,
+            probed: 1.0,
+            // The hold was the wait for the first doubling.
+            grown_at: probe_from.checked_sub(DOUBLING).unwrap_or(probe_from),
+            blind: false,
+            seed,
+        }
+    }
+
     fn rate(&self, now: Instant) -> f64 {
         let base = if self.blind {
             self.start
@@ -158,12 +178,15 @@ impl Adaptive {
         };
         if sent <= pace.seed.at {
             // An answer to a request sent before the last 429 came after
-            // it: the server accepted more than the estimate knew.
+            // it: the server accepted more than the estimate knew, or, for
+            // a blind pace, something at all: the 429 was not blind.
             if let Some(limit) = self.estimate(pace.seed.at, pace.seed.wait) {
                 let limit = limit.min(pace.seed.cap);
-                if limit > pace.limit {
+                if pace.blind {
+                    pace = Pace::seeded(limit, FIRST_BETA, pace.from, self.dwell, pace.seed);
+                } else if limit > pace.limit {
                     pace.limit = limit;
-                    pace.start = pace.start.max(FIRST_BETA.min(BETA) * limit);
+                    pace.start = pace.start.max(pace.beta * limit);
                 }
             }
         } else if sent >= pace.probe_from
@@ -205,6 +228,7 @@ impl Adaptive {
                     start,
                     from,
                     probe_from: from,
+                    beta: 1.0,
                     probed: 1.0,
                     grown_at: from,
                     blind: true,
@@ -226,18 +250,7 @@ impl Adaptive {
                     None => DWELL_MIN,
                     Some(_) => (self.dwell * 2).min(DWELL_MAX),
                 };
-                let probe_from = from + RAMP + self.dwell;
-                Pace {
-                    limit,
-                    start: (beta * limit).max(MIN_RATE),
-                    from,
-                    probe_from,
-                    probed: 1.0,
-                    // The hold was the wait for the first doubling.
-                    grown_at: probe_from.checked_sub(DOUBLING).unwrap_or(probe_from),
-                    blind: false,
-                    seed,
-                }
+                Pace::seeded(limit, beta, from, self.dwell, seed)
             }
         };
         self.pace = Some(pace);
@@ -475,6 +488,24 @@ mod tests {
         assert!((a.rate(end).unwrap() - 100.0).abs() < 1e-6, "sent before");
         a.accepted(end + secs(0.03), end + secs(0.05));
         assert!((a.rate(end).unwrap() - 200.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_429_that_only_looked_blind_is_paced_from_what_was_accepted() {
+        // The 429 is handled before the answers to the requests sent with
+        // it: blind at first, then seeded once they come in.
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        let got = t0 + secs(0.01);
+        a.throttled(t0, got, Duration::from_secs(1));
+        assert!(a.pace.unwrap().blind);
+        for _ in 0..10 {
+            a.accepted(t0, got + secs(0.001));
+        }
+        let pace = a.pace.unwrap();
+        assert!(!pace.blind);
+        let rate = a.rate(got).unwrap();
+        assert!((rate - FIRST_BETA * 10.0 / 1.01).abs() < 0.1, "{rate}");
     }
 
     #[test]
