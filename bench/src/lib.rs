@@ -133,10 +133,13 @@ mod tests {
     fn synthetic_specs_clone_the_vendored_operation() {
         let vendored = serde_json::json!({
             "openapi": "3.0.0",
-            "paths": { "/v1/custom-tools/{id}/run": { "post": {
-                "operationId": "runCustomTool",
-                "responses": { "404": { "description": "x" } }
-            } } }
+            "paths": {
+                "/v1/custom-tools/{id}/run": { "post": {
+                    "operationId": "runCustomTool",
+                    "responses": { "404": { "description": "x" } }
+                } },
+                "/v1/tickets": { "get": { "operationId": "listTickets" } }
+            }
         });
         let doc = synthetic_spec(&vendored, 3).unwrap();
         let paths = doc["paths"].as_object().unwrap();

@@ -658,23 +658,19 @@ pub async fn rss_growth(base: &str, config: &Config) -> Result<Value, String> {
     }))
 }
 
-/// The vendored spec with its single operation cloned `n` times as
-/// `POST /v1/bench{i}/{id}/run` (`benchOp{i}`), each with the same inline
-/// error bodies, path parameter and request body.
+/// The vendored spec with its run operation (`runCustomTool`) cloned `n`
+/// times as `POST /v1/bench{i}/{id}/run` (`benchOp{i}`), in place of every
+/// path, each with the same error bodies, path parameter and request body.
 pub fn synthetic_spec(vendored: &Value, n: usize) -> Result<Value, String> {
     let paths = vendored["paths"]
         .as_object()
         .ok_or("the vendored spec has no paths")?;
-    let [(_, item)] = paths.iter().collect::<Vec<_>>()[..] else {
-        return Err(format!(
-            "expected one path in the vendored spec, found {}",
-            paths.len()
-        ));
-    };
-    let item = item.as_object().ok_or("the path item is not an object")?;
-    let [(method, operation)] = item.iter().collect::<Vec<_>>()[..] else {
-        return Err("expected one operation in the vendored spec".into());
-    };
+    let (method, operation) = paths
+        .values()
+        .filter_map(Value::as_object)
+        .flat_map(|item| item.iter())
+        .find(|(_, op)| op["operationId"] == "runCustomTool")
+        .ok_or("the vendored spec has no runCustomTool operation")?;
     let mut new_paths = serde_json::Map::new();
     for i in 0..n {
         let mut op = operation.clone();
