@@ -292,7 +292,7 @@ mod tests {
     async fn in_call(
         read: impl Future<Output = reqwest::Response>,
     ) -> (reqwest::Response, CallState) {
-        let mut scoped = std::pin::pin!(CALL.scope(CallState::new(None, true), read));
+        let mut scoped = std::pin::pin!(CALL.scope(CallState::new(true), read));
         let response = scoped.as_mut().await;
         (response, scoped.take_value().unwrap())
     }

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +13,6 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::error::from_raw;
-use crate::gate::Partition;
 use crate::middleware::{CALL, CallState, Learned};
 use crate::{Client, Error, ErrorKind};
 
@@ -50,18 +48,14 @@ impl Client {
         Fut: Future<Output = Result<ResponseValue<T>, RawError<E>>>,
         E: Serialize,
     {
-        self.call_with(None, false, f)
-            .await
-            .map(|called| called.value)
+        self.call_with(false, f).await.map(|called| called.value)
     }
 
-    /// [`call`](Self::call) in the gate partition `partition` (the client's
-    /// default when `None`), also returning the final response's body as
+    /// [`call`](Self::call), also returning the final response's body as
     /// sent and its headers when `keep_body` (a 2xx only; the headers are
     /// then not in the `ResponseValue`).
     pub(crate) async fn call_with<'a, T, E, F, Fut>(
         &'a self,
-        partition: Option<Arc<Partition>>,
         keep_body: bool,
         f: F,
     ) -> Result<Called<T>, Error>
@@ -83,7 +77,7 @@ impl Client {
         let (e, learned) = {
             // The state lives in the scope, which hands it back when done:
             // no allocation, lock or atomic per call.
-            let mut scoped = pin!(CALL.scope(CallState::new(partition, keep_body), f(self.raw())));
+            let mut scoped = pin!(CALL.scope(CallState::new(keep_body), f(self.raw())));
             // One await, so that the call's future is live across a single
             // suspension point and can share space with the mapping's.
             let waited = match deadline {

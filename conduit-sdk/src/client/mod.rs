@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::gate::{Partition, RateLimiter};
+use crate::gate::RateLimiter;
 use crate::middleware::Pipeline;
 use crate::shown::Redactor;
 use crate::time::Clock;
@@ -166,14 +166,6 @@ impl Client {
     /// Makes server text fit to show, masking this client's token.
     pub(crate) fn redactor(&self) -> &Redactor {
         &self.inner.redactor
-    }
-
-    /// The gate partition of calls in `workspace_id`; `None` when the gate
-    /// is disabled.
-    pub(crate) fn workspace_partition(&self, workspace_id: &str) -> Option<Arc<Partition>> {
-        self.inner
-            .limiter
-            .partition(&workspace_key(workspace_id), &self.inner.clock)
     }
 }
 

@@ -5,7 +5,6 @@ mod tool_run;
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use conduit_api_gen::types::RunCustomToolBody;
 use serde::Serialize;
@@ -13,7 +12,6 @@ use serde_json::{Map, Value};
 
 pub use tool_run::ToolRun;
 
-use crate::gate::Partition;
 use crate::params;
 use crate::{CallOptions, Client, Error};
 
@@ -140,10 +138,9 @@ impl<'a> RunTool<'a> {
                 client,
                 tool_id,
                 body,
-                partition,
             } = checked?;
             let called = client
-                .call_with(partition, true, |raw| {
+                .call_with(true, |raw| {
                     raw.run_custom_tool().id(&*tool_id).body(body).send()
                 })
                 .await?;
@@ -170,14 +167,6 @@ impl<'a> RunTool<'a> {
         if let Some(ws) = &self.workspace_id {
             check_id("workspace id", ws)?;
         }
-        // A workspace other than the client's default has its own partition
-        // of the rate-limit gate.
-        let partition = match &self.workspace_id {
-            Some(ws) if Some(ws.as_str()) != self.client.workspace_id() => {
-                self.client.workspace_partition(ws)
-            }
-            _ => None,
-        };
         let workspace_id = self
             .workspace_id
             .or_else(|| self.client.workspace_id().map(str::to_owned));
@@ -192,7 +181,6 @@ impl<'a> RunTool<'a> {
                 parameters,
                 workspace_id,
             },
-            partition,
         })
     }
 }
@@ -202,7 +190,6 @@ struct Checked<'a> {
     client: Cow<'a, Client>,
     tool_id: Cow<'a, str>,
     body: RunCustomToolBody,
-    partition: Option<Arc<Partition>>,
 }
 
 /// An id as sent: not empty, not padded, no control characters, not over

@@ -400,8 +400,11 @@ impl Partition {
                 .adaptive
                 .accepted(sent, now);
         }
-        // A pace that grew shortens the head's sleep at once.
-        self.tick.notify_waiters();
+        // A pace that grew shortens the head's sleep at once; with nothing
+        // engaged, nobody sleeps.
+        if self.engaged.load(Ordering::Acquire) {
+            self.tick.notify_waiters();
+        }
     }
 
     /// A request sent at `sent` got a 429 asking to wait `wait`: the whole

@@ -1,13 +1,12 @@
 //! What one call learned inside the hooks, carried by a task-local.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::gate::{Partition, Refused};
+use crate::gate::Refused;
 
 /// What the middleware learns during one [`Client::call`](crate::Client::call),
 /// for the error it may become.
@@ -17,8 +16,6 @@ use crate::gate::{Partition, Refused};
 /// do, with no allocation, lock or atomic per call.
 #[derive(Default)]
 pub(crate) struct CallState {
-    /// The gate partition of this call, when not the client's default.
-    pub(crate) partition: Option<Arc<Partition>>,
     /// Whether the caller wants the final response's body as sent.
     pub(crate) keep_body: bool,
     learned: RefCell<Learned>,
@@ -52,9 +49,8 @@ impl Learned {
 }
 
 impl CallState {
-    pub(crate) fn new(partition: Option<Arc<Partition>>, keep_body: bool) -> Self {
+    pub(crate) fn new(keep_body: bool) -> Self {
         Self {
-            partition,
             keep_body,
             ..Self::default()
         }

@@ -8,16 +8,16 @@
 //!   │ input checks (InvalidInput,                 │
 //!   │ nothing sent)                               │
 //!   └──────────────► Client::call_with ◄──────────┘        call.rs
-//!                     │ task-local CallState: partition, attempts, waits
+//!                     │ task-local CallState: attempts, waits, the body kept
 //!                     │ total_timeout around everything below
 //!                     ▼
 //!                generated builder .send()                 conduit-api-gen
 //!                     │ builds the URL (a path parameter that would leave its
 //!                     │ segment: InvalidInput, nothing sent) and the request
 //!                     ├─ Hooks::pre  → Pipeline::prepare   auth, user agent, extra headers
-//!                     └─ Hooks::exec → Pipeline::execute   the partition: the wrapper's, else
-//!                           │                              the request's workspace_id (query or
-//!                           │                              JSON body), else the client's;
+//!                     └─ Hooks::exec → Pipeline::execute   the partition: the request's
+//!                           │                              workspace_id (query or JSON body),
+//!                           │                              else the client's;
 //!                           │                              then one loop per attempt:
 //!                           ├─ Partition::wait             gate/: cooldown, pacing, the budget
 //!                           ├─ reqwest sends
@@ -130,13 +130,11 @@ impl Pipeline {
     /// Sends `request` with `send` (the HTTP client; a simulated server in
     /// tests), retrying as the policy allows.
     // This future (chained with `finish`'s) is boxed for every call and
-    // held while the call is in flight: 864 bytes, where it was 1.6 KB
-    // (2.4 KB with the Redis store), which also keeps the box within
-    // glibc's per-thread cache sizes. Hence a plain fn around an `async
-    // move` block (an async fn keeps a second copy of its arguments, here
-    // a whole Request), the gate's waits boxed only when they happen, and
-    // the retry copy turned back into the request before a backoff rather
-    // than held beside it.
+    // held while the call is in flight, so it is kept small: a plain fn
+    // around an `async move` block (an async fn keeps a second copy of its
+    // arguments, here a whole Request), the gate's waits boxed only when
+    // they happen, and the retry copy turned back into the request before
+    // a backoff rather than held beside it.
     #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
     fn send_with_retries<'a, S, F>(
         &'a self,
@@ -149,12 +147,10 @@ impl Pipeline {
         F: Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a,
     {
         async move {
-            // The workspace the request targets (a wrapper's say, else its
-            // query or body), else the client's own partition, borrowed.
-            let own = with_call(|c| c.partition.clone())
-                .flatten()
-                .or_else(|| self.targeted_partition(&request));
-            let partition = own.as_ref().or(self.partition.as_ref());
+            // The workspace the request targets in its query or body, else
+            // the client's own partition, borrowed.
+            let targeted = self.targeted_partition(&request);
+            let partition = targeted.as_ref().or(self.partition.as_ref());
             let method = request.method().clone();
             let operation = op.map(|o| o.rust_method);
             // Requests sent, and the retries among them that count against
@@ -498,7 +494,7 @@ mod tests {
         let p = pipeline();
         // Read now, with or without a call, and handed on to the decoding.
         let without = p.finish(response(200), true).await;
-        let with = CALL.scope(CallState::new(None, false), p.finish(response(200), true));
+        let with = CALL.scope(CallState::new(false), p.finish(response(200), true));
         for mut r in [without, with.await] {
             let read = r.extensions_mut().remove::<conduit_api_gen::BodyRead>();
             assert_eq!(read.unwrap().0, r#"{"a":1}"#);
@@ -511,7 +507,7 @@ mod tests {
         }
         // A wrapper's 2xx is read, and kept as sent, whatever the operation.
         let mut kept =
-            std::pin::pin!(CALL.scope(CallState::new(None, true), p.finish(response(200), false)));
+            std::pin::pin!(CALL.scope(CallState::new(true), p.finish(response(200), false)));
         let r = kept.as_mut().await;
         assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_some());
         let call = kept.take_value().unwrap();

@@ -194,7 +194,7 @@ async fn run(pipeline: Arc<Pipeline>, limit: Limit, tasks: usize, calls: usize) 
                     let server = server.clone();
                     let sent =
                         pipeline.send_with_retries(move |r| send(server.clone(), r), request, None);
-                    let mut scoped = std::pin::pin!(CALL.scope(CallState::new(None, false), sent));
+                    let mut scoped = std::pin::pin!(CALL.scope(CallState::new(false), sent));
                     let response = scoped.as_mut().await.unwrap();
                     let learned = scoped.take_value().unwrap().take_learned();
                     ended.push(Ended {
