@@ -969,6 +969,15 @@ mod tests {
 
     use super::*;
 
+    /// The results table's row for `key`.
+    fn table_row(table: &str, key: &str) -> String {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{key}`")))
+            .unwrap_or_else(|| panic!("no row for {key}"))
+            .to_owned()
+    }
+
     #[test]
     fn numbers_are_grouped_and_rounded() {
         assert_eq!(fmt(1234567.891, 1), "1,234,567.9");
@@ -995,12 +1004,7 @@ mod tests {
         let summary = headline(&measured, None);
         assert_eq!(summary["throughput_vs_peer"], 0.97);
         let t = table(&measured, None, &summary);
-        let row = |key: &str| {
-            t.lines()
-                .find(|l| l.starts_with(&format!("| `{key}`")))
-                .unwrap()
-                .to_owned()
-        };
+        let row = |key: &str| table_row(&t, key);
         let peer = row("throughput_vs_peer");
         assert!(
             peer.starts_with("| `throughput_vs_peer` | 0.970 | ≥ 1.00 | **no** |"),
@@ -1057,12 +1061,7 @@ mod tests {
         assert_eq!(summary["lift_vs_ideal"], 1.5);
         assert_eq!(summary["storm_recovery_s"], Value::Null);
         let t = table(&measured, None, &summary);
-        let row = |key: &str| {
-            t.lines()
-                .find(|l| l.starts_with(&format!("| `{key}`")))
-                .unwrap()
-                .to_owned()
-        };
+        let row = |key: &str| table_row(&t, key);
         let storm = row("storm_recovery_s");
         assert!(
             storm.starts_with("| `storm_recovery_s` | not ended in 60 s (53 of 60 calls ended) | ideal `storm_ideal_s` 2.00 s |"),
