@@ -91,12 +91,12 @@ impl Layers {
             generated: raw::Client::new_with_client(
                 base,
                 reqwest::Client::new(),
-                raw::Hooks::default(),
+                conduit_api_gen::Hooks::default(),
             ),
             generated_timeouts: raw::Client::new_with_client(
                 base,
                 timeouts()?,
-                raw::Hooks::default(),
+                conduit_api_gen::Hooks::default(),
             ),
         })
     }

@@ -22752,62 +22752,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ListAgentsResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, cursor, limit, workspace_id } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/agents",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_agents",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, limit, workspace_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/agents",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_agents",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -22855,55 +22863,68 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CreateAgentResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, body } = self;
-                            let body = body
-                                .and_then(|v| {
-                                    types::CreateAgentBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/agents",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "create_agent",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CreateAgentBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/agents",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_agent",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -22954,59 +22975,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::GetAgentResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/agents/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_agent",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/agents/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_agent",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23057,59 +23089,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<::serde_json::Value>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/agents/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .delete(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "delete_agent",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/agents/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_agent",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23186,66 +23229,76 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UpdateAgentResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::UpdateAgentBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/agents/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .patch(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "update_agent",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateAgentBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/agents/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_agent",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23310,61 +23363,74 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::GetAgentRunResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, run_id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let run_id = run_id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/agents/{}/runs/{}", crate ::request_url::Segment(& id),
-                                        crate ::request_url::Segment(& run_id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_agent_run",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, run_id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let run_id = run_id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/agents/{}/runs/{}", crate ::request_url::Segment(& id),
+                        crate ::request_url::Segment(& run_id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_agent_run",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23462,76 +23528,78 @@ pub mod builder {
             ResponseValue<types::ListAgentRunsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                id,
-                                cursor,
-                                limit,
-                                status,
-                                workspace_id,
-                            } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let status = status.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/agents/{}/runs", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new("status", &status),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_agent_runs",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, cursor, limit, status, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/agents/{}/runs", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_agent_runs",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23606,65 +23674,76 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::RunAgentResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::RunAgentBody::try_from(v).map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/agents/{}/run", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "run_agent",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::RunAgentBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/agents/{}/run", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "run_agent",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23718,59 +23797,72 @@ pub mod builder {
             ResponseValue<types::GetAppointmentResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/appointments/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_appointment",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/appointments/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_appointment",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23868,75 +23960,74 @@ pub mod builder {
             ResponseValue<types::ListAppointmentsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                cursor,
-                                limit,
-                                order,
-                                status,
-                                workspace_id,
-                            } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let status = status.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/appointments",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new("status", &status),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_appointments",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, limit, order, status, workspace_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/appointments",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_appointments",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -23987,59 +24078,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::GetCallResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/calls/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_call",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/calls/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_call",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -24090,59 +24192,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::GetContactResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/contacts/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_contact",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/contacts/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_contact",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -24271,85 +24384,92 @@ pub mod builder {
             ResponseValue<types::ListContactHelpdeskTicketsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                id,
-                                channel,
-                                cursor,
-                                limit,
-                                order,
-                                status,
-                                workspace_id,
-                            } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let channel = channel.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let status = status.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/contacts/{}/helpdesk-tickets", crate
-                                        ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("channel", &channel),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new("status", &status),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_contact_helpdesk_tickets",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self {
+                client,
+                id,
+                channel,
+                cursor,
+                limit,
+                order,
+                status,
+                workspace_id,
+            } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let channel = channel.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/contacts/{}/helpdesk-tickets", crate
+                        ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("channel", &channel))
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_contact_helpdesk_tickets",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -24473,89 +24593,89 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ListContactsResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                archived,
-                                cursor,
-                                inbox_type_id,
-                                limit,
-                                order,
-                                sort_by,
-                                workspace_id,
-                            } = self;
-                            let archived = archived.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let inbox_type_id = inbox_type_id
-                                .map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let sort_by = sort_by.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/contacts",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("archived", &archived),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "inbox_type_id",
-                                        &inbox_type_id,
-                                    ),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new("sort_by", &sort_by),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_contacts",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self {
+                client,
+                archived,
+                cursor,
+                inbox_type_id,
+                limit,
+                order,
+                sort_by,
+                workspace_id,
+            } = self;
+            let archived = archived.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let inbox_type_id = inbox_type_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let sort_by = sort_by.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/contacts",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("archived", &archived))
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("inbox_type_id", &inbox_type_id),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(&progenitor_client::QueryParam::new("sort_by", &sort_by))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_contacts",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -24637,67 +24757,78 @@ pub mod builder {
             ResponseValue<types::SendContactMessageResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::SendContactMessageBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/contacts/{}/messages", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "send_contact_message",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SendContactMessageBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/contacts/{}/messages", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "send_contact_message",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -24751,59 +24882,72 @@ pub mod builder {
             ResponseValue<types::GetConversationResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/conversations/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_conversation",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/conversations/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_conversation",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -24887,76 +25031,74 @@ pub mod builder {
             ResponseValue<types::ListConversationsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                cursor,
-                                inbox_type_id,
-                                limit,
-                                workspace_id,
-                            } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let inbox_type_id = inbox_type_id
-                                .map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/conversations",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "inbox_type_id",
-                                        &inbox_type_id,
-                                    ),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_conversations",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, inbox_type_id, limit, workspace_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let inbox_type_id = inbox_type_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/conversations",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("inbox_type_id", &inbox_type_id),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_conversations",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25055,75 +25197,79 @@ pub mod builder {
             ResponseValue<types::ListConversationMessagesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                id,
-                                cursor,
-                                limit,
-                                order,
-                                workspace_id,
-                            } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/conversations/{}/messages", crate
-                                        ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_conversation_messages",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, cursor, limit, order, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/conversations/{}/messages", crate ::request_url::Segment(&
+                        id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_conversation_messages",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25206,67 +25352,80 @@ pub mod builder {
             ResponseValue<types::SendConversationMessageResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::SendConversationMessageBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/conversations/{}/messages", crate
-                                        ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "send_conversation_message",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SendConversationMessageBody::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/conversations/{}/messages", crate ::request_url::Segment(&
+                        id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "send_conversation_message",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25335,62 +25494,70 @@ pub mod builder {
             ResponseValue<types::ListCustomToolsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, cursor, limit, workspace_id } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/custom-tools",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_custom_tools",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, limit, workspace_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/custom-tools",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_custom_tools",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25443,55 +25610,68 @@ pub mod builder {
             ResponseValue<types::CreateCustomToolResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, body } = self;
-                            let body = body
-                                .and_then(|v| {
-                                    types::CreateCustomToolBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/custom-tools",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "create_custom_tool",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CreateCustomToolBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/custom-tools",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_custom_tool",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25545,59 +25725,72 @@ pub mod builder {
             ResponseValue<types::GetCustomToolResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/custom-tools/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_custom_tool",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/custom-tools/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_custom_tool",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25633,51 +25826,68 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<::serde_json::Value>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/custom-tools/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .delete(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "delete_custom_tool",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/custom-tools/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_custom_tool",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25759,66 +25969,78 @@ pub mod builder {
             ResponseValue<types::UpdateCustomToolResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::UpdateCustomToolBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/custom-tools/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .patch(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "update_custom_tool",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateCustomToolBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/custom-tools/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_custom_tool",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25883,59 +26105,74 @@ pub mod builder {
             ResponseValue<types::RunCustomToolResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::RunCustomToolBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/custom-tools/{}/run", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "run_custom_tool",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::RunCustomToolBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/custom-tools/{}/run", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "run_custom_tool",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -25958,48 +26195,65 @@ pub mod builder {
             ResponseValue<types::ListCustomToolRuntimesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client } = self;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/custom-tools/runtimes",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_custom_tool_runtimes",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client } = self;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/custom-tools/runtimes",),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_custom_tool_runtimes",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26081,67 +26335,78 @@ pub mod builder {
             ResponseValue<types::AssignEscalationResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::AssignEscalationBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/escalations/{}/assign", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "assign_escalation",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::AssignEscalationBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/escalations/{}/assign", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "assign_escalation",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26224,66 +26489,72 @@ pub mod builder {
             ResponseValue<types::ListEscalationsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, cursor, limit, status, workspace_id } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let status = status.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/escalations",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new("status", &status),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_escalations",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, limit, status, workspace_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/escalations",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_escalations",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26365,67 +26636,78 @@ pub mod builder {
             ResponseValue<types::ResolveEscalationResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::ResolveEscalationBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/escalations/{}/resolve", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "resolve_escalation",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::ResolveEscalationBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/escalations/{}/resolve", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "resolve_escalation",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26479,60 +26761,72 @@ pub mod builder {
             ResponseValue<types::GetHelpdeskTicketResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/helpdesk-tickets/{}", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_helpdesk_ticket",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/helpdesk-tickets/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_helpdesk_ticket",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26571,56 +26865,66 @@ pub mod builder {
             ResponseValue<types::ListInboxTypesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, workspace_id } = self;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/inbox-types",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_inbox_types",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, workspace_id } = self;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/inbox-types",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_inbox_types",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26687,63 +26991,73 @@ pub mod builder {
             ResponseValue<types::CreateKnowledgeNodeResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, workspace_id, body } = self;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::CreateKnowledgeNodeBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/kb/nodes",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "create_knowledge_node",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, workspace_id, body } = self;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CreateKnowledgeNodeBody::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/kb/nodes",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_knowledge_node",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26810,63 +27124,76 @@ pub mod builder {
             ResponseValue<types::SearchKnowledgeNodesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, workspace_id, body } = self;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::SearchKnowledgeNodesBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/kb/nodes/search",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "search_knowledge_nodes",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, workspace_id, body } = self;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SearchKnowledgeNodesBody::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/kb/nodes/search",),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "search_knowledge_nodes",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -26933,63 +27260,73 @@ pub mod builder {
             ResponseValue<types::SearchKnowledgeBaseResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, workspace_id, body } = self;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::SearchKnowledgeBaseBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/kb/search",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "search_knowledge_base",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, workspace_id, body } = self;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SearchKnowledgeBaseBody::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/kb/search",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "search_knowledge_base",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27070,66 +27407,79 @@ pub mod builder {
             ResponseValue<types::UpdateKnowledgeNodeResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, node_id, workspace_id, body } = self;
-                            let node_id = node_id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::UpdateKnowledgeNodeBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/kb/nodes/{}", crate ::request_url::Segment(& node_id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .patch(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "update_knowledge_node",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, node_id, workspace_id, body } = self;
+            let node_id = node_id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateKnowledgeNodeBody::try_from(v)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/kb/nodes/{}", crate ::request_url::Segment(& node_id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_knowledge_node",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27183,59 +27533,72 @@ pub mod builder {
             ResponseValue<types::GetReservationResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/reservations/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_reservation",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/reservations/{}", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_reservation",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27348,83 +27711,84 @@ pub mod builder {
             ResponseValue<types::ListReservationsResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                cursor,
-                                limit,
-                                listing_id,
-                                order,
-                                status,
-                                workspace_id,
-                            } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let listing_id = listing_id.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let status = status.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/reservations",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "listing_id",
-                                        &listing_id,
-                                    ),
-                                )
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new("status", &status),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_reservations",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self {
+                client,
+                cursor,
+                limit,
+                listing_id,
+                order,
+                status,
+                workspace_id,
+            } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let listing_id = listing_id.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/reservations",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("listing_id", &listing_id))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_reservations",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27490,62 +27854,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ListSkillsResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, cursor, limit, workspace_id } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/skills",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_skills",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, limit, workspace_id } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/skills",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_skills",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27593,55 +27965,68 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CreateSkillResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, body } = self;
-                            let body = body
-                                .and_then(|v| {
-                                    types::CreateSkillBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/skills",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "create_skill",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CreateSkillBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/skills",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_skill",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27692,59 +28077,70 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::GetSkillResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/skills/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "get_skill",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/skills/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_skill",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27821,66 +28217,76 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::UpdateSkillResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::UpdateSkillBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/skills/{}", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .patch(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "update_skill",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateSkillBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!("/v1/skills/{}", crate ::request_url::Segment(& id)),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "update_skill",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -27931,59 +28337,72 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::CloseTicketResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/tickets/{}/close", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "close_ticket",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/tickets/{}/close", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "close_ticket",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28081,74 +28500,78 @@ pub mod builder {
             ResponseValue<types::ListTicketNotesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                id,
-                                cursor,
-                                limit,
-                                order,
-                                workspace_id,
-                            } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/tickets/{}/notes", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_ticket_notes",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, cursor, limit, order, workspace_id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/tickets/{}/notes", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_ticket_notes",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28230,66 +28653,78 @@ pub mod builder {
             ResponseValue<types::CreateTicketNoteResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::CreateTicketNoteBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/tickets/{}/notes", crate ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "create_ticket_note",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::CreateTicketNoteBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/tickets/{}/notes", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_ticket_note",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28428,97 +28863,92 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ListTicketsResponse>, Error<types::ApiError>> {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self {
-                                client,
-                                channel,
-                                cursor,
-                                inbox_type_id,
-                                limit,
-                                order,
-                                status,
-                                waiting_on,
-                                workspace_id,
-                            } = self;
-                            let channel = channel.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let inbox_type_id = inbox_type_id
-                                .map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let order = order.map_err(Error::InvalidRequest)?;
-                            let status = status.map_err(Error::InvalidRequest)?;
-                            let waiting_on = waiting_on.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/tickets",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("channel", &channel),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "inbox_type_id",
-                                        &inbox_type_id,
-                                    ),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .query(&progenitor_client::QueryParam::new("order", &order))
-                                .query(
-                                    &progenitor_client::QueryParam::new("status", &status),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "waiting_on",
-                                        &waiting_on,
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_tickets",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self {
+                client,
+                channel,
+                cursor,
+                inbox_type_id,
+                limit,
+                order,
+                status,
+                waiting_on,
+                workspace_id,
+            } = self;
+            let channel = channel.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let inbox_type_id = inbox_type_id.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let order = order.map_err(Error::InvalidRequest)?;
+            let status = status.map_err(Error::InvalidRequest)?;
+            let waiting_on = waiting_on.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/tickets",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("channel", &channel))
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(
+                    &progenitor_client::QueryParam::new("inbox_type_id", &inbox_type_id),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("order", &order))
+                .query(&progenitor_client::QueryParam::new("status", &status))
+                .query(&progenitor_client::QueryParam::new("waiting_on", &waiting_on))
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_tickets",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28600,67 +29030,78 @@ pub mod builder {
             ResponseValue<types::SendTicketMessageResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, workspace_id, body } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let workspace_id = workspace_id
-                                .map_err(Error::InvalidRequest)?;
-                            let body = body
-                                .and_then(|v| {
-                                    types::SendTicketMessageBody::try_from(v)
-                                        .map_err(|e| e.to_string())
-                                })
-                                .map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/tickets/{}/messages", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .post(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .json(&body)
-                                .query(
-                                    &progenitor_client::QueryParam::new(
-                                        "workspace_id",
-                                        &workspace_id,
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "send_ticket_message",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, workspace_id, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let workspace_id = workspace_id.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::SendTicketMessageBody::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/tickets/{}/messages", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .query(
+                    &progenitor_client::QueryParam::new("workspace_id", &workspace_id),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "send_ticket_message",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28729,58 +29170,72 @@ pub mod builder {
             ResponseValue<types::ListWorkspaceUsersResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id, cursor, limit } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/workspaces/{}/users", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_workspace_users",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id, cursor, limit } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/workspaces/{}/users", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_workspace_users",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28835,54 +29290,66 @@ pub mod builder {
             ResponseValue<types::ListWorkspacesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, cursor, limit } = self;
-                            let cursor = cursor.map_err(Error::InvalidRequest)?;
-                            let limit = limit.map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!("/v1/workspaces",),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .query(
-                                    &progenitor_client::QueryParam::new("cursor", &cursor),
-                                )
-                                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_workspaces",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(client, format_args!("/v1/workspaces",))
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_workspaces",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -28921,52 +29388,68 @@ pub mod builder {
             ResponseValue<types::ListWorkspaceRolesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/workspaces/{}/roles", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_workspace_roles",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/workspaces/{}/roles", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_workspace_roles",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -29005,52 +29488,68 @@ pub mod builder {
             ResponseValue<types::ListWorkspaceSendersResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/workspaces/{}/senders", crate ::request_url::Segment(&
-                                        id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_workspace_senders",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/workspaces/{}/senders", crate ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_workspace_senders",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -29089,52 +29588,69 @@ pub mod builder {
             ResponseValue<types::ListWhatsappTemplatesResponse>,
             Error<types::ApiError>,
         > {
-            let response = {
-                let (client, info, result) = {
-                    let (client, request, info) = {
-                        let (client, mut request, info) = {
-                            let Self { client, id } = self;
-                            let id = id.map_err(Error::InvalidRequest)?;
-                            let url = crate::request_url::of(
-                                    client,
-                                    format_args!(
-                                        "/v1/workspaces/{}/whatsapp-templates", crate
-                                        ::request_url::Segment(& id)
-                                    ),
-                                )
-                                .map_err(Error::InvalidRequest)?;
-                            #[allow(unused_mut)]
-                            let mut request = client
-                                .client
-                                .get(url)
-                                .header(
-                                    ::reqwest::header::ACCEPT,
-                                    ::reqwest::header::HeaderValue::from_static(
-                                        "application/json",
-                                    ),
-                                )
-                                .build()?;
-                            let info = OperationInfo {
-                                operation_id: "list_whatsapp_templates",
-                            };
-                            (client, request, info)
-                        };
-                        client.pre(&mut request, &info).await?;
-                        (client, request, info)
-                    };
-                    let result = client.exec(request, &info).await;
-                    (client, info, result)
-                };
-                client.post(&result, &info).await?;
-                result?
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = crate::request_url::of(
+                    client,
+                    format_args!(
+                        "/v1/workspaces/{}/whatsapp-templates", crate
+                        ::request_url::Segment(& id)
+                    ),
+                )
+                .map_err(Error::InvalidRequest)?;
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_whatsapp_templates",
             };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
             match response.status().as_u16() {
-                200u16 => crate::decode::json(response).await,
-                400u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                401u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                403u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                404u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
-                429u16 => Err(Error::ErrorResponse(crate::decode::json(response).await?)),
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

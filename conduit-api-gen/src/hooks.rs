@@ -30,8 +30,7 @@ pub struct Operation {
     /// Path template, such as `/v1/custom-tools/{id}/run`.
     pub path: &'static str,
     /// Whether the generated code reads every response body of this
-    /// operation whole (JSON) or not at all, streaming none: middleware may
-    /// then read a 2xx body itself and hand it on as [`BodyRead`].
+    /// operation whole (JSON) or not at all, streaming none.
     pub reads_whole: bool,
 }
 
@@ -63,14 +62,6 @@ pub trait Middleware: Send + Sync + 'static {
         op: Option<&'static Operation>,
     ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>>;
 }
-
-/// A 2xx response body that a [`Middleware`] has already read whole, in the
-/// response's extensions: the generated JSON decoding decodes these bytes,
-/// so the middleware hands on the response it has, not one rebuilt around
-/// them. Only for operations that [read whole](Operation::reads_whole): a
-/// streamed body would find the body spent.
-#[derive(Debug, Clone)]
-pub struct BodyRead(pub bytes::Bytes);
 
 /// The generated client's inner value: the middleware, if any.
 #[derive(Clone, Default)]

@@ -7,11 +7,10 @@
 
 #![allow(missing_docs)] // generated items carry the spec's own docs, where it has any
 
-mod decode;
 mod hooks;
 mod request_url;
 
-pub use hooks::{BodyRead, BoxFuture, Hooks, Middleware, Operation};
+pub use hooks::{BoxFuture, Hooks, Middleware, Operation};
 
 #[cfg(feature = "codegen")]
 include!(concat!(env!("OUT_DIR"), "/codegen.rs"));

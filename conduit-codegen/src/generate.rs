@@ -18,6 +18,8 @@ pub struct Generated {
     /// Formatted Rust source of the typed `httpmock` extensions for the
     /// same operations (`conduit-api-gen`'s `mock` module).
     pub mock: String,
+    /// The SDK's per-operation layer (`conduit-sdk/src/api/generated.rs`).
+    pub sdk: crate::sdk::SdkLayer,
     /// The reviewable summary of what `code` offers.
     pub surface: Surface,
     /// What normalisation changed, one line each.
@@ -29,7 +31,7 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     let mut normalized = doc.clone();
     let notes = normalize(&mut normalized);
     let spec: openapiv3::OpenAPI =
-        serde_json::from_value(normalized).map_err(|e| Error::Invalid(e.to_string()))?;
+        serde_json::from_value(normalized.clone()).map_err(|e| Error::Invalid(e.to_string()))?;
     validate(&spec)?;
 
     let mut settings = GenerationSettings::default();
@@ -60,13 +62,9 @@ pub fn generate(doc: &Value) -> Result<Generated> {
         syn::parse2(tokens).map_err(|e| Error::Generate(format!("unparsable output: {e}")))?;
     crate::api_version::strip(&mut file)?;
     let urls = crate::request_url::rewrite(&mut file)?;
-    crate::decode::rewrite(&mut file)?;
     let surface = Surface::from_generated(&file, &spec, fingerprint(doc))?;
-    let sends = crate::scopes::rewrite(&mut file)?;
-    for (what, n, module) in [
-        ("request URL", urls, "request_url"),
-        ("`send`", sends, "scopes"),
-    ] {
+    let sdk = crate::sdk::generate(&normalized, &file, &surface)?;
+    for (what, n, module) in [("request URL", urls, "request_url")] {
         if n != surface.operations.len() {
             return Err(Error::Generate(format!(
                 "progenitor's {what}: {n} rewritten for {} operations \
@@ -81,6 +79,7 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     Ok(Generated {
         code: prettyplease::unparse(&file),
         mock: mock_doc_links(&prettyplease::unparse(&mock)),
+        sdk,
         surface,
         notes,
     })

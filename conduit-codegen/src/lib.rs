@@ -4,15 +4,14 @@
 //! [`source`] loads a spec or a reference page, [`merge`] folds pages into the
 //! vendored spec, [`normalize`] rewrites what progenitor cannot take as-is,
 //! [`mod@generate`] runs progenitor, takes out the `api-version` header it
-//! adds to every request (Conduit defines none), builds request URLs from
-//! the base URL parsed once instead of a string parsed per call, decodes
-//! JSON responses without copying their headers, and adds the operation
-//! table, and
-//! [`surface`] reads the generated API off its output and renders the
-//! reviewable summary. [`json`] holds what the rewrites and the merge share.
+//! adds to every request (Conduit defines none), builds request URLs that
+//! refuse a path parameter leaving its segment, and adds the operation
+//! table; [`surface`] reads the generated API off its output and renders
+//! the reviewable summary; [`sdk`] generates the SDK's per-operation layer
+//! from the same output. [`json`] holds what the rewrites and the merge
+//! share.
 
 mod api_version;
-mod decode;
 pub mod error;
 pub mod generate;
 pub mod json;
@@ -20,7 +19,7 @@ pub mod merge;
 pub mod normalize;
 mod request_url;
 mod rewrite;
-mod scopes;
+pub mod sdk;
 pub mod source;
 pub mod surface;
 
@@ -38,6 +37,9 @@ pub const VENDORED_SPEC: &str = "openapi/conduit.yaml";
 
 /// Where the checked-in copy of the generated client lives.
 pub const GENERATED_FILE: &str = "conduit-api-gen/src/generated.rs";
+
+/// Where the SDK's generated per-operation layer lives.
+pub const SDK_FILE: &str = "conduit-sdk/src/api/generated.rs";
 
 /// Where the checked-in typed `httpmock` extensions live.
 pub const MOCK_FILE: &str = "conduit-api-gen/src/mock.rs";

@@ -1,9 +1,9 @@
 //! The response body as the SDK reads it: bounded in size, and failing when
 //! it stops delivering bytes (stalled-stream protection, as in the AWS
 //! SDKs), so that a broken server cannot hold a call until the per-attempt
-//! timeout or fill memory. Either guarded as the generated decoding reads
-//! it, or read whole at once: a 2xx of an operation that reads its bodies
-//! whole (`Operation::reads_whole`), and one a wrapper keeps as sent.
+//! timeout or fill memory. Either read whole at once ([`read_all`], the
+//! SDK's own calls), or guarded as the raw client's decoding reads it
+//! ([`guard`]).
 
 use std::fmt;
 use std::future::Future;
@@ -12,10 +12,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use conduit_api_gen::BodyRead;
 use http_body::{Body, Frame, SizeHint};
-
-use crate::middleware::with_call;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -80,82 +77,75 @@ pub(crate) fn guard(
     rebuild(parts, reqwest::Body::wrap(body), url)
 }
 
-/// Reads the whole body now, under the same rules as [`guard`], and, if
-/// `keep`, hands it to the call's state (the body as sent, for a wrapper).
-/// The response returned carries those bytes for the generated decoding
-/// ([`BodyRead`]), or fails with what the read met. One read, and fewer
-/// layers than a guarded body: for a 2xx of an operation that reads its
-/// bodies whole.
-// One flat loop in a plain fn around an `async move` block, the response's
-// parts taken only after it: nested futures, live locals and an async fn's
-// copy of its arguments all make the middleware's boxed future larger.
-#[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
-pub(crate) fn read_whole(
-    mut response: reqwest::Response,
+/// Reads the whole body now, under the same rules as [`guard`]: more than
+/// `max_bytes` fails with [`TooLarge`], waiting more than `stall` for the
+/// next bytes with [`Stalled`].
+pub(crate) async fn read_all(
+    response: &mut reqwest::Response,
     max_bytes: usize,
     stall: Duration,
-    keep: bool,
-) -> impl Future<Output = reqwest::Response> + Send {
-    async move {
-        let declared = response.content_length();
-        // The usual case, one chunk, is kept without copying.
-        let mut first: Option<Bytes> = None;
-        let mut more: Vec<Bytes> = Vec::new();
-        let mut read = 0usize;
-        let result = loop {
-            if declared.is_some_and(|len| len > max_bytes as u64) || read > max_bytes {
-                break Err(Box::new(TooLarge { limit: max_bytes }) as BoxError);
-            }
-            let chunk = {
-                let mut chunk = std::pin::pin!(response.chunk());
-                let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
-                // The stall timer is made only if the read has to wait.
-                std::future::poll_fn(|cx| {
-                    if let Poll::Ready(read) = chunk.as_mut().poll(cx) {
-                        return Poll::Ready(read.map_err(BoxError::from));
-                    }
-                    if timer.is_none() {
-                        timer.set(Some(tokio::time::sleep(stall)));
-                    }
-                    if let Some(timer) = timer.as_mut().as_pin_mut() {
-                        ready!(timer.poll(cx));
-                    }
-                    Poll::Ready(Err(Box::new(Stalled { after: stall }) as BoxError))
-                })
-                .await
-            };
-            match chunk {
-                Ok(Some(chunk)) => {
-                    read = read.saturating_add(chunk.len());
-                    match first {
-                        None => first = Some(chunk),
-                        Some(_) => more.push(chunk),
-                    }
+) -> Result<Bytes, BoxError> {
+    let declared = response.content_length();
+    // The usual case, one chunk, is kept without copying.
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<Bytes> = Vec::new();
+    let mut read = 0usize;
+    loop {
+        if declared.is_some_and(|len| len > max_bytes as u64) || read > max_bytes {
+            return Err(Box::new(TooLarge { limit: max_bytes }));
+        }
+        match next_chunk(response, stall).await? {
+            Some(chunk) => {
+                read = read.saturating_add(chunk.len());
+                match first {
+                    None => first = Some(chunk),
+                    Some(_) => more.push(chunk),
                 }
-                Ok(None) => break Ok(joined(first.take(), std::mem::take(&mut more), read)),
-                Err(e) => break Err(e),
             }
-        };
-        let body = match result {
-            Ok(bytes) => {
-                if keep {
-                    with_call(|call| call.set_body(bytes.clone()));
-                }
-                // The response as it is, its body spent: rebuilding one
-                // around the bytes would cost four allocations.
-                response.extensions_mut().insert(BodyRead(bytes));
-                return response;
-            }
-            Err(e) => reqwest::Body::wrap(Failed(Some(e))),
-        };
-        let url = response.url().clone();
-        let (mut parts, ()) = http::Response::new(()).into_parts();
-        parts.status = response.status();
-        parts.version = response.version();
-        parts.headers = std::mem::take(response.headers_mut());
-        parts.extensions = std::mem::take(response.extensions_mut());
-        rebuild(parts, body, url)
+            None => return Ok(joined(first.take(), std::mem::take(&mut more), read)),
+        }
     }
+}
+
+/// At most the first `limit` bytes of the body: what an error is shown
+/// with. A body that fails or stalls gives what came before.
+pub(crate) async fn read_prefix(
+    response: &mut reqwest::Response,
+    limit: usize,
+    stall: Duration,
+) -> Bytes {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match next_chunk(response, stall).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.truncate(limit);
+    body.into()
+}
+
+/// The body's next chunk, failing with [`Stalled`] after `stall` without
+/// one. The timer is made only if the read has to wait.
+async fn next_chunk(
+    response: &mut reqwest::Response,
+    stall: Duration,
+) -> Result<Option<Bytes>, BoxError> {
+    let mut chunk = std::pin::pin!(response.chunk());
+    let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(read) = chunk.as_mut().poll(cx) {
+            return Poll::Ready(read.map_err(BoxError::from));
+        }
+        if timer.is_none() {
+            timer.set(Some(tokio::time::sleep(stall)));
+        }
+        if let Some(timer) = timer.as_mut().as_pin_mut() {
+            ready!(timer.poll(cx));
+        }
+        Poll::Ready(Err(Box::new(Stalled { after: stall }) as BoxError))
+    })
+    .await
 }
 
 /// The chunks of a body as one `Bytes`; `read` is their total length.
@@ -171,21 +161,6 @@ fn joined(first: Option<Bytes>, more: Vec<Bytes>, read: usize) -> Bytes {
             }
             all.into()
         }
-    }
-}
-
-/// A body that fails with `0` when read.
-struct Failed(Option<BoxError>);
-
-impl Body for Failed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Poll::Ready(self.0.take().map(Err))
     }
 }
 
@@ -271,7 +246,6 @@ impl Body for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::middleware::{CALL, CallState};
 
     /// A body that yields its chunks one frame at a time.
     struct Chunks(std::collections::VecDeque<Bytes>);
@@ -288,15 +262,6 @@ mod tests {
         }
     }
 
-    /// `read` run inside a call that keeps the body, and that call's state.
-    async fn in_call(
-        read: impl Future<Output = reqwest::Response>,
-    ) -> (reqwest::Response, CallState) {
-        let mut scoped = std::pin::pin!(CALL.scope(CallState::new(true), read));
-        let response = scoped.as_mut().await;
-        (response, scoped.take_value().unwrap())
-    }
-
     /// A 200 whose body arrives in `chunks`, as hyper would stream it.
     fn streamed(chunks: &[&'static str]) -> reqwest::Response {
         let chunks = chunks.iter().map(|c| Bytes::from_static(c.as_bytes()));
@@ -305,34 +270,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_read_whole_is_every_chunk_in_order_for_the_call_and_the_decoding() {
+    async fn a_body_read_whole_is_every_chunk_in_order() {
         for chunks in [&[][..], &["{\"a\":1}"], &["{\"a\"", ":", "1}"]] {
-            let (mut response, call) = in_call(read_whole(
-                streamed(chunks),
-                1024,
-                Duration::from_secs(10),
-                true,
-            ))
-            .await;
-            let read = response.extensions_mut().remove::<BodyRead>().unwrap().0;
+            let mut response = streamed(chunks);
+            let read = read_all(&mut response, 1024, Duration::from_secs(10))
+                .await
+                .unwrap();
             assert_eq!(response.chunk().await.unwrap(), None, "the body is spent");
             assert_eq!(read, chunks.concat().as_bytes(), "{chunks:?}");
-            assert_eq!(call.take_body(), Some(read), "{chunks:?}");
         }
     }
 
     #[tokio::test]
-    async fn a_body_over_the_limit_fails_when_decoded_and_keeps_nothing() {
-        let (response, call) = in_call(read_whole(
-            streamed(&["0123456789", "0123456789"]),
-            15,
-            Duration::from_secs(10),
-            true,
-        ))
-        .await;
-        let err = response.bytes().await.unwrap_err();
+    async fn a_body_over_the_limit_fails_whole_or_guarded() {
+        let mut response = streamed(&["0123456789", "0123456789"]);
+        let err = read_all(&mut response, 15, Duration::from_secs(10))
+            .await
+            .unwrap_err();
         assert!(format!("{err:?}").contains("TooLarge"), "{err:?}");
-        assert_eq!(call.take_body(), None);
         // The same limit through the guard, for bodies read later.
         let guarded = guard(
             streamed(&["0123456789", "0123456789"]),
@@ -362,13 +317,12 @@ mod tests {
             }
         }
         let started = tokio::time::Instant::now();
-        let stopped =
+        let mut stopped =
             reqwest::Response::from(http::Response::new(reqwest::Body::wrap(Stops(false))));
-        let (response, call) =
-            in_call(read_whole(stopped, 1024, Duration::from_secs(3), true)).await;
+        let err = read_all(&mut stopped, 1024, Duration::from_secs(3))
+            .await
+            .unwrap_err();
         assert_eq!(started.elapsed(), Duration::from_secs(3));
-        let err = response.bytes().await.unwrap_err();
         assert!(format!("{err:?}").contains("Stalled"), "{err:?}");
-        assert_eq!(call.take_body(), None);
     }
 }

@@ -21,9 +21,11 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, root: Root<'_>) -> Resul
 /// What is being turned into JSON.
 #[derive(Clone, Copy)]
 pub(crate) enum Root<'a> {
-    /// All the parameters.
-    Parameters,
-    /// The parameter of this name.
+    /// A whole request body.
+    Body,
+    /// The body field of this name.
+    Field(&'a str),
+    /// The tool parameter of this name.
     Parameter(&'a str),
 }
 
@@ -37,7 +39,8 @@ enum Path<'a> {
 impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Path::Root(Root::Parameters) => f.write_str("parameters"),
+            Path::Root(Root::Body) => f.write_str("body"),
+            Path::Root(Root::Field(name)) => f.write_str(name),
             Path::Root(Root::Parameter(key)) => write!(f, "parameter {key:?}"),
             Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
             Path::Field(parent, name) => write!(f, "{parent}.{name}"),
@@ -456,7 +459,7 @@ mod tests {
             note: None,
         };
         assert_eq!(
-            to_json(&order, Root::Parameters).unwrap(),
+            to_json(&order, Root::Field("parameters")).unwrap(),
             json!({"id": "o1", "scores": [1.5, -0.0, 1e300], "weights": {"a": 0.25}, "note": null})
         );
     }
@@ -469,14 +472,14 @@ mod tests {
             weights: BTreeMap::new(),
             note: None,
         };
-        let e = to_json(&order, Root::Parameters).unwrap_err();
+        let e = to_json(&order, Root::Field("parameters")).unwrap_err();
         assert!(e.starts_with("parameters.scores[2] is NaN"), "{e}");
         let weights = BTreeMap::from([("w".to_owned(), f32::INFINITY)]);
-        let e = to_json(&weights, Root::Parameters).unwrap_err();
+        let e = to_json(&weights, Root::Field("parameters")).unwrap_err();
         assert!(e.starts_with("parameters.w is inf"), "{e}");
         let e = to_json(&Some(f64::NEG_INFINITY), Root::Parameter("x")).unwrap_err();
         assert!(e.starts_with("parameter \"x\" is -inf"), "{e}");
-        let e = to_json(&json!({"a": [{"b": 1}]}), Root::Parameters).map(|_| ());
+        let e = to_json(&json!({"a": [{"b": 1}]}), Root::Field("parameters")).map(|_| ());
         assert!(e.is_ok(), "a Value holds no NaN: {e:?}");
     }
 }

@@ -40,10 +40,8 @@ pub use conduit_api_gen::mock::httpmock;
 pub use conduit_api_gen::mock::{MockServerExt, operations};
 use conduit_api_gen::types::{ApiError, RunCustomToolResponse};
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use crate::shown::Redactor;
 pub use crate::time::ManualTime;
 use crate::{Error, ErrorKind, ToolRun};
 
@@ -69,13 +67,7 @@ pub fn tool_run(data: Value) -> ToolRun {
     let data = with_defaults(data);
     let body = Bytes::from(json!({ "data": data }).to_string());
     let decoded = run_response(data).data;
-    ToolRun::new(
-        decoded,
-        StatusCode::OK,
-        HeaderMap::new(),
-        body,
-        Redactor::default(),
-    )
+    ToolRun::fake(decoded, body)
 }
 
 fn with_defaults(data: Value) -> Value {

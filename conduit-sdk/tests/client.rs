@@ -65,7 +65,7 @@ async fn a_workspace_override_beats_the_default_and_structs_are_parameters() {
         .custom_tools()
         .run(TOOL)
         .parameters(&Params { order_id: "o1" })
-        .workspace("ws_other")
+        .workspace_id("ws_other")
         .await
         .unwrap();
 }
@@ -259,7 +259,7 @@ async fn invalid_input_is_refused_before_sending() {
         ),
         (
             "empty workspace",
-            tools.run(TOOL).workspace(" ").send().await,
+            tools.run(TOOL).workspace_id(" ").send().await,
         ),
     ];
     for (name, result) in cases {

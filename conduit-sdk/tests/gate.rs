@@ -119,7 +119,7 @@ async fn each_workspace_is_its_own_partition() {
     let err = client
         .custom_tools()
         .run(TOOL)
-        .workspace("ws_other")
+        .workspace_id("ws_other")
         .send()
         .await
         .unwrap_err();
@@ -131,7 +131,7 @@ async fn each_workspace_is_its_own_partition() {
     client
         .custom_tools()
         .run(TOOL)
-        .workspace("ws_default")
+        .workspace_id("ws_default")
         .send()
         .await
         .unwrap();
@@ -140,7 +140,7 @@ async fn each_workspace_is_its_own_partition() {
     client
         .custom_tools()
         .run(TOOL)
-        .workspace("ws_other")
+        .workspace_id("ws_other")
         .send()
         .await
         .unwrap();

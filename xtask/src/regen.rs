@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::surface_diff::section_changes;
 use conduit_codegen::{
-    GENERATED_FILE, GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SURFACE_FILE, Source, VENDORED_SPEC,
-    generate, json::METHODS, merge::merge,
+    GENERATED_FILE, GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE, SURFACE_FILE, Source,
+    VENDORED_SPEC, generate, json::METHODS, merge::merge,
 };
 
 use crate::{cargo, root, run_step};
@@ -60,7 +60,7 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         name: PAGES_DIR.into(),
         doc: json!({}),
     };
-    let docs: Vec<Source> = pages.iter().map(|p| p.source.clone()).collect();
+    let docs: Vec<Source> = pages.iter().map(Page::stamped).collect();
     let merged = merge(&base, &docs).map_err(|e| format!("{e}; nothing was changed"))?;
     let generated = generate(&merged).map_err(|e| format!("{e}; nothing was changed"))?;
     for note in &generated.notes {
@@ -73,6 +73,7 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
     let outputs: Vec<(&str, PathBuf, String)> = [
         (GENERATED_FILE, &generated.code),
         (MOCK_FILE, &generated.mock),
+        (SDK_FILE, &generated.sdk.code),
     ]
     .into_iter()
     .map(|(file, code)| (file, root.join(file), format!("{GENERATED_HEADER}{code}")))
@@ -125,6 +126,10 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         println!("updated {SURFACE_FILE}");
     }
     for (file, path, code) in outputs {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         std::fs::write(&path, code).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("updated {file}");
     }
@@ -136,6 +141,38 @@ struct Page {
     /// Relative to the workspace root.
     path: PathBuf,
     source: Source,
+}
+
+impl Page {
+    /// The page's document with each operation's `x-page` set to where the
+    /// page lives, `<group>/<slug>` (the reference's URL slug): the SDK's
+    /// per-operation layer is named from it. A page straight under
+    /// [`PAGES_DIR`] has none.
+    fn stamped(&self) -> Source {
+        let mut source = self.source.clone();
+        let relative = self.path.strip_prefix(PAGES_DIR).unwrap_or(&self.path);
+        let parts: Vec<String> = relative
+            .with_extension("")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let [group, slug] = parts.as_slice() else {
+            return source;
+        };
+        let page = format!("{group}/{slug}");
+        if let Some(paths) = source.doc["paths"].as_object_mut() {
+            for item in paths.values_mut().filter_map(Value::as_object_mut) {
+                for (method, op) in item.iter_mut() {
+                    if METHODS.contains(&method.as_str())
+                        && let Some(op) = op.as_object_mut()
+                    {
+                        op.insert("x-page".into(), Value::String(page.clone()));
+                    }
+                }
+            }
+        }
+        source
+    }
 }
 
 /// A page `regen` puts under [`PAGES_DIR`].
@@ -355,7 +392,11 @@ mod tests {
             .unwrap();
         assert!(!is_written(&run.source.doc));
         let path = "/v1/custom-tools/{id}/run";
-        assert_eq!(spec["paths"][path], run.source.doc["paths"][path]);
+        // As published, plus the name regen gives it from its place.
+        let mut merged = spec["paths"][path].clone();
+        let page = merged["post"].as_object_mut().unwrap().remove("x-page");
+        assert_eq!(page, Some(json!("custom-tools/run")));
+        assert_eq!(merged, run.source.doc["paths"][path]);
         let surface = read(&root(), SURFACE_FILE);
         assert!(section(&surface, "runCustomTool").contains("- Source: upstream page\n"));
     }

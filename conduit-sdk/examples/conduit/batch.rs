@@ -219,7 +219,7 @@ impl CallMaker {
         Box::pin(async move {
             let mut call = client.custom_tools().run(&*tool_id).parameters(&parameters);
             if let Some(ws) = &workspace {
-                call = call.workspace(&**ws);
+                call = call.workspace_id(&**ws);
             }
             call.send().await
         })

@@ -16,7 +16,7 @@ pub async fn run(client: &Client, args: RunArgs) -> ExitCode {
         .run(args.tool_id)
         .parameters(&parameters);
     if let Some(workspace) = args.workspace {
-        call = call.workspace(workspace);
+        call = call.workspace_id(workspace);
     }
     match call.send().await {
         Ok(run) => print_run(&run),

@@ -321,6 +321,7 @@ impl ClientBuilder {
             retry: self.retry.clone(),
             sleeper: self.sleeper.unwrap_or_else(|| Arc::new(TokioTime)),
             partition: limiter.partition(&partition_key, &clock),
+            token_partition: limiter.partition(&token::partition_key(token), &clock),
             limiter: limiter.clone(),
             clock: clock.clone(),
             max_response_bytes: self

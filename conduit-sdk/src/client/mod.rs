@@ -18,7 +18,7 @@ use crate::gate::RateLimiter;
 use crate::middleware::Pipeline;
 use crate::shown::Redactor;
 use crate::time::Clock;
-use crate::{CallOptions, CustomTools, Error};
+use crate::{CallOptions, Error};
 
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.conduit.ai";
@@ -67,11 +67,6 @@ impl Client {
     /// `CONDUIT_MAX_RETRIES` and `CONDUIT_RATE_LIMIT` (such as `120/min`).
     pub fn from_env() -> Result<Self, Error> {
         ClientBuilder::from_env()?.build()
-    }
-
-    /// Custom code tools.
-    pub fn custom_tools(&self) -> CustomTools<'_> {
-        CustomTools::new(self)
     }
 
     /// The generated client, with this client's auth and retries applied to
@@ -153,6 +148,14 @@ impl Client {
     /// The rate limiter every request of this client passes.
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub(crate) fn total_timeout(&self) -> Option<Duration> {

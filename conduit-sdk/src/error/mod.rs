@@ -1,8 +1,8 @@
 //! The one error type of the SDK.
 
-mod from_raw;
+mod from_response;
 
-pub(crate) use from_raw::{find, from_raw};
+pub(crate) use from_response::{body_error, find, from_raw, from_reply, refused, transport_error};
 
 use std::fmt;
 use std::time::Duration;

@@ -1,56 +1,48 @@
-//! Auth, the rate-limit gate, retries and tracing for every
-//! request of the raw client: the [`Pipeline`] that progenitor's hooks call.
+//! Auth, the rate-limit gate, retries and tracing: the [`Pipeline`] every
+//! request passes, whether the SDK's generated layer sent it
+//! ([`Client::invoke`](crate::Client)) or the raw client did (through
+//! progenitor's hooks, [`Middleware`]).
 //!
-//! The path of one call, wrappers and raw operations alike:
+//! The path of one call of the SDK, top to bottom:
 //!
 //! ```text
-//!  client.custom_tools().run(id).send()     client.call(|raw| raw.op().send())
-//!   │ input checks (InvalidInput,                 │
-//!   │ nothing sent)                               │
-//!   └──────────────► Client::call_with ◄──────────┘        call.rs
-//!                     │ task-local CallState: attempts, waits, the body kept
-//!                     │ total_timeout around everything below
-//!                     ▼
-//!                generated builder .send()                 conduit-api-gen
-//!                     │ builds the URL (a path parameter that would leave its
-//!                     │ segment: InvalidInput, nothing sent) and the request
-//!                     ├─ Hooks::pre  → Pipeline::prepare   auth, user agent, extra headers
-//!                     └─ Hooks::exec → Pipeline::execute   the partition: the request's
-//!                           │                              workspace_id (query or JSON body),
-//!                           │                              else the client's;
-//!                           │                              then one loop per attempt:
-//!                           ├─ Partition::wait             gate/: cooldown, pacing, the budget
-//!                           ├─ reqwest sends
-//!                           ├─ Outcome::of_response/error  retry.rs: classification
-//!                           ├─ Partition::accepted/throttled
-//!                           ├─ RetryPolicy::decide         wait and loop, or return
-//!                         then, once:
-//!                           └─ Pipeline::finish            body.rs: size cap, stalls;
-//!                                                          a JSON operation's 2xx read whole
-//!                     ▼
-//!                generated decoding → ResponseValue, or progenitor's Error
-//!                     ▼
-//!                error::from_raw → Error                   error/: server text via shown.rs
+//!  client.tickets().list().status("open").send()          api/generated.rs
+//!   │ input checks: path parameters, enums, ranges,
+//!   │ required body fields (InvalidInput, nothing sent);
+//!   │ the client's workspace fills workspace_id
+//!   ▼
+//!  Client::invoke(op, request)                             invoke.rs
+//!   │ Learned::of(op), passed by &mut below; total_timeout
+//!   ├─ Pipeline::prepare                                   auth, user agent, extra headers
+//!   ├─ Pipeline::send_with_retries                         the partition: the request's
+//!   │    │                                                 workspace_id (query or JSON body),
+//!   │    │                                                 else the client's;
+//!   │    │                                                 then one loop per attempt:
+//!   │    ├─ Partition::wait                                gate/: cooldown, pacing, the budget
+//!   │    ├─ reqwest sends
+//!   │    ├─ Outcome::of_response/error                     retry.rs: classification
+//!   │    ├─ Partition::accepted/throttled
+//!   │    └─ RetryPolicy::decide                            wait and loop, or return
+//!   ├─ body::read_all                                      size cap, stalls
+//!   └─ Reply, or error::from_reply → Error                 error/: server text via shown.rs
+//!   ▼
+//!  Reply::decode → Response<T> / Page<T>                   response.rs
 //! ```
 //!
-//! The task-local is how what happened inside the hooks (attempts, the last
-//! status, the server's `Retry-After`, time waited) reaches the error: the
-//! generated code between them passes only the request and the response.
+//! Nothing is carried beside the arguments: what the call learned
+//! ([`Learned`]) is a local of `invoke`, lent to the loop.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use conduit_api_gen::{BoxFuture, Middleware, Operation};
-use futures_util::FutureExt;
-use futures_util::future::Either;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tracing::Instrument;
 
-mod call_state;
+mod learned;
 
-use call_state::learn;
-pub(crate) use call_state::{CALL, CallState, Learned, with_call};
+pub(crate) use learned::Learned;
 
 use crate::body;
 use crate::gate::{Partition, RateLimiter, Refused};
@@ -71,8 +63,11 @@ pub(crate) struct Pipeline {
     pub(crate) sleeper: Arc<dyn Sleep>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limiter: RateLimiter,
-    /// The client's default partition; `None` when the gate is disabled.
+    /// The client's default partition (its workspace's, else its
+    /// token's); `None` when the gate is disabled.
     pub(crate) partition: Option<Arc<Partition>>,
+    /// The token's partition, for requests that target no workspace.
+    pub(crate) token_partition: Option<Arc<Partition>>,
     pub(crate) max_response_bytes: usize,
     pub(crate) read_stall_timeout: Duration,
     /// A per-attempt timeout overriding the HTTP client's.
@@ -81,21 +76,65 @@ pub(crate) struct Pipeline {
     pub(crate) headers: Result<HeaderMap, String>,
 }
 
+/// Which rate-limit partition a request counts against: Conduit limits
+/// requests per workspace, and those that target none per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The workspace the request names (`workspace_id` in its query or
+    /// JSON body), else the client's default.
+    Workspace,
+    /// The token's own partition.
+    Token,
+}
+
 impl Middleware for Pipeline {
     fn prepare(
         &self,
         request: &mut reqwest::Request,
         op: Option<&'static Operation>,
     ) -> Result<(), String> {
-        // No path check here: the generated code refuses a path parameter
-        // that would leave its segment (empty, `.`, `..`, or with a `\`) as
-        // it builds the URL (`conduit_api_gen::request_url`), so every
-        // request reaches its operation's own path.
-        let extra = self.headers.as_ref().map_err(|e| {
-            // The operation is recorded with each attempt; this one is not sent.
-            learn(|l| l.operation = op.map(|o| o.rust_method));
-            e.clone()
-        })?;
+        let _ = op;
+        Pipeline::prepare(self, request)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: reqwest::Request,
+        op: Option<&'static Operation>,
+    ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
+        // The raw client's path: what the call learns has no reader here
+        // (progenitor passes only the request and the response).
+        Box::pin(async move {
+            let mut learned = Learned {
+                operation: op.map(|o| o.rust_method),
+                ..Learned::default()
+            };
+            let response = self
+                .send_with_retries(
+                    |r| client.execute(r),
+                    request,
+                    Scope::Workspace,
+                    &mut learned,
+                )
+                .await?;
+            Ok(body::guard(
+                response,
+                self.max_response_bytes,
+                self.read_stall_timeout,
+            ))
+        })
+    }
+}
+
+impl Pipeline {
+    /// Adds auth, the user agent, the call's extra headers and timeout;
+    /// refuses extra headers that cannot be sent.
+    pub(crate) fn prepare(&self, request: &mut reqwest::Request) -> Result<(), String> {
+        // No path check here: path parameters are checked as the URL is
+        // built (by the SDK's builders, and by the raw client's
+        // `request_url`), so every request reaches its operation's path.
+        let extra = self.headers.as_ref().map_err(Clone::clone)?;
         let headers = request.headers_mut();
         for (name, value) in extra {
             headers.append(name, value.clone());
@@ -107,52 +146,37 @@ impl Middleware for Pipeline {
         }
         Ok(())
     }
-
-    fn execute<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-        request: reqwest::Request,
-        op: Option<&'static Operation>,
-    ) -> BoxFuture<'a, reqwest::Result<reqwest::Response>> {
-        let whole = op.is_some_and(|o| o.reads_whole);
-        // Chained rather than awaited in turn inside an async block, which
-        // would hold both futures and a copy of the request side by side:
-        // see `send_with_retries` for why the size matters.
-        let sent = self.send_with_retries(move |r| client.execute(r), request, op);
-        Box::pin(sent.then(move |result| match result {
-            Ok(response) => Either::Left(self.finish(response, whole).map(Ok)),
-            Err(e) => Either::Right(std::future::ready(Err(e))),
-        }))
-    }
 }
 
 impl Pipeline {
     /// Sends `request` with `send` (the HTTP client; a simulated server in
-    /// tests), retrying as the policy allows.
-    // This future (chained with `finish`'s) is boxed for every call and
-    // held while the call is in flight, so it is kept small: a plain fn
-    // around an `async move` block (an async fn keeps a second copy of its
-    // arguments, here a whole Request), the gate's waits boxed only when
-    // they happen, and the retry copy turned back into the request before
-    // a backoff rather than held beside it.
-    #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
-    fn send_with_retries<'a, S, F>(
-        &'a self,
+    /// tests), retrying as the policy allows, and records in `learned`
+    /// what the call met. When the gate refuses to send, `learned.refused`
+    /// says why and the response is a stand-in 429.
+    pub(crate) async fn send_with_retries<S, F>(
+        &self,
         send: S,
         mut request: reqwest::Request,
-        op: Option<&'static Operation>,
-    ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a
+        scope: Scope,
+        learned: &mut Learned,
+    ) -> reqwest::Result<reqwest::Response>
     where
-        S: Fn(reqwest::Request) -> F + Send + 'a,
-        F: Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a,
+        S: Fn(reqwest::Request) -> F,
+        F: Future<Output = reqwest::Result<reqwest::Response>>,
     {
-        async move {
+        {
             // The workspace the request targets in its query or body, else
-            // the client's own partition, borrowed.
-            let targeted = self.targeted_partition(&request);
-            let partition = targeted.as_ref().or(self.partition.as_ref());
+            // the client's own partition; or the token's.
+            let targeted = match scope {
+                Scope::Workspace => self.targeted_partition(&request),
+                Scope::Token => None,
+            };
+            let partition = match scope {
+                Scope::Workspace => targeted.as_ref().or(self.partition.as_ref()),
+                Scope::Token => self.token_partition.as_ref(),
+            };
             let method = request.method().clone();
-            let operation = op.map(|o| o.rust_method);
+            let operation = learned.operation;
             // Requests sent, and the retries among them that count against
             // `max_retries`.
             let (mut attempt, mut counted) = (1, 0);
@@ -168,13 +192,13 @@ impl Pipeline {
                     match wait.await {
                         Ok(w) => {
                             waited += w;
-                            learn(|l| l.add_waited(w));
+                            learned.add_waited(w);
                         }
                         Err(refused) => {
                             let left = match refused {
                                 Refused::Cooldown(left) => Some(left),
                                 Refused::Turn { waited: w } => {
-                                    learn(|l| l.add_waited(w));
+                                    learned.add_waited(w);
                                     None
                                 }
                             };
@@ -183,7 +207,7 @@ impl Pipeline {
                                 cooldown_left_ms = left.map(|d| d.as_millis() as u64),
                                 "the rate-limit gate would hold this call past max_wait; not sending"
                             );
-                            learn(|l| l.refused = Some(refused));
+                            learned.refused = Some(refused);
                             return Ok(refused_response(request.url(), left));
                         }
                     }
@@ -205,10 +229,7 @@ impl Pipeline {
                 );
                 // Counted before sending: a call cut short mid-attempt still
                 // sent it.
-                learn(|l| {
-                    l.attempts = attempt;
-                    l.operation = operation;
-                });
+                learned.attempts = attempt;
                 let progress = partition.map(|p| p.progress());
                 let sent_at = self.clock.now();
                 let result = send(request).instrument(span.clone()).await;
@@ -240,7 +261,7 @@ impl Pipeline {
                         .decide(&outcome, &method, retry.max(1), budget, &*self.clock);
                 match (&outcome, &partition) {
                     (Outcome::Throttled { retry_after }, _) => {
-                        learn(|l| l.retry_after = *retry_after);
+                        learned.retry_after = *retry_after;
                         let cooldown = match (&decision, retry_after) {
                             (Decision::RetryAfter(wait), _) => *wait,
                             (_, Some(wait)) => *wait,
@@ -255,6 +276,10 @@ impl Pipeline {
                     _ => {}
                 }
                 let (Decision::RetryAfter(wait), Some(next)) = (&decision, replay) else {
+                    if let Ok(response) = &result {
+                        learned.last_status = Some(response.status());
+                        learned.request_id = request_id(response.headers());
+                    }
                     if let Decision::TooLong(wait) = decision {
                         span.in_scope(|| {
                             tracing::warn!(
@@ -282,7 +307,7 @@ impl Pipeline {
                 if !gated {
                     self.sleeper.sleep(wait).await;
                     waited += wait;
-                    learn(|l| l.add_waited(wait));
+                    learned.add_waited(wait);
                 }
                 attempt += 1;
                 counted = retry;
@@ -329,44 +354,6 @@ fn targeted_workspace(request: &reqwest::Request) -> Option<String> {
         .ok()?
         .workspace_id?;
     Some(id.into_owned())
-}
-
-impl Pipeline {
-    /// The final response, its body behind the guard (size cap, stalls).
-    /// A 2xx of an operation that reads its bodies `whole` is read now,
-    /// under the same rules, which costs less than the guard's wrapping;
-    /// so is one whose caller asked for the body as sent (a wrapper's),
-    /// kept in the call's state with the headers (the generated decoding
-    /// does not need them).
-    #[allow(clippy::manual_async_fn, reason = "an async fn copies its arguments")]
-    fn finish(
-        &self,
-        mut response: reqwest::Response,
-        whole: bool,
-    ) -> impl Future<Output = reqwest::Response> + Send + '_ {
-        async move {
-            let success = response.status().is_success();
-            let keep = with_call(|call| {
-                // Recorded for the final response only: what a call's error
-                // reports. The request id is parsed only for a call.
-                call.learn(|l| {
-                    l.last_status = Some(response.status());
-                    l.request_id = request_id(response.headers());
-                });
-                let keep = call.keep_body && success;
-                if keep {
-                    call.set_headers(std::mem::take(response.headers_mut()));
-                }
-                keep
-            })
-            .unwrap_or(false);
-            let (max, stall) = (self.max_response_bytes, self.read_stall_timeout);
-            if !(keep || whole && success) {
-                return body::guard(response, max, stall);
-            }
-            body::read_whole(response, max, stall, keep).await
-        }
-    }
 }
 
 /// The request id a response carries, if any: `x-request-id`, else
@@ -437,11 +424,25 @@ impl Replay {
     }
 }
 
+/// The header that marks the gate's stand-in 429: the raw client hands
+/// back only the response, and this is how [`Client::call`](crate::Client::call)
+/// tells it from the server's.
+pub(crate) const NOT_SENT: &str = "x-conduit-sdk-not-sent";
+
 /// The stand-in for a 429 when the gate refuses to send: what the server
 /// would have said, so that the raw client decodes it as a rate limit.
 /// [`Client::call`](crate::Client::call) reports it as not sent.
 fn refused_response(url: &reqwest::Url, cooldown_left: Option<Duration>) -> reqwest::Response {
-    let mut response = http::Response::builder().status(http::StatusCode::TOO_MANY_REQUESTS);
+    let mut response = http::Response::builder()
+        .status(http::StatusCode::TOO_MANY_REQUESTS)
+        .header(
+            NOT_SENT,
+            if cooldown_left.is_some() {
+                "cooldown"
+            } else {
+                "turn"
+            },
+        );
     if let Some(left) = cooldown_left {
         let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         response = response.header(http::header::RETRY_AFTER, secs);
@@ -475,44 +476,12 @@ mod tests {
             clock: Arc::new(ManualTime::new()),
             limiter: RateLimiter::disabled(),
             partition: None,
+            token_partition: None,
             max_response_bytes: 1024,
             read_stall_timeout: Duration::from_secs(10),
             attempt_timeout: None,
             headers: Ok(HeaderMap::new()),
         }
-    }
-
-    /// A response of `status` with a JSON body.
-    fn response(status: u16) -> reqwest::Response {
-        let mut r = http::Response::new(reqwest::Body::from(r#"{"a":1}"#));
-        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-        reqwest::Response::from(r)
-    }
-
-    #[tokio::test]
-    async fn a_2xx_of_an_operation_that_reads_whole_is_read_by_the_middleware() {
-        let p = pipeline();
-        // Read now, with or without a call, and handed on to the decoding.
-        let without = p.finish(response(200), true).await;
-        let with = CALL.scope(CallState::new(false), p.finish(response(200), true));
-        for mut r in [without, with.await] {
-            let read = r.extensions_mut().remove::<conduit_api_gen::BodyRead>();
-            assert_eq!(read.unwrap().0, r#"{"a":1}"#);
-        }
-        // A body another decoding streams, or an error's, stays unread.
-        for (status, whole) in [(200, false), (500, true)] {
-            let r = p.finish(response(status), whole).await;
-            assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_none());
-            assert_eq!(r.bytes().await.unwrap(), r#"{"a":1}"#, "{status}");
-        }
-        // A wrapper's 2xx is read, and kept as sent, whatever the operation.
-        let mut kept =
-            std::pin::pin!(CALL.scope(CallState::new(true), p.finish(response(200), false)));
-        let r = kept.as_mut().await;
-        assert!(r.extensions().get::<conduit_api_gen::BodyRead>().is_some());
-        let call = kept.take_value().unwrap();
-        assert_eq!(call.take_body().unwrap(), r#"{"a":1}"#);
-        assert!(call.take_headers().is_some());
     }
 
     /// Sends `method` to a server answering 503 once, then 200; returns the
@@ -534,7 +503,12 @@ mod tests {
         let client = reqwest::Client::new();
         let request = client.request(m, server.uri()).build().unwrap();
         let status = transport
-            .send_with_retries(|r| client.execute(r), request, None)
+            .send_with_retries(
+                |r| client.execute(r),
+                request,
+                Scope::Workspace,
+                &mut Learned::default(),
+            )
             .await
             .unwrap()
             .status()

@@ -125,6 +125,7 @@ fn pipeline(limiter: RateLimiter, retry: RetryPolicy) -> Arc<Pipeline> {
         retry,
         sleeper: Arc::new(TokioTime),
         partition: limiter.partition("workspace:sim", &clock),
+        token_partition: None,
         clock,
         limiter,
         max_response_bytes: 1024,
@@ -192,11 +193,16 @@ async fn run(pipeline: Arc<Pipeline>, limit: Limit, tasks: usize, calls: usize) 
                         "http://sim.invalid/v1/x".parse().unwrap(),
                     );
                     let server = server.clone();
-                    let sent =
-                        pipeline.send_with_retries(move |r| send(server.clone(), r), request, None);
-                    let mut scoped = std::pin::pin!(CALL.scope(CallState::new(false), sent));
-                    let response = scoped.as_mut().await.unwrap();
-                    let learned = scoped.take_value().unwrap().take_learned();
+                    let mut learned = Learned::default();
+                    let response = pipeline
+                        .send_with_retries(
+                            move |r| send(server.clone(), r),
+                            request,
+                            Scope::Workspace,
+                            &mut learned,
+                        )
+                        .await
+                        .unwrap();
                     ended.push(Ended {
                         ok: response.status().is_success(),
                         refused: learned.refused.is_some(),
