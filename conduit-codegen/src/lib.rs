@@ -41,6 +41,10 @@ pub const GENERATED_FILE: &str = "conduit-api-gen/src/generated.rs";
 /// Where the SDK's generated per-operation layer lives.
 pub const SDK_FILE: &str = "conduit-sdk/src/api/generated.rs";
 
+/// Where the generated call of every operation, for the SDK's conformance
+/// test against Prism, lives.
+pub const EVERY_OPERATION_FILE: &str = "conduit-sdk/tests/conformance/every_operation.rs";
+
 /// Where the checked-in typed `httpmock` extensions live.
 pub const MOCK_FILE: &str = "conduit-api-gen/src/mock.rs";
 

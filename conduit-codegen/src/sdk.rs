@@ -53,6 +53,10 @@ pub struct SdkLayer {
     pub code: String,
     /// Every operation, in spec order.
     pub operations: Vec<SdkOperation>,
+    /// Formatted Rust source of `every_operation(client)`, which calls each
+    /// operation once with sample arguments (for the conformance test
+    /// against Prism, `conduit-sdk/tests/conformance/every_operation.rs`).
+    pub every_operation: String,
 }
 
 /// Generates the layer for `spec` (normalised, as progenitor saw it) from
@@ -63,6 +67,7 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
     let mut items = Vec::new();
     let mut operations = Vec::new();
     let mut taken = BTreeSet::new();
+    let mut calls = Vec::new();
     for op in &surface.operations {
         let raw = &spec["paths"][&op.path][op.method.to_ascii_lowercase()];
         let (group, action) = names(raw, &op.operation_id);
@@ -72,6 +77,7 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
             )));
         }
         let built = Built::new(spec, raw, op, &types)?;
+        calls.push(built.sample_call(&group, &action));
         let path_params = built.path_params.clone();
         let paged = built.paged;
         let (method_tokens, builder_tokens) = built.tokens(&group, &action)?;
@@ -124,9 +130,27 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
     };
     let file: syn::File = syn::parse2(tokens)
         .map_err(|e| Error::Generate(format!("the SDK layer does not parse: {e}")))?;
+    let count = calls.len();
+    let every: syn::File = syn::parse2(quote! {
+        /// How many operations [`every_operation`] calls.
+        pub const OPERATION_COUNT: usize = #count;
+
+        /// Calls every operation of the spec once through the SDK, with
+        /// sample path parameters and required body fields:
+        /// `(operationId, outcome)`, in spec order.
+        pub async fn every_operation(
+            client: &conduit_sdk::Client,
+        ) -> Vec<(&'static str, conduit_sdk::Result<()>)> {
+            let mut outcomes = Vec::new();
+            #(outcomes.push(#calls);)*
+            outcomes
+        }
+    })
+    .map_err(|e| Error::Generate(format!("every_operation does not parse: {e}")))?;
     Ok(SdkLayer {
         code: prettyplease::unparse(&file),
         operations,
+        every_operation: prettyplease::unparse(&every),
     })
 }
 
@@ -542,6 +566,12 @@ impl<'s> Built<'s> {
         }
         let args: Vec<syn::Ident> = self.path_params.iter().map(|p| ident(&snake(p))).collect();
         let arg_names = &self.path_params;
+        let required: Vec<&str> = self
+            .query
+            .iter()
+            .filter(|(_, _, p)| p["required"] == true)
+            .map(|(n, _, _)| n.as_str())
+            .collect();
         let has_body = self.body.is_some();
         let workspace = &self.workspace;
         let (rust_method, operation_id, method, path) =
@@ -565,7 +595,8 @@ impl<'s> Built<'s> {
             ///
             #[doc = #example]
             pub fn #action_ident(&self, #(#args: impl Into<String>),*) -> #builder<'a> {
-                let request = Request::new(self.client, &#const_name, #workspace, #has_body);
+                let request = Request::new(self.client, &#const_name, #workspace, #has_body)
+                    .requires(&[#(#required),*]);
                 #(let request = request.path(#arg_names, #args);)*
                 #builder { request }
             }
@@ -803,6 +834,40 @@ impl<'s> Built<'s> {
         Ok((method_tokens, builder_tokens))
     }
 
+    /// `(operationId, outcome)` of calling this operation with sample
+    /// path parameters and the body's required fields.
+    fn sample_call(&self, group: &str, action: &str) -> TokenStream {
+        let group = ident(group);
+        let action = ident(action);
+        let operation_id = &self.op.operation_id;
+        let args = self.path_params.iter().map(|p| format!("{p}_123"));
+        let fields: Vec<(String, Value)> = match &self.body {
+            Some((_, fields, schema)) => fields
+                .iter()
+                .filter(|f| {
+                    schema["required"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|v| v == f.json.as_str()))
+                        && f.json != "workspace_id"
+                })
+                .map(|f| {
+                    (
+                        f.json.clone(),
+                        sample(&schema["properties"][f.json.as_str()]),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let setters = fields.iter().map(|(name, value)| {
+            let value = value.to_string();
+            quote!(.field(#name, &::serde_json::from_str::<::serde_json::Value>(#value).unwrap()))
+        });
+        quote! {
+            (#operation_id, client.#group().#action(#(#args),*)#(#setters)*.send().await.map(|_| ()))
+        }
+    }
+
     /// Setters for the example: the body's required string fields.
     fn example_setters(&self) -> String {
         let Some((_, fields, schema)) = &self.body else {
@@ -820,6 +885,25 @@ impl<'s> Built<'s> {
             .filter(|f| type_text(&unoptional(&f.ty)).ends_with("String"))
             .map(|f| format!(".{}(\"…\")", snake(&f.json)))
             .collect()
+    }
+}
+
+/// A value of `schema`'s type: its example, its first enum value, its
+/// minimum, or a plain value of the type.
+fn sample(schema: &Value) -> Value {
+    if let Some(example) = schema.get("example") {
+        return example.clone();
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    match schema["type"].as_str() {
+        Some("integer") => Value::from(schema["minimum"].as_i64().unwrap_or(1)),
+        Some("number") => Value::from(1.0),
+        Some("boolean") => Value::Bool(true),
+        Some("array") => Value::Array(Vec::new()),
+        Some("object") => Value::Object(Default::default()),
+        _ => Value::String("sample".into()),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::RetryPolicy;
 ///
 /// Give them to [`Client::with_options`](crate::Client::with_options) for a
 /// derived client (cheap: it shares the connection pool and the rate-limit
-/// gate), or to [`RunTool::options`](crate::RunTool::options) for one call.
+/// gate), or to any builder's `options` (such as [`RunCustomTool::options`](crate::api::RunCustomTool::options)) for one call.
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::surface_diff::section_changes;
 use conduit_codegen::{
-    GENERATED_FILE, GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE, SURFACE_FILE, Source,
-    VENDORED_SPEC, generate, json::METHODS, merge::merge,
+    EVERY_OPERATION_FILE, GENERATED_FILE, GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE,
+    SURFACE_FILE, Source, VENDORED_SPEC, generate, json::METHODS, merge::merge,
 };
 
 use crate::{cargo, root, run_step};
@@ -74,6 +74,7 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         (GENERATED_FILE, &generated.code),
         (MOCK_FILE, &generated.mock),
         (SDK_FILE, &generated.sdk.code),
+        (EVERY_OPERATION_FILE, &generated.sdk.every_operation),
     ]
     .into_iter()
     .map(|(file, code)| (file, root.join(file), format!("{GENERATED_HEADER}{code}")))

@@ -187,6 +187,8 @@ fn conformance() -> Command {
         "conformance",
         "--",
         "--ignored",
+        // Shows the count of operations exercised.
+        "--nocapture",
     ]);
     cmd
 }

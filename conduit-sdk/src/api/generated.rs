@@ -28,7 +28,8 @@ impl<'a> Agents<'a> {
  # Ok(()) }
  ```*/
     pub fn list(&self) -> ListAgents<'a> {
-        let request = Request::new(self.client, &LIST_AGENTS, Workspace::Query, false);
+        let request = Request::new(self.client, &LIST_AGENTS, Workspace::Query, false)
+            .requires(&["workspace_id"]);
         ListAgents { request }
     }
     /// Create V2 chat agent.
@@ -43,7 +44,8 @@ impl<'a> Agents<'a> {
  # Ok(()) }
  ```*/
     pub fn create(&self) -> CreateAgent<'a> {
-        let request = Request::new(self.client, &CREATE_AGENT, Workspace::Body, true);
+        let request = Request::new(self.client, &CREATE_AGENT, Workspace::Body, true)
+            .requires(&[]);
         CreateAgent { request }
     }
     /// Get agent by id.
@@ -58,7 +60,8 @@ impl<'a> Agents<'a> {
  # Ok(()) }
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetAgent<'a> {
-        let request = Request::new(self.client, &GET_AGENT, Workspace::Query, false);
+        let request = Request::new(self.client, &GET_AGENT, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         GetAgent { request }
     }
@@ -74,7 +77,8 @@ impl<'a> Agents<'a> {
  # Ok(()) }
  ```*/
     pub fn delete(&self, id: impl Into<String>) -> DeleteAgent<'a> {
-        let request = Request::new(self.client, &DELETE_AGENT, Workspace::Query, false);
+        let request = Request::new(self.client, &DELETE_AGENT, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         DeleteAgent { request }
     }
@@ -90,7 +94,8 @@ impl<'a> Agents<'a> {
  # Ok(()) }
  ```*/
     pub fn update(&self, id: impl Into<String>) -> UpdateAgent<'a> {
-        let request = Request::new(self.client, &UPDATE_AGENT, Workspace::Query, true);
+        let request = Request::new(self.client, &UPDATE_AGENT, Workspace::Query, true)
+            .requires(&[]);
         let request = request.path("id", id);
         UpdateAgent { request }
     }
@@ -110,7 +115,8 @@ impl<'a> Agents<'a> {
         id: impl Into<String>,
         run_id: impl Into<String>,
     ) -> GetAgentRun<'a> {
-        let request = Request::new(self.client, &GET_AGENT_RUN, Workspace::Query, false);
+        let request = Request::new(self.client, &GET_AGENT_RUN, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         let request = request.path("run_id", run_id);
         GetAgentRun { request }
@@ -128,11 +134,12 @@ impl<'a> Agents<'a> {
  ```*/
     pub fn list_runs(&self, id: impl Into<String>) -> ListAgentRuns<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_AGENT_RUNS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_AGENT_RUNS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListAgentRuns { request }
     }
@@ -148,7 +155,8 @@ impl<'a> Agents<'a> {
  # Ok(()) }
  ```*/
     pub fn run(&self, id: impl Into<String>) -> RunAgent<'a> {
-        let request = Request::new(self.client, &RUN_AGENT, Workspace::Query, true);
+        let request = Request::new(self.client, &RUN_AGENT, Workspace::Query, true)
+            .requires(&[]);
         let request = request.path("id", id);
         RunAgent { request }
     }
@@ -178,11 +186,12 @@ impl<'a> Appointments<'a> {
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetAppointment<'a> {
         let request = Request::new(
-            self.client,
-            &GET_APPOINTMENT,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &GET_APPOINTMENT,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         GetAppointment { request }
     }
@@ -199,11 +208,12 @@ impl<'a> Appointments<'a> {
  ```*/
     pub fn list(&self) -> ListAppointments<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_APPOINTMENTS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_APPOINTMENTS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&["workspace_id"]);
         ListAppointments { request }
     }
 }
@@ -231,7 +241,8 @@ impl<'a> Calls<'a> {
  # Ok(()) }
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetCall<'a> {
-        let request = Request::new(self.client, &GET_CALL, Workspace::Query, false);
+        let request = Request::new(self.client, &GET_CALL, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         GetCall { request }
     }
@@ -260,7 +271,8 @@ impl<'a> Contacts<'a> {
  # Ok(()) }
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetContact<'a> {
-        let request = Request::new(self.client, &GET_CONTACT, Workspace::Query, false);
+        let request = Request::new(self.client, &GET_CONTACT, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         GetContact { request }
     }
@@ -280,11 +292,12 @@ impl<'a> Contacts<'a> {
         id: impl Into<String>,
     ) -> ListContactHelpdeskTickets<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_CONTACT_HELPDESK_TICKETS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_CONTACT_HELPDESK_TICKETS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListContactHelpdeskTickets {
             request,
@@ -302,7 +315,8 @@ impl<'a> Contacts<'a> {
  # Ok(()) }
  ```*/
     pub fn list(&self) -> ListContacts<'a> {
-        let request = Request::new(self.client, &LIST_CONTACTS, Workspace::Query, false);
+        let request = Request::new(self.client, &LIST_CONTACTS, Workspace::Query, false)
+            .requires(&["workspace_id"]);
         ListContacts { request }
     }
     /// Send a proactive message to a contact.
@@ -318,11 +332,12 @@ impl<'a> Contacts<'a> {
  ```*/
     pub fn send_message(&self, id: impl Into<String>) -> SendContactMessage<'a> {
         let request = Request::new(
-            self.client,
-            &SEND_CONTACT_MESSAGE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &SEND_CONTACT_MESSAGE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         SendContactMessage { request }
     }
@@ -352,11 +367,12 @@ impl<'a> Conversations<'a> {
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetConversation<'a> {
         let request = Request::new(
-            self.client,
-            &GET_CONVERSATION,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &GET_CONVERSATION,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         GetConversation { request }
     }
@@ -373,11 +389,12 @@ impl<'a> Conversations<'a> {
  ```*/
     pub fn list(&self) -> ListConversations<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_CONVERSATIONS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_CONVERSATIONS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&["workspace_id"]);
         ListConversations { request }
     }
     /// List messages for conversation.
@@ -393,11 +410,12 @@ impl<'a> Conversations<'a> {
  ```*/
     pub fn messages(&self, id: impl Into<String>) -> ListConversationMessages<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_CONVERSATION_MESSAGES,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_CONVERSATION_MESSAGES,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListConversationMessages {
             request,
@@ -416,11 +434,12 @@ impl<'a> Conversations<'a> {
  ```*/
     pub fn send_message(&self, id: impl Into<String>) -> SendConversationMessage<'a> {
         let request = Request::new(
-            self.client,
-            &SEND_CONVERSATION_MESSAGE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &SEND_CONVERSATION_MESSAGE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         SendConversationMessage { request }
     }
@@ -450,11 +469,12 @@ impl<'a> CustomTools<'a> {
  ```*/
     pub fn list(&self) -> ListCustomTools<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_CUSTOM_TOOLS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_CUSTOM_TOOLS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&["workspace_id"]);
         ListCustomTools { request }
     }
     /// Create custom tool.
@@ -470,11 +490,12 @@ impl<'a> CustomTools<'a> {
  ```*/
     pub fn create(&self) -> CreateCustomTool<'a> {
         let request = Request::new(
-            self.client,
-            &CREATE_CUSTOM_TOOL,
-            Workspace::Body,
-            true,
-        );
+                self.client,
+                &CREATE_CUSTOM_TOOL,
+                Workspace::Body,
+                true,
+            )
+            .requires(&[]);
         CreateCustomTool { request }
     }
     /// Get custom tool by id.
@@ -490,11 +511,12 @@ impl<'a> CustomTools<'a> {
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetCustomTool<'a> {
         let request = Request::new(
-            self.client,
-            &GET_CUSTOM_TOOL,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &GET_CUSTOM_TOOL,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         GetCustomTool { request }
     }
@@ -511,11 +533,12 @@ impl<'a> CustomTools<'a> {
  ```*/
     pub fn delete(&self, id: impl Into<String>) -> DeleteCustomTool<'a> {
         let request = Request::new(
-            self.client,
-            &DELETE_CUSTOM_TOOL,
-            Workspace::Implied,
-            false,
-        );
+                self.client,
+                &DELETE_CUSTOM_TOOL,
+                Workspace::Implied,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         DeleteCustomTool { request }
     }
@@ -532,11 +555,12 @@ impl<'a> CustomTools<'a> {
  ```*/
     pub fn update(&self, id: impl Into<String>) -> UpdateCustomTool<'a> {
         let request = Request::new(
-            self.client,
-            &UPDATE_CUSTOM_TOOL,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &UPDATE_CUSTOM_TOOL,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         UpdateCustomTool { request }
     }
@@ -552,7 +576,8 @@ impl<'a> CustomTools<'a> {
  # Ok(()) }
  ```*/
     pub fn run(&self, id: impl Into<String>) -> RunCustomTool<'a> {
-        let request = Request::new(self.client, &RUN_CUSTOM_TOOL, Workspace::Body, true);
+        let request = Request::new(self.client, &RUN_CUSTOM_TOOL, Workspace::Body, true)
+            .requires(&[]);
         let request = request.path("id", id);
         RunCustomTool { request }
     }
@@ -569,11 +594,12 @@ impl<'a> CustomTools<'a> {
  ```*/
     pub fn runtimes(&self) -> ListCustomToolRuntimes<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_CUSTOM_TOOL_RUNTIMES,
-            Workspace::None,
-            false,
-        );
+                self.client,
+                &LIST_CUSTOM_TOOL_RUNTIMES,
+                Workspace::None,
+                false,
+            )
+            .requires(&[]);
         ListCustomToolRuntimes { request }
     }
 }
@@ -602,11 +628,12 @@ impl<'a> Escalations<'a> {
  ```*/
     pub fn assign(&self, id: impl Into<String>) -> AssignEscalation<'a> {
         let request = Request::new(
-            self.client,
-            &ASSIGN_ESCALATION,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &ASSIGN_ESCALATION,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         AssignEscalation { request }
     }
@@ -623,11 +650,12 @@ impl<'a> Escalations<'a> {
  ```*/
     pub fn list(&self) -> ListEscalations<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_ESCALATIONS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_ESCALATIONS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&["workspace_id"]);
         ListEscalations { request }
     }
     /// Resolve escalation.
@@ -643,11 +671,12 @@ impl<'a> Escalations<'a> {
  ```*/
     pub fn resolve(&self, id: impl Into<String>) -> ResolveEscalation<'a> {
         let request = Request::new(
-            self.client,
-            &RESOLVE_ESCALATION,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &RESOLVE_ESCALATION,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ResolveEscalation { request }
     }
@@ -677,11 +706,12 @@ impl<'a> HelpdeskTickets<'a> {
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetHelpdeskTicket<'a> {
         let request = Request::new(
-            self.client,
-            &GET_HELPDESK_TICKET,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &GET_HELPDESK_TICKET,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         GetHelpdeskTicket { request }
     }
@@ -711,11 +741,12 @@ impl<'a> InboxTypes<'a> {
  ```*/
     pub fn list(&self) -> ListInboxTypes<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_INBOX_TYPES,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_INBOX_TYPES,
+                Workspace::Query,
+                false,
+            )
+            .requires(&["workspace_id"]);
         ListInboxTypes { request }
     }
 }
@@ -744,11 +775,12 @@ impl<'a> Knowledge<'a> {
  ```*/
     pub fn create_node(&self) -> CreateKnowledgeNode<'a> {
         let request = Request::new(
-            self.client,
-            &CREATE_KNOWLEDGE_NODE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &CREATE_KNOWLEDGE_NODE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&["workspace_id"]);
         CreateKnowledgeNode { request }
     }
     /// Search knowledge nodes.
@@ -764,11 +796,12 @@ impl<'a> Knowledge<'a> {
  ```*/
     pub fn search_nodes(&self) -> SearchKnowledgeNodes<'a> {
         let request = Request::new(
-            self.client,
-            &SEARCH_KNOWLEDGE_NODES,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &SEARCH_KNOWLEDGE_NODES,
+                Workspace::Query,
+                true,
+            )
+            .requires(&["workspace_id"]);
         SearchKnowledgeNodes { request }
     }
     /// Search knowledge base.
@@ -784,11 +817,12 @@ impl<'a> Knowledge<'a> {
  ```*/
     pub fn search(&self) -> SearchKnowledgeBase<'a> {
         let request = Request::new(
-            self.client,
-            &SEARCH_KNOWLEDGE_BASE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &SEARCH_KNOWLEDGE_BASE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&["workspace_id"]);
         SearchKnowledgeBase { request }
     }
     /// Update knowledge node.
@@ -804,11 +838,12 @@ impl<'a> Knowledge<'a> {
  ```*/
     pub fn update_node(&self, node_id: impl Into<String>) -> UpdateKnowledgeNode<'a> {
         let request = Request::new(
-            self.client,
-            &UPDATE_KNOWLEDGE_NODE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &UPDATE_KNOWLEDGE_NODE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&["workspace_id"]);
         let request = request.path("node_id", node_id);
         UpdateKnowledgeNode { request }
     }
@@ -838,11 +873,12 @@ impl<'a> Reservations<'a> {
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetReservation<'a> {
         let request = Request::new(
-            self.client,
-            &GET_RESERVATION,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &GET_RESERVATION,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         GetReservation { request }
     }
@@ -859,11 +895,12 @@ impl<'a> Reservations<'a> {
  ```*/
     pub fn list(&self) -> ListReservations<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_RESERVATIONS,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_RESERVATIONS,
+                Workspace::Query,
+                false,
+            )
+            .requires(&["workspace_id"]);
         ListReservations { request }
     }
 }
@@ -891,7 +928,8 @@ impl<'a> Skills<'a> {
  # Ok(()) }
  ```*/
     pub fn list(&self) -> ListSkills<'a> {
-        let request = Request::new(self.client, &LIST_SKILLS, Workspace::Query, false);
+        let request = Request::new(self.client, &LIST_SKILLS, Workspace::Query, false)
+            .requires(&["workspace_id"]);
         ListSkills { request }
     }
     /// Create skill.
@@ -906,7 +944,8 @@ impl<'a> Skills<'a> {
  # Ok(()) }
  ```*/
     pub fn create(&self) -> CreateSkill<'a> {
-        let request = Request::new(self.client, &CREATE_SKILL, Workspace::Body, true);
+        let request = Request::new(self.client, &CREATE_SKILL, Workspace::Body, true)
+            .requires(&[]);
         CreateSkill { request }
     }
     /// Get skill by id.
@@ -921,7 +960,8 @@ impl<'a> Skills<'a> {
  # Ok(()) }
  ```*/
     pub fn get(&self, id: impl Into<String>) -> GetSkill<'a> {
-        let request = Request::new(self.client, &GET_SKILL, Workspace::Query, false);
+        let request = Request::new(self.client, &GET_SKILL, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         GetSkill { request }
     }
@@ -937,7 +977,8 @@ impl<'a> Skills<'a> {
  # Ok(()) }
  ```*/
     pub fn update(&self, id: impl Into<String>) -> UpdateSkill<'a> {
-        let request = Request::new(self.client, &UPDATE_SKILL, Workspace::Query, true);
+        let request = Request::new(self.client, &UPDATE_SKILL, Workspace::Query, true)
+            .requires(&[]);
         let request = request.path("id", id);
         UpdateSkill { request }
     }
@@ -966,7 +1007,8 @@ impl<'a> Tickets<'a> {
  # Ok(()) }
  ```*/
     pub fn close(&self, id: impl Into<String>) -> CloseTicket<'a> {
-        let request = Request::new(self.client, &CLOSE_TICKET, Workspace::Query, false);
+        let request = Request::new(self.client, &CLOSE_TICKET, Workspace::Query, false)
+            .requires(&[]);
         let request = request.path("id", id);
         CloseTicket { request }
     }
@@ -983,11 +1025,12 @@ impl<'a> Tickets<'a> {
  ```*/
     pub fn list_notes(&self, id: impl Into<String>) -> ListTicketNotes<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_TICKET_NOTES,
-            Workspace::Query,
-            false,
-        );
+                self.client,
+                &LIST_TICKET_NOTES,
+                Workspace::Query,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListTicketNotes { request }
     }
@@ -1004,11 +1047,12 @@ impl<'a> Tickets<'a> {
  ```*/
     pub fn create_note(&self, id: impl Into<String>) -> CreateTicketNote<'a> {
         let request = Request::new(
-            self.client,
-            &CREATE_TICKET_NOTE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &CREATE_TICKET_NOTE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         CreateTicketNote { request }
     }
@@ -1024,7 +1068,8 @@ impl<'a> Tickets<'a> {
  # Ok(()) }
  ```*/
     pub fn list(&self) -> ListTickets<'a> {
-        let request = Request::new(self.client, &LIST_TICKETS, Workspace::Query, false);
+        let request = Request::new(self.client, &LIST_TICKETS, Workspace::Query, false)
+            .requires(&["workspace_id"]);
         ListTickets { request }
     }
     /// Send message to ticket.
@@ -1040,11 +1085,12 @@ impl<'a> Tickets<'a> {
  ```*/
     pub fn send_message(&self, id: impl Into<String>) -> SendTicketMessage<'a> {
         let request = Request::new(
-            self.client,
-            &SEND_TICKET_MESSAGE,
-            Workspace::Query,
-            true,
-        );
+                self.client,
+                &SEND_TICKET_MESSAGE,
+                Workspace::Query,
+                true,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         SendTicketMessage { request }
     }
@@ -1074,11 +1120,12 @@ impl<'a> Workspaces<'a> {
  ```*/
     pub fn list_users(&self, id: impl Into<String>) -> ListWorkspaceUsers<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_WORKSPACE_USERS,
-            Workspace::Implied,
-            false,
-        );
+                self.client,
+                &LIST_WORKSPACE_USERS,
+                Workspace::Implied,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListWorkspaceUsers { request }
     }
@@ -1094,12 +1141,8 @@ impl<'a> Workspaces<'a> {
  # Ok(()) }
  ```*/
     pub fn list(&self) -> ListWorkspaces<'a> {
-        let request = Request::new(
-            self.client,
-            &LIST_WORKSPACES,
-            Workspace::None,
-            false,
-        );
+        let request = Request::new(self.client, &LIST_WORKSPACES, Workspace::None, false)
+            .requires(&[]);
         ListWorkspaces { request }
     }
     /// List workspace roles.
@@ -1115,11 +1158,12 @@ impl<'a> Workspaces<'a> {
  ```*/
     pub fn roles(&self, id: impl Into<String>) -> ListWorkspaceRoles<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_WORKSPACE_ROLES,
-            Workspace::Implied,
-            false,
-        );
+                self.client,
+                &LIST_WORKSPACE_ROLES,
+                Workspace::Implied,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListWorkspaceRoles { request }
     }
@@ -1136,11 +1180,12 @@ impl<'a> Workspaces<'a> {
  ```*/
     pub fn senders(&self, id: impl Into<String>) -> ListWorkspaceSenders<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_WORKSPACE_SENDERS,
-            Workspace::Implied,
-            false,
-        );
+                self.client,
+                &LIST_WORKSPACE_SENDERS,
+                Workspace::Implied,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListWorkspaceSenders { request }
     }
@@ -1160,11 +1205,12 @@ impl<'a> Workspaces<'a> {
         id: impl Into<String>,
     ) -> ListWhatsappTemplates<'a> {
         let request = Request::new(
-            self.client,
-            &LIST_WHATSAPP_TEMPLATES,
-            Workspace::Implied,
-            false,
-        );
+                self.client,
+                &LIST_WHATSAPP_TEMPLATES,
+                Workspace::Implied,
+                false,
+            )
+            .requires(&[]);
         let request = request.path("id", id);
         ListWhatsappTemplates { request }
     }

@@ -61,7 +61,7 @@ pub(crate) fn items<B: Paged>(builder: B) -> impl Stream<Item = Result<B::Item>>
             };
             state.next = match (page.has_more, page.next_cursor) {
                 (true, Some(next)) if !state.seen.insert(next.clone()) => {
-                    return Some((Err(repeated(&next)), state));
+                    Next::Fail(repeated(&next))
                 }
                 (true, Some(next)) => Next::At(next),
                 (true, None) => Next::Fail(

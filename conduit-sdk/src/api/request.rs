@@ -45,6 +45,8 @@ pub(crate) struct Request<'a> {
     /// The body's fields as set; `None` for an operation without a body.
     body: Option<Map<String, Value>>,
     options: Option<CallOptions>,
+    /// The query parameters the operation requires.
+    required: &'static [&'static str],
     /// The first input refused, reported when sent.
     invalid: Option<String>,
 }
@@ -64,8 +66,15 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             body: has_body.then(Map::new),
             options: None,
+            required: &[],
             invalid: None,
         }
+    }
+
+    /// The query parameters the operation requires, checked when sent.
+    pub(crate) fn requires(mut self, names: &'static [&'static str]) -> Self {
+        self.required = names;
+        self
     }
 
     fn refuse(&mut self, why: String) {
@@ -248,6 +257,18 @@ impl<'a> Request<'a> {
                 }
             }
             _ => {}
+        }
+        if let Some(missing) = self
+            .required
+            .iter()
+            .find(|name| !self.query.iter().any(|(n, _)| n == *name))
+        {
+            let hint = if *missing == "workspace_id" {
+                "; set it on the call, or a default on the client"
+            } else {
+                ""
+            };
+            self.refuse(format!("{missing} is required{hint}"));
         }
         if let Some(why) = self.invalid {
             return Err(Error::invalid_input(why).with_operation(Some(self.op.rust_method)));
