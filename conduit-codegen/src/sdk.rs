@@ -563,6 +563,9 @@ impl<'s> Built<'s> {
             description.lines().map(|l| format!(" {l}")).collect();
         if description.trim() == summary.trim() || description.trim().is_empty() {
             description_docs.clear();
+        } else {
+            // A paragraph of its own: rustdoc shows the summary line alone.
+            description_docs.insert(0, String::new());
         }
         let args: Vec<syn::Ident> = self.path_params.iter().map(|p| ident(&snake(p))).collect();
         let arg_names = &self.path_params;

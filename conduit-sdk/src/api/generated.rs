@@ -17,6 +17,7 @@ impl Client {
 }
 impl<'a> Agents<'a> {
     /// List V2 chat agents.
+    ///
     /// Lists a workspace's V2 chat agents, a page at a time.
     ///
     /// `GET /v1/agents` (listAgents).
@@ -33,6 +34,7 @@ impl<'a> Agents<'a> {
         ListAgents { request }
     }
     /// Create V2 chat agent.
+    ///
     /// Creates a V2 chat agent with its instructions, guardrails, skills and triggers.
     ///
     /// `POST /v1/agents` (createAgent).
@@ -49,6 +51,7 @@ impl<'a> Agents<'a> {
         CreateAgent { request }
     }
     /// Get agent by id.
+    ///
     /// Returns one V2 chat agent with its triggers.
     ///
     /// `GET /v1/agents/{id}` (getAgent).
@@ -66,6 +69,7 @@ impl<'a> Agents<'a> {
         GetAgent { request }
     }
     /// Delete V2 chat agent.
+    ///
     /// Soft-deletes a V2 chat agent and takes it off its triggers. Needs a token with write access.
     ///
     /// `DELETE /v1/agents/{id}` (deleteAgent).
@@ -83,6 +87,7 @@ impl<'a> Agents<'a> {
         DeleteAgent { request }
     }
     /// Patch V2 chat agent.
+    ///
     /// Changes the fields given of a V2 chat agent; skill_ids and triggers replace the agent's when present.
     ///
     /// `PATCH /v1/agents/{id}` (updateAgent).
@@ -100,6 +105,7 @@ impl<'a> Agents<'a> {
         UpdateAgent { request }
     }
     /// Get agent run.
+    ///
     /// Returns one run of an agent with its response, reflection and the tools it called.
     ///
     /// `GET /v1/agents/{id}/runs/{run_id}` (getAgentRun).
@@ -122,6 +128,7 @@ impl<'a> Agents<'a> {
         GetAgentRun { request }
     }
     /// List agent runs.
+    ///
     /// Lists an agent's runs, newest first.
     ///
     /// `GET /v1/agents/{id}/runs` (listAgentRuns).
@@ -144,6 +151,7 @@ impl<'a> Agents<'a> {
         ListAgentRuns { request }
     }
     /// Run V2 chat agent.
+    ///
     /// Starts a V2 chat agent now through one of its triggers. A cron trigger runs at once; webhook and workflow triggers get the payload; channel and message triggers cannot be started this way. Needs a token with write access.
     ///
     /// `POST /v1/agents/{id}/run` (runAgent).
@@ -174,6 +182,7 @@ impl Client {
 }
 impl<'a> Appointments<'a> {
     /// Get appointment by id.
+    ///
     /// Returns one appointment.
     ///
     /// `GET /v1/appointments/{id}` (getAppointment).
@@ -196,6 +205,7 @@ impl<'a> Appointments<'a> {
         GetAppointment { request }
     }
     /// List appointments.
+    ///
     /// Lists a workspace's appointments, a page at a time.
     ///
     /// `GET /v1/appointments` (listAppointments).
@@ -230,6 +240,7 @@ impl Client {
 }
 impl<'a> Calls<'a> {
     /// Get call by id.
+    ///
     /// Returns one call with its summary, and its transcript and recording URL when they exist.
     ///
     /// `GET /v1/calls/{id}` (getCall).
@@ -260,6 +271,7 @@ impl Client {
 }
 impl<'a> Contacts<'a> {
     /// Get contact by id.
+    ///
     /// Returns one contact with its channels.
     ///
     /// `GET /v1/contacts/{id}` (getContact).
@@ -277,6 +289,7 @@ impl<'a> Contacts<'a> {
         GetContact { request }
     }
     /// List helpdesk tickets for a contact.
+    ///
     /// Lists the helpdesk tickets mirrored for one contact.
     ///
     /// `GET /v1/contacts/{id}/helpdesk-tickets` (listContactHelpdeskTickets).
@@ -304,6 +317,7 @@ impl<'a> Contacts<'a> {
         }
     }
     /// List contacts.
+    ///
     /// Lists a workspace's contacts, a page at a time.
     ///
     /// `GET /v1/contacts` (listContacts).
@@ -320,6 +334,7 @@ impl<'a> Contacts<'a> {
         ListContacts { request }
     }
     /// Send a proactive message to a contact.
+    ///
     /// Sends a message to a contact on one of its channels, without an existing thread.
     ///
     /// `POST /v1/contacts/{id}/messages` (sendContactMessage).
@@ -355,6 +370,7 @@ impl Client {
 }
 impl<'a> Conversations<'a> {
     /// Get conversation.
+    ///
     /// Returns a conversation's metadata and state (contact, ticket state, assignee, reservation context, summary, sentiment, latest message preview), without the transcript.
     ///
     /// `GET /v1/conversations/{id}` (getConversation).
@@ -377,6 +393,7 @@ impl<'a> Conversations<'a> {
         GetConversation { request }
     }
     /// List conversations.
+    ///
     /// Lists a workspace's conversations, a page at a time.
     ///
     /// `GET /v1/conversations` (listConversations).
@@ -398,6 +415,7 @@ impl<'a> Conversations<'a> {
         ListConversations { request }
     }
     /// List messages for conversation.
+    ///
     /// Lists the messages of a conversation, a page at a time.
     ///
     /// `GET /v1/conversations/{id}/messages` (listConversationMessages).
@@ -422,6 +440,7 @@ impl<'a> Conversations<'a> {
         }
     }
     /// Send message.
+    ///
     /// Sends a reply into an existing conversation.
     ///
     /// `POST /v1/conversations/{id}/messages` (sendConversationMessage).
@@ -457,6 +476,7 @@ impl Client {
 }
 impl<'a> CustomTools<'a> {
     /// List custom code tools.
+    ///
     /// Lists a workspace's custom code tools, a page at a time.
     ///
     /// `GET /v1/custom-tools` (listCustomTools).
@@ -478,6 +498,7 @@ impl<'a> CustomTools<'a> {
         ListCustomTools { request }
     }
     /// Create custom tool.
+    ///
     /// Creates a custom code tool. Needs a token with write access.
     ///
     /// `POST /v1/custom-tools` (createCustomTool).
@@ -499,6 +520,7 @@ impl<'a> CustomTools<'a> {
         CreateCustomTool { request }
     }
     /// Get custom tool by id.
+    ///
     /// Returns one custom code tool.
     ///
     /// `GET /v1/custom-tools/{id}` (getCustomTool).
@@ -521,6 +543,7 @@ impl<'a> CustomTools<'a> {
         GetCustomTool { request }
     }
     /// Delete custom tool.
+    ///
     /// Deletes a custom code tool with its access-control records. Needs a token with write access.
     ///
     /// `DELETE /v1/custom-tools/{id}` (deleteCustomTool).
@@ -543,6 +566,7 @@ impl<'a> CustomTools<'a> {
         DeleteCustomTool { request }
     }
     /// Patch custom tool.
+    ///
     /// Changes the fields given of a custom code tool; new code bumps its version. Needs a token with write access.
     ///
     /// `PATCH /v1/custom-tools/{id}` (updateCustomTool).
@@ -565,6 +589,7 @@ impl<'a> CustomTools<'a> {
         UpdateCustomTool { request }
     }
     /// Run custom tool.
+    ///
     /// Executes a custom code tool with the given parameters and returns its result. The code runs in the sandbox exactly as an agent would invoke it. A tool whose own code fails still returns 200 with `success: false`; a non-2xx only means the tool was not found or the arguments were rejected. Requires a token with write access.
     ///
     /// `POST /v1/custom-tools/{id}/run` (runCustomTool).
@@ -582,6 +607,7 @@ impl<'a> CustomTools<'a> {
         RunCustomTool { request }
     }
     /// List custom tool runtimes.
+    ///
     /// Describes each custom tool runtime (python, javascript): entrypoint signature, return shape, starter template, built-in modules and packages installed on demand.
     ///
     /// `GET /v1/custom-tools/runtimes` (listCustomToolRuntimes).
@@ -616,6 +642,7 @@ impl Client {
 }
 impl<'a> Escalations<'a> {
     /// Assign escalation.
+    ///
     /// Gives an escalation to a member of its workspace.
     ///
     /// `POST /v1/escalations/{id}/assign` (assignEscalation).
@@ -638,6 +665,7 @@ impl<'a> Escalations<'a> {
         AssignEscalation { request }
     }
     /// List chat escalations.
+    ///
     /// Lists a workspace's chat escalations.
     ///
     /// `GET /v1/escalations` (listEscalations).
@@ -659,6 +687,7 @@ impl<'a> Escalations<'a> {
         ListEscalations { request }
     }
     /// Resolve escalation.
+    ///
     /// Closes an escalation as reviewed, resolved (the default) or dismissed.
     ///
     /// `POST /v1/escalations/{id}/resolve` (resolveEscalation).
@@ -694,6 +723,7 @@ impl Client {
 }
 impl<'a> HelpdeskTickets<'a> {
     /// Get helpdesk ticket by id.
+    ///
     /// Returns one ticket mirrored from an external helpdesk.
     ///
     /// `GET /v1/helpdesk-tickets/{id}` (getHelpdeskTicket).
@@ -729,6 +759,7 @@ impl Client {
 }
 impl<'a> InboxTypes<'a> {
     /// List inbox types.
+    ///
     /// Lists a workspace's inbox types. Reserved types have slugs such as guest, custom ones opaque ids; either can be a trigger's inboxTypeId or an inbox_type_id filter.
     ///
     /// `GET /v1/inbox-types` (listInboxTypes).
@@ -763,6 +794,7 @@ impl Client {
 }
 impl<'a> Knowledge<'a> {
     /// Create knowledge node.
+    ///
     /// Creates a knowledge base entry, a file or a directory.
     ///
     /// `POST /v1/kb/nodes` (createKnowledgeNode).
@@ -784,6 +816,7 @@ impl<'a> Knowledge<'a> {
         CreateKnowledgeNode { request }
     }
     /// Search knowledge nodes.
+    ///
     /// Finds knowledge base entries by their attributes, a page at a time.
     ///
     /// `POST /v1/kb/nodes/search` (searchKnowledgeNodes).
@@ -805,6 +838,7 @@ impl<'a> Knowledge<'a> {
         SearchKnowledgeNodes { request }
     }
     /// Search knowledge base.
+    ///
     /// Searches the knowledge base's indexed chunks for a query.
     ///
     /// `POST /v1/kb/search` (searchKnowledgeBase).
@@ -826,6 +860,7 @@ impl<'a> Knowledge<'a> {
         SearchKnowledgeBase { request }
     }
     /// Update knowledge node.
+    ///
     /// Changes the fields given of a knowledge base entry; a new body is indexed again.
     ///
     /// `PATCH /v1/kb/nodes/{node_id}` (updateKnowledgeNode).
@@ -861,6 +896,7 @@ impl Client {
 }
 impl<'a> Reservations<'a> {
     /// Get reservation by id.
+    ///
     /// Returns one reservation.
     ///
     /// `GET /v1/reservations/{id}` (getReservation).
@@ -883,6 +919,7 @@ impl<'a> Reservations<'a> {
         GetReservation { request }
     }
     /// List reservations.
+    ///
     /// Lists a workspace's reservations, a page at a time.
     ///
     /// `GET /v1/reservations` (listReservations).
@@ -917,6 +954,7 @@ impl Client {
 }
 impl<'a> Skills<'a> {
     /// List workspace agent skills.
+    ///
     /// Lists a workspace's agent skills, a page at a time.
     ///
     /// `GET /v1/skills` (listSkills).
@@ -933,6 +971,7 @@ impl<'a> Skills<'a> {
         ListSkills { request }
     }
     /// Create skill.
+    ///
     /// Creates an agent skill. It is added to existing V2 agents only when asked.
     ///
     /// `POST /v1/skills` (createSkill).
@@ -949,6 +988,7 @@ impl<'a> Skills<'a> {
         CreateSkill { request }
     }
     /// Get skill by id.
+    ///
     /// Returns one skill.
     ///
     /// `GET /v1/skills/{id}` (getSkill).
@@ -966,6 +1006,7 @@ impl<'a> Skills<'a> {
         GetSkill { request }
     }
     /// Patch skill.
+    ///
     /// Changes the fields given of a skill; null clears optional metadata.
     ///
     /// `PATCH /v1/skills/{id}` (updateSkill).
@@ -996,6 +1037,7 @@ impl Client {
 }
 impl<'a> Tickets<'a> {
     /// Close ticket.
+    ///
     /// Closes a ticket that is resolved.
     ///
     /// `POST /v1/tickets/{id}/close` (closeTicket).
@@ -1013,6 +1055,7 @@ impl<'a> Tickets<'a> {
         CloseTicket { request }
     }
     /// List ticket notes.
+    ///
     /// Lists the internal notes of a ticket.
     ///
     /// `GET /v1/tickets/{id}/notes` (listTicketNotes).
@@ -1035,6 +1078,7 @@ impl<'a> Tickets<'a> {
         ListTicketNotes { request }
     }
     /// Create ticket note.
+    ///
     /// Adds an internal note to a ticket, optionally mentioning members.
     ///
     /// `POST /v1/tickets/{id}/notes` (createTicketNote).
@@ -1057,6 +1101,7 @@ impl<'a> Tickets<'a> {
         CreateTicketNote { request }
     }
     /// List tickets.
+    ///
     /// Lists a workspace's tickets, a page at a time.
     ///
     /// `GET /v1/tickets` (listTickets).
@@ -1073,6 +1118,7 @@ impl<'a> Tickets<'a> {
         ListTickets { request }
     }
     /// Send message to ticket.
+    ///
     /// Sends a reply on a ticket's conversation.
     ///
     /// `POST /v1/tickets/{id}/messages` (sendTicketMessage).
@@ -1108,6 +1154,7 @@ impl Client {
 }
 impl<'a> Workspaces<'a> {
     /// List workspace users.
+    ///
     /// Lists a workspace's members.
     ///
     /// `GET /v1/workspaces/{id}/users` (listWorkspaceUsers).
@@ -1130,6 +1177,7 @@ impl<'a> Workspaces<'a> {
         ListWorkspaceUsers { request }
     }
     /// List workspaces.
+    ///
     /// Lists the workspaces the token can reach. Limited per token, not per workspace.
     ///
     /// `GET /v1/workspaces` (listWorkspaces).
@@ -1146,6 +1194,7 @@ impl<'a> Workspaces<'a> {
         ListWorkspaces { request }
     }
     /// List workspace roles.
+    ///
     /// Lists the roles of a workspace and their permissions.
     ///
     /// `GET /v1/workspaces/{id}/roles` (listWorkspaceRoles).
@@ -1168,6 +1217,7 @@ impl<'a> Workspaces<'a> {
         ListWorkspaceRoles { request }
     }
     /// List configured outbound senders.
+    ///
     /// Lists the email, SMS and WhatsApp senders a workspace can send from.
     ///
     /// `GET /v1/workspaces/{id}/senders` (listWorkspaceSenders).
@@ -1190,6 +1240,7 @@ impl<'a> Workspaces<'a> {
         ListWorkspaceSenders { request }
     }
     /// List WhatsApp templates.
+    ///
     /// Lists a workspace's WhatsApp message templates.
     ///
     /// `GET /v1/workspaces/{id}/whatsapp-templates` (listWhatsappTemplates).
