@@ -121,17 +121,9 @@ impl<'a> Request<'a> {
         V: TryInto<i64>,
         V::Error: Display,
     {
-        let checked = value
-            .try_into()
-            .map_err(|e| e.to_string())
-            .and_then(|v| in_range(v, min, max).map(|()| v));
-        match checked {
+        match in_range(value, min, max) {
             Ok(v) => self.query::<i64, i64>(name, v),
-            Err(e) => {
-                let mut this = self;
-                this.refuse(format!("{name}: {e}"));
-                this
-            }
+            Err(e) => self.refused(format!("{name}: {e}")),
         }
     }
 
@@ -161,17 +153,9 @@ impl<'a> Request<'a> {
         V: TryInto<i64>,
         V::Error: Display,
     {
-        let checked = value
-            .try_into()
-            .map_err(|e| e.to_string())
-            .and_then(|v| in_range(v, min, max).map(|()| v));
-        match checked {
+        match in_range(value, min, max) {
             Ok(v) => self.json(name, &v),
-            Err(e) => {
-                let mut this = self;
-                this.refuse(format!("{name}: {e}"));
-                this
-            }
+            Err(e) => self.refused(format!("{name}: {e}")),
         }
     }
 
@@ -351,11 +335,17 @@ impl<'a> Request<'a> {
     }
 }
 
-fn in_range(v: i64, min: Option<i64>, max: Option<i64>) -> Result<(), String> {
+/// `value` as an integer within `min..=max`, or why not.
+fn in_range<V>(value: V, min: Option<i64>, max: Option<i64>) -> Result<i64, String>
+where
+    V: TryInto<i64>,
+    V::Error: Display,
+{
+    let v = value.try_into().map_err(|e| e.to_string())?;
     match (min, max) {
         (Some(min), _) if v < min => Err(format!("{v} is below the minimum {min}")),
         (_, Some(max)) if v > max => Err(format!("{v} is above the maximum {max}")),
-        _ => Ok(()),
+        _ => Ok(v),
     }
 }
 
