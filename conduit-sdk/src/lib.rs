@@ -82,7 +82,7 @@ pub mod shown;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
-pub mod time;
+mod time;
 
 pub use client::{Client, ClientBuilder, Proxy};
 pub use error::{Error, ErrorKind};

@@ -42,7 +42,7 @@ use conduit_api_gen::types::{ApiError, RunCustomToolResponse};
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
-pub use crate::time::ManualTime;
+pub use crate::time::{Clock, ManualTime, Sleep};
 use crate::{Error, ErrorKind, ToolRun};
 
 /// The 200 body of a run whose `data` holds `data`'s fields; the rest take

@@ -63,7 +63,7 @@ async fn a_stream_reads_three_pages_in_order_through_a_429() {
         .with_priority(3)
         .mount(&server)
         .await;
-    let time = conduit_sdk::time::ManualTime::new();
+    let time = conduit_sdk::test_util::ManualTime::new();
     let client = builder(&server)
         .workspace_id("ws_1")
         .manual_time(&time)
@@ -303,7 +303,7 @@ async fn each_request_counts_against_the_workspace_it_targets_or_the_token() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let time = conduit_sdk::time::ManualTime::new();
+    let time = conduit_sdk::test_util::ManualTime::new();
     let client = builder(&server)
         .workspace_id("ws_b")
         .manual_time(&time)

@@ -10,7 +10,7 @@ mod common;
 // not a module file, so that rustfmt leaves it as regen wrote it.
 include!("conformance/every_operation.rs");
 
-use conduit_sdk::time::ManualTime;
+use conduit_sdk::test_util::ManualTime;
 use conduit_sdk::{Client, ErrorKind};
 
 fn prism(prefer_code: Option<u16>) -> (Client, ManualTime) {

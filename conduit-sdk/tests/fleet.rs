@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::{command, success_body};
 use common::*;
-use conduit_sdk::time::ManualTime;
+use conduit_sdk::test_util::ManualTime;
 use conduit_sdk::{Client, Rate, RateLimiter, RetryPolicy};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use conduit_sdk::raw::types::ApiError;
-use conduit_sdk::time::ManualTime;
+use conduit_sdk::test_util::ManualTime;
 use conduit_sdk::{ErrorKind, RateLimiter};
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use conduit_sdk::time::ManualTime;
+use conduit_sdk::test_util::ManualTime;
 use conduit_sdk::{Client, ErrorKind, Rate, RateLimiter, RetryPolicy};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer};

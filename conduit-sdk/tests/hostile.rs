@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use conduit_sdk::time::ManualTime;
+use conduit_sdk::test_util::ManualTime;
 use conduit_sdk::{Client, ClientBuilder, Error, ErrorKind};
 use conduit_test_server::Bytes;
 use wiremock::matchers::path;

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use conduit_sdk::time::ManualTime;
+use conduit_sdk::test_util::ManualTime;
 use conduit_sdk::{ErrorKind, RetryPolicy};
 use wiremock::MockServer;
 

@@ -128,7 +128,7 @@ async fn every_gate_wait_is_an_event_naming_partition_wait_and_reason() {
     let _guard = tracing::subscriber::set_default(subscriber(&out));
     let server = MockServer::start().await;
     sequence(&server, throttled(Some("2")), 1, ok()).await;
-    let time = conduit_sdk::time::ManualTime::new();
+    let time = conduit_sdk::test_util::ManualTime::new();
     let client = builder(&server)
         .manual_time(&time)
         .workspace_id("ws_traced")

@@ -13,7 +13,9 @@ use crate::gate::{Rate, RateLimiter};
 use crate::middleware::Pipeline;
 use crate::retry::RetryPolicy;
 use crate::shown::Redactor;
-use crate::time::{Clock, ManualTime, Sleep, TokioTime};
+#[cfg(feature = "test-util")]
+use crate::time::ManualTime;
+use crate::time::{Clock, Sleep, TokioTime};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,26 +188,33 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     /// How waits are taken: retry backoff, `Retry-After` and the
-    /// rate-limit gate (default: [`TokioTime`]). It must wait on the time
+    /// rate-limit gate (default: Tokio's timer). It must wait on the time
     /// line of the [`clock`](Self::clock).
     pub fn sleeper(mut self, sleeper: Arc<dyn Sleep>) -> Self {
         self.sleeper = Some(sleeper);
         self
     }
 
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     /// How the time is read, for the gate's deadlines and rates and for
-    /// HTTP-date `Retry-After` values (default: [`TokioTime`]).
+    /// HTTP-date `Retry-After` values (default: Tokio's clock, so paused
+    /// Tokio time pauses it too).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     /// Virtual time for tests: `time` is both the clock and the sleeper,
     /// so every wait is recorded and none is taken.
     ///
     /// ```
-    /// use conduit_sdk::{Client, time::ManualTime};
+    /// use conduit_sdk::{Client, test_util::ManualTime};
     ///
     /// let time = ManualTime::new();
     /// let client = Client::builder().token("t").manual_time(&time).build()?;
