@@ -24,7 +24,7 @@
 //!     .await?;
 //!
 //! // A tool whose own code failed is a 200 with `success: false`:
-//! // `into_result` turns that into an error carrying its text and logs.
+//! // `into_result` turns that into a `ToolFailure`, with its text and logs.
 //! let run = run.into_result()?;
 //! println!("{:?} in {:?}", run.message(), run.run_time());
 //! # Ok(()) }
@@ -86,7 +86,7 @@ mod time;
 
 pub use client::{Client, ClientBuilder, Proxy};
 pub use error::{Error, ErrorKind};
-pub use extras::custom_tools::ToolRun;
+pub use extras::custom_tools::{ToolFailure, ToolRun};
 pub use gate::{Rate, RateLimiter, RateLimiterStats};
 pub use options::CallOptions;
 pub use progenitor_client::ResponseValue;

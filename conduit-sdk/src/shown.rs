@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub const MESSAGE_LIMIT: usize = 1024;
 /// The longest body snippet an error keeps (`body_snippet()`), in bytes.
 pub const SNIPPET_LIMIT: usize = 512;
-/// The longest tool log an error keeps (`tool_logs()`), in bytes.
+/// The longest tool log a [`ToolFailure`](crate::ToolFailure) keeps, in bytes.
 pub const LOGS_LIMIT: usize = 16 * 1024;
 
 /// What replaces the token in server text.

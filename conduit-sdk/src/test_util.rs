@@ -235,9 +235,9 @@ mod tests {
         assert!(!run.success());
         assert_eq!(run.error(), Some("boom"));
         assert_eq!(run.json()["future_field"], 1);
-        let e = run.into_result().unwrap_err();
-        assert!(e.is_tool_failure());
-        assert_eq!(e.tool_run().unwrap().json()["error"], "boom");
+        let failed = run.into_result().unwrap_err();
+        assert_eq!(failed.message(), "boom");
+        assert_eq!(failed.run().json()["error"], "boom");
     }
 
     #[test]

@@ -92,8 +92,14 @@ async fn a_successful_run_exposes_every_field() {
         })
     );
     let wrong_shape = run.raw_data::<Vec<u8>>().unwrap_err();
-    assert_eq!(wrong_shape.kind(), ErrorKind::ResultType, "{wrong_shape}");
-    assert!(!wrong_shape.is_decode(), "the server kept its schema");
+    assert_eq!(wrong_shape.kind(), ErrorKind::Decode, "{wrong_shape}");
+    assert!(
+        wrong_shape
+            .to_string()
+            .contains("rawData does not decode as"),
+        "{wrong_shape}"
+    );
+    assert_eq!(wrong_shape.status(), None, "the server kept its schema");
     assert!(run.into_result().is_ok());
 }
 
@@ -108,20 +114,25 @@ async fn a_failed_tool_is_a_response_and_into_result_makes_it_an_error() {
     assert!(!run.success());
     assert_eq!(run.error(), Some("TypeError: order is undefined"));
     assert_eq!(run.raw_data::<Value>().unwrap(), None);
-    let err = run.into_result().unwrap_err();
+    let failed = run.into_result().unwrap_err();
+    assert_eq!(failed.message(), "TypeError: order is undefined");
+    assert_eq!(failed.logs(), Some("fetching order\n"));
+    assert_eq!(failed.run().run_time_ms(), 12.5);
+    // `?` makes it an Error that keeps the failure, run and all.
+    let err = conduit_sdk::Error::from(failed);
     assert!(err.is_tool_failure());
     assert_eq!(err.status(), None);
     assert_eq!(err.api_message(), Some("TypeError: order is undefined"));
-    assert_eq!(err.tool_logs(), Some("fetching order\n"));
-    // The run stays reachable, as sent.
-    let run = err.tool_run().expect("the failed run");
-    assert_eq!(run.run_time_ms(), 12.5);
-    assert_eq!(run.logs(), Some("fetching order\n"));
-    assert_eq!(run.json()["error"], "TypeError: order is undefined");
     assert_eq!(
         err.to_string(),
         "tool failed: TypeError: order is undefined"
     );
+    let failed = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<conduit_sdk::ToolFailure>())
+        .expect("the failure is the error's source");
+    let run = failed.run();
+    assert_eq!(run.logs(), Some("fetching order\n"));
+    assert_eq!(run.json()["error"], "TypeError: order is undefined");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ fn shown(e: &Error) -> String {
         "{e}\n{e:?}\n{:?}\n{:?}\n{:?}",
         e.api_message(),
         e.body_snippet(),
-        e.tool_logs()
+        std::error::Error::source(e).map(|s| s.to_string())
     )
 }
 
@@ -147,16 +147,20 @@ async fn a_failed_tools_text_is_shown_safely_and_the_token_masked() {
     always(&server, ResponseTemplate::new(200).set_body_json(body)).await;
     let (client, _) = client(&server);
     let run = client.custom_tools().run(TOOL).send().await.unwrap();
-    let e = run.into_result().unwrap_err();
+    let failed = run.into_result().unwrap_err();
+    // Logs keep their lines and tabs, nothing else.
+    assert_eq!(
+        failed.logs().unwrap(),
+        "line 1\n\\u{1b}[31mline 2\ttab [redacted]\n"
+    );
+    let failure_text = format!("{failed}\n{failed:?}\n{}", failed.message());
+    assert!(!failure_text.contains(TOKEN), "{failure_text}");
+    assert_no_controls(&failed.to_string());
+    let e = conduit_sdk::Error::from(failed);
     assert_eq!(e.kind(), ErrorKind::ToolFailed);
     let text = shown(&e);
     assert!(!text.contains(TOKEN), "{text}");
     assert_no_controls(&e.to_string());
-    // Logs keep their lines and tabs, nothing else.
-    assert_eq!(
-        e.tool_logs().unwrap(),
-        "line 1\n\\u{1b}[31mline 2\ttab [redacted]\n"
-    );
 }
 
 #[tokio::test]

@@ -104,7 +104,7 @@ async fn no_failure_shows_the_token_anywhere() {
     let (client, _) = client(&server);
     let run = client.custom_tools().run(TOOL).send().await.unwrap();
     texts.push(format!("{run:?}"));
-    let err = run.into_result().unwrap_err();
+    let err = conduit_sdk::Error::from(run.into_result().unwrap_err());
     assert!(err.is_tool_failure());
     texts.push(format!("{err} | {err:?}"));
     for url in ["http://example.com", "not a url", "https://u:p@x"] {

@@ -37,6 +37,6 @@ fn print_run(run: &ToolRun) -> ExitCode {
     match run.clone().into_result() {
         Ok(_) => ExitCode::SUCCESS,
         // The error shows the tool's text safely (escaped, token masked).
-        Err(e) => report::error(&e),
+        Err(failed) => report::error(&failed.into()),
     }
 }

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::ToolRun;
-
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong, broadly. New kinds may be added.
@@ -47,11 +45,9 @@ pub enum ErrorKind {
     Transport,
     /// The response did not decode into the documented shape.
     Decode,
-    /// The custom tool ran and its own code failed (`success: false`).
+    /// The custom tool ran and its own code failed (`success: false`):
+    /// from a [`ToolFailure`](crate::ToolFailure), which keeps the run.
     ToolFailed,
-    /// The tool's result (`rawData`) does not decode as the caller's type:
-    /// the tool returned another shape; the API kept its schema.
-    ResultType,
 }
 
 impl ErrorKind {
@@ -74,7 +70,6 @@ impl ErrorKind {
             ErrorKind::Transport => "transport",
             ErrorKind::Decode => "decode",
             ErrorKind::ToolFailed => "tool_failed",
-            ErrorKind::ResultType => "result_type",
         }
     }
 }
@@ -106,8 +101,6 @@ struct Inner {
     retry_after: Option<Duration>,
     refused_locally: bool,
     body_snippet: Option<String>,
-    tool_logs: Option<String>,
-    tool_run: Option<Box<ToolRun>>,
     source: Option<BoxError>,
 }
 
@@ -126,8 +119,6 @@ impl Error {
                 retry_after: None,
                 refused_locally: false,
                 body_snippet: None,
-                tool_logs: None,
-                tool_run: None,
                 source: None,
             }),
         }
@@ -209,16 +200,6 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_tool_logs(mut self, logs: Option<String>) -> Self {
-        self.inner.tool_logs = logs;
-        self
-    }
-
-    pub(crate) fn with_tool_run(mut self, run: ToolRun) -> Self {
-        self.inner.tool_run = Some(Box::new(run));
-        self
-    }
-
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.inner.source = Some(source.into());
         self
@@ -270,19 +251,6 @@ impl Error {
         self.inner.body_snippet.as_deref()
     }
 
-    /// For [`ErrorKind::ToolFailed`]: what the tool printed (lines kept,
-    /// other control characters escaped, the token masked, cut after
-    /// [`LOGS_LIMIT`](crate::shown::LOGS_LIMIT) bytes).
-    pub fn tool_logs(&self) -> Option<&str> {
-        self.inner.tool_logs.as_deref()
-    }
-
-    /// For [`ErrorKind::ToolFailed`]: the run itself, with its message,
-    /// logs and run time as the server sent them.
-    pub fn tool_run(&self) -> Option<&ToolRun> {
-        self.inner.tool_run.as_deref()
-    }
-
     /// The operation (progenitor's name, such as `run_custom_tool`).
     pub fn operation(&self) -> Option<&'static str> {
         self.inner.operation
@@ -301,10 +269,7 @@ impl Error {
     /// The server answered with a non-success status.
     pub fn is_status(&self) -> bool {
         self.inner.status.is_some_and(|s| !s.is_success())
-            && !matches!(
-                self.kind(),
-                ErrorKind::Decode | ErrorKind::ToolFailed | ErrorKind::ResultType
-            )
+            && !matches!(self.kind(), ErrorKind::Decode | ErrorKind::ToolFailed)
     }
 
     /// Rate limited (429) after the retries allowed.
@@ -383,7 +348,6 @@ impl fmt::Display for Error {
             ErrorKind::Transport => "transport error",
             ErrorKind::Decode => "response did not decode",
             ErrorKind::ToolFailed => "tool failed",
-            ErrorKind::ResultType => "tool result has another shape",
         };
         f.write_str(what)?;
         if let Some(status) = i.status {

@@ -2,6 +2,7 @@
 //! `success: false`, and what it returned (`result.rawData`) is whatever
 //! the tool's author chose. [`ToolRun`] says so in types.
 
+use std::fmt;
 use std::time::Duration;
 
 use conduit_api_gen::types::RunCustomToolResponseData;
@@ -17,8 +18,8 @@ use crate::{Error, ErrorKind, Response};
 ///
 /// A tool whose own code failed is still a successful API call:
 /// [`success`](Response::success) is false and [`error`](Response::error)
-/// says why. [`into_result`](Response::into_result) turns that into an
-/// [`Error`].
+/// says why. [`into_result`](Response::into_result) turns that into a
+/// [`ToolFailure`].
 ///
 /// ```no_run
 /// # async fn demo(client: conduit_sdk::Client) -> conduit_sdk::Result<()> {
@@ -88,7 +89,7 @@ impl Response<RunCustomToolResponseData> {
     }
 
     /// `result.rawData` decoded as `T`; `None` when the tool returned none.
-    /// Data of another shape is [`ErrorKind::ResultType`]: the tool returned
+    /// Data of another shape is [`ErrorKind::Decode`]: the tool returned
     /// something else than the caller expects (the API kept its schema).
     pub fn raw_data<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
         match self.data().result.get("rawData") {
@@ -96,7 +97,7 @@ impl Response<RunCustomToolResponseData> {
             Some(raw) => T::deserialize(raw).map(Some).map_err(|e| {
                 // serde's message may quote the data: shown as server text.
                 let reason = ShownSource(self.redactor.message(&e.to_string()));
-                Error::new(ErrorKind::ResultType)
+                Error::new(ErrorKind::Decode)
                     .with_message(format!(
                         "rawData does not decode as {}: {reason}",
                         std::any::type_name::<T>()
@@ -106,24 +107,89 @@ impl Response<RunCustomToolResponseData> {
         }
     }
 
-    /// `Ok(self)` if the tool succeeded, else a [`ErrorKind::ToolFailed`]
-    /// error with the tool's error text and logs (shown safely), which
-    /// keeps the run: [`Error::tool_run`] gives back its message, logs and
-    /// run time as sent.
-    pub fn into_result(self) -> Result<ToolRun, Error> {
+    /// `Ok(self)` if the tool succeeded, else a [`ToolFailure`] with the
+    /// tool's error text and logs (shown safely) and the run itself. `?`
+    /// turns it into an [`Error`] of kind [`ErrorKind::ToolFailed`].
+    pub fn into_result(self) -> Result<ToolRun, ToolFailure> {
         if self.data().success {
             return Ok(self);
         }
-        let text = match &self.data().error {
+        let message = match &self.data().error {
             Some(text) => self.redactor.message(text),
             None => "the tool reported failure without an error message".into(),
         };
         let logs = self.data().logs.as_deref().map(|l| self.redactor.logs(l));
-        let request_id = self.request_id().map(str::to_owned);
-        Err(Error::new(ErrorKind::ToolFailed)
-            .with_api_message(Some(text))
-            .with_tool_logs(logs)
+        Err(ToolFailure {
+            message,
+            logs,
+            run: Box::new(self),
+        })
+    }
+}
+
+/// A run whose tool failed (`success: false`), from
+/// [`ToolRun::into_result`]: the API call succeeded, the tool's own code
+/// did not.
+///
+/// ```no_run
+/// # async fn demo(client: conduit_sdk::Client) -> conduit_sdk::Result<()> {
+/// let run = client.custom_tools().run("kg77c0dy0mgdpzmqz6tesry8w184002s").send().await?;
+/// match run.into_result() {
+///     Ok(run) => println!("{:?}", run.message()),
+///     Err(failed) => eprintln!("{failed}\n{}", failed.logs().unwrap_or("")),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ToolFailure {
+    message: String,
+    logs: Option<String>,
+    run: Box<ToolRun>,
+}
+
+impl ToolFailure {
+    /// The tool's error text: control characters escaped, the token
+    /// masked, cut after [`MESSAGE_LIMIT`](crate::shown::MESSAGE_LIMIT)
+    /// bytes.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// What the tool printed: lines kept, other control characters
+    /// escaped, the token masked, cut after
+    /// [`LOGS_LIMIT`](crate::shown::LOGS_LIMIT) bytes.
+    pub fn logs(&self) -> Option<&str> {
+        self.logs.as_deref()
+    }
+
+    /// The run, with its fields as the server sent them.
+    pub fn run(&self) -> &ToolRun {
+        &self.run
+    }
+
+    /// The run, with its fields as the server sent them.
+    pub fn into_run(self) -> ToolRun {
+        *self.run
+    }
+}
+
+impl fmt::Display for ToolFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the tool's code failed: {}", self.message)
+    }
+}
+
+impl std::error::Error for ToolFailure {}
+
+/// The failure as an [`Error`] of kind [`ErrorKind::ToolFailed`], with the
+/// tool's text as its [`api_message`](Error::api_message) and the run's
+/// request id; the failure itself is its [`source`](std::error::Error::source).
+impl From<ToolFailure> for Error {
+    fn from(failure: ToolFailure) -> Self {
+        let request_id = failure.run.request_id().map(str::to_owned);
+        Error::new(ErrorKind::ToolFailed)
+            .with_api_message(Some(failure.message.clone()))
             .with_request_id(request_id)
-            .with_tool_run(self))
+            .with_source(failure)
     }
 }
