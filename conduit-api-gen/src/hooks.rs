@@ -29,9 +29,6 @@ pub struct Operation {
     pub method: &'static str,
     /// Path template, such as `/v1/custom-tools/{id}/run`.
     pub path: &'static str,
-    /// Whether the generated code reads every response body of this
-    /// operation whole (JSON) or not at all, streaming none.
-    pub reads_whole: bool,
 }
 
 impl Operation {

@@ -113,27 +113,20 @@ fn mock_doc_links(source: &str) -> String {
 }
 
 /// `pub const OPERATIONS`, the table runtime middleware looks up: every
-/// operation's Rust method, spec `operationId`, HTTP method, path template
-/// and whether it reads its bodies whole, sorted by Rust method so lookups
-/// can binary search.
+/// operation's Rust method, spec `operationId`, HTTP method and path
+/// template, sorted by Rust method so lookups can binary search.
 fn operation_table(surface: &Surface) -> TokenStream {
     let mut sorted: Vec<_> = surface.operations.iter().collect();
     sorted.sort_by(|a, b| a.rust_method.cmp(&b.rust_method));
     let rows = sorted.into_iter().map(|op| {
-        let (rust_method, operation_id, method, path, reads_whole) = (
-            &op.rust_method,
-            &op.operation_id,
-            &op.method,
-            &op.path,
-            op.reads_whole,
-        );
+        let (rust_method, operation_id, method, path) =
+            (&op.rust_method, &op.operation_id, &op.method, &op.path);
         quote! {
             crate::Operation {
                 rust_method: #rust_method,
                 operation_id: #operation_id,
                 method: #method,
                 path: #path,
-                reads_whole: #reads_whole,
             }
         }
     });
@@ -225,68 +218,6 @@ mod tests {
         let generated = generate(&vendored()).unwrap();
         assert!(generated.code.contains("pub const OPERATIONS"));
         assert!(generated.code.contains("\"/v1/custom-tools/{id}/run\""));
-    }
-
-    #[test]
-    fn the_operation_table_says_which_operations_read_their_bodies_whole() {
-        let mut doc = vendored();
-        let bodiless = serde_json::json!({ "description": "none" });
-        let bytes = serde_json::json!({ "description": "a file", "content": {
-            "application/octet-stream": { "schema": { "type": "string", "format": "binary" } }
-        }});
-        doc["paths"]["/v1/files/{id}"] = serde_json::json!({
-            "get": {
-                "operationId": "getFile",
-                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "200": bytes }
-            },
-            "delete": {
-                "operationId": "deleteFile",
-                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-                "responses": { "204": bodiless }
-            }
-        });
-        // No success response documented: progenitor streams any 2xx.
-        doc["paths"]["/v1/files"] = serde_json::json!({ "get": {
-            "operationId": "listFilesUndocumented",
-            "responses": { "404": { "description": "gone", "content": {
-                "application/json": { "schema": { "type": "object" } }
-            }}}
-        }});
-        let generated = generate(&doc).unwrap();
-        // The vendored operations all answer JSON, so each reads whole.
-        let added = ["deleteFile", "getFile", "listFilesUndocumented"];
-        let (ours, vendored): (Vec<_>, Vec<_>) = generated
-            .surface
-            .operations
-            .iter()
-            .partition(|op| added.contains(&op.operation_id.as_str()));
-        assert!(vendored.iter().all(|op| op.reads_whole));
-        let reads_whole: std::collections::BTreeMap<&str, bool> = ours
-            .iter()
-            .chain(
-                vendored
-                    .iter()
-                    .filter(|op| op.operation_id == "runCustomTool"),
-            )
-            .map(|op| (op.operation_id.as_str(), op.reads_whole))
-            .collect();
-        assert_eq!(
-            reads_whole,
-            [
-                ("deleteFile", true),
-                ("getFile", false),
-                ("listFilesUndocumented", false),
-                ("runCustomTool", true),
-            ]
-            .into(),
-        );
-        let code = generated.code.replace(char::is_whitespace, "");
-        assert!(
-            code.contains(r#"rust_method:"get_file",operation_id:"getFile",method:"GET",path:"/v1/files/{id}",reads_whole:false"#),
-            "{code}"
-        );
-        assert!(code.contains(r#"path:"/v1/custom-tools/{id}/run",reads_whole:true"#));
     }
 
     #[test]

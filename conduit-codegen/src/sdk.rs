@@ -156,7 +156,7 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
 
 /// The group and action of an operation: from `x-page`, else its first
 /// tag and its `operationId`.
-fn names(op: &Value, operation_id: &str) -> (String, String) {
+pub(crate) fn names(op: &Value, operation_id: &str) -> (String, String) {
     if let Some((group, slug)) = op["x-page"].as_str().and_then(|p| p.split_once('/')) {
         return (snake(group), snake(slug));
     }
@@ -197,7 +197,7 @@ fn pascal(snake: &str) -> String {
 }
 
 /// An identifier, raw when it is a keyword.
-fn ident(name: &str) -> syn::Ident {
+pub(crate) fn ident(name: &str) -> syn::Ident {
     syn::parse_str::<syn::Ident>(name).unwrap_or_else(|_| format_ident!("r#{}", name))
 }
 
@@ -795,7 +795,6 @@ impl<'s> Built<'s> {
                 operation_id: #operation_id,
                 method: #method,
                 path: #path,
-                reads_whole: true,
             };
 
             #[doc = #builder_doc]
@@ -893,7 +892,7 @@ impl<'s> Built<'s> {
 
 /// A value of `schema`'s type: its example, its first enum value, its
 /// minimum, or a plain value of the type.
-fn sample(schema: &Value) -> Value {
+pub(crate) fn sample(schema: &Value) -> Value {
     if let Some(example) = schema.get("example") {
         return example.clone();
     }
@@ -911,7 +910,7 @@ fn sample(schema: &Value) -> Value {
 }
 
 /// `value`, or what its `$ref` points at.
-fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
+pub(crate) fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
     match value["$ref"].as_str().and_then(|r| r.strip_prefix("#/")) {
         Some(pointer) => spec
             .pointer(&format!("/{pointer}"))

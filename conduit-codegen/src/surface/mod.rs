@@ -44,10 +44,6 @@ pub struct Operation {
     /// Where the operation's definition came from, read off its `x-source`
     /// extension: [`UPSTREAM`] when it has none, as on upstream's pages.
     pub source: String,
-    /// Whether `send` reads every response body whole or not at all (no
-    /// `ResponseValue::stream` or `upgrade`): middleware may read a 2xx body
-    /// first.
-    pub reads_whole: bool,
 }
 
 /// The source of an operation without an `x-source`: upstream's own page.
@@ -103,7 +99,6 @@ impl Surface {
                 builder: send.builder,
                 response: send.response,
                 error: send.error,
-                reads_whole: send.reads_whole,
             });
         }
         // Every builder of the output is accounted for: progenitor did not
@@ -228,7 +223,6 @@ mod tests {
             params: Vec::new(),
             response: "types::ListTicketsResponse".into(),
             error: "types::ApiError".into(),
-            reads_whole: true,
         };
         let text = op.render();
         assert!(

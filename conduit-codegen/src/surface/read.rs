@@ -37,9 +37,6 @@ pub(super) struct Send {
     pub(super) builder: String,
     pub(super) response: String,
     pub(super) error: String,
-    /// No response is streamed (`ResponseValue::stream`) or upgraded: every
-    /// body `send` reads, it reads whole.
-    pub(super) reads_whole: bool,
 }
 
 /// The parts of the generated file the surface is read from.
@@ -91,7 +88,6 @@ impl<'a> Generated<'a> {
             builder,
             response: type_string(&ok),
             error: type_string(&err),
-            reads_whole: !streams(send),
         })
     }
 
@@ -135,27 +131,6 @@ impl<'a> Generated<'a> {
     pub(super) fn types(&self) -> BTreeMap<String, Vec<String>> {
         type_summaries(self.types)
     }
-}
-
-/// Whether `f` hands a response on unread: `ResponseValue::stream` or
-/// `ResponseValue::upgrade`, called or named.
-fn streams(f: &syn::ImplItemFn) -> bool {
-    struct Find(bool);
-    impl<'ast> Visit<'ast> for Find {
-        fn visit_path(&mut self, p: &'ast syn::Path) {
-            let names: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
-            if let [.., ty, f] = names.as_slice()
-                && ty == "ResponseValue"
-                && (f == "stream" || f == "upgrade")
-            {
-                self.0 = true;
-            }
-            syn::visit::visit_path(self, p);
-        }
-    }
-    let mut find = Find(false);
-    find.visit_impl_item_fn(f);
-    find.0
 }
 
 /// The string literal a function passes as `OperationInfo { operation_id }`.

@@ -1271,7 +1271,6 @@ const LIST_AGENTS: Operation = Operation {
     operation_id: "listAgents",
     method: "GET",
     path: "/v1/agents",
-    reads_whole: true,
 };
 /// A pending `listAgents` call: see [`Agents::list`].
 #[derive(Debug, Clone)]
@@ -1371,7 +1370,6 @@ const CREATE_AGENT: Operation = Operation {
     operation_id: "createAgent",
     method: "POST",
     path: "/v1/agents",
-    reads_whole: true,
 };
 /// A pending `createAgent` call: see [`Agents::create`].
 #[derive(Debug, Clone)]
@@ -1576,7 +1574,6 @@ const GET_AGENT: Operation = Operation {
     operation_id: "getAgent",
     method: "GET",
     path: "/v1/agents/{id}",
-    reads_whole: true,
 };
 /// A pending `getAgent` call: see [`Agents::get`].
 #[derive(Debug, Clone)]
@@ -1622,7 +1619,6 @@ const DELETE_AGENT: Operation = Operation {
     operation_id: "deleteAgent",
     method: "DELETE",
     path: "/v1/agents/{id}",
-    reads_whole: true,
 };
 /// A pending `deleteAgent` call: see [`Agents::delete`].
 #[derive(Debug, Clone)]
@@ -1668,7 +1664,6 @@ const UPDATE_AGENT: Operation = Operation {
     operation_id: "updateAgent",
     method: "PATCH",
     path: "/v1/agents/{id}",
-    reads_whole: true,
 };
 /// A pending `updateAgent` call: see [`Agents::update`].
 #[derive(Debug, Clone)]
@@ -1871,7 +1866,6 @@ const GET_AGENT_RUN: Operation = Operation {
     operation_id: "getAgentRun",
     method: "GET",
     path: "/v1/agents/{id}/runs/{run_id}",
-    reads_whole: true,
 };
 /// A pending `getAgentRun` call: see [`Agents::get_run`].
 #[derive(Debug, Clone)]
@@ -1917,7 +1911,6 @@ const LIST_AGENT_RUNS: Operation = Operation {
     operation_id: "listAgentRuns",
     method: "GET",
     path: "/v1/agents/{id}/runs",
-    reads_whole: true,
 };
 /// A pending `listAgentRuns` call: see [`Agents::list_runs`].
 #[derive(Debug, Clone)]
@@ -2030,7 +2023,6 @@ const RUN_AGENT: Operation = Operation {
     operation_id: "runAgent",
     method: "POST",
     path: "/v1/agents/{id}/run",
-    reads_whole: true,
 };
 /// A pending `runAgent` call: see [`Agents::run`].
 #[derive(Debug, Clone)]
@@ -2112,7 +2104,6 @@ const GET_APPOINTMENT: Operation = Operation {
     operation_id: "getAppointment",
     method: "GET",
     path: "/v1/appointments/{id}",
-    reads_whole: true,
 };
 /// A pending `getAppointment` call: see [`Appointments::get`].
 #[derive(Debug, Clone)]
@@ -2158,7 +2149,6 @@ const LIST_APPOINTMENTS: Operation = Operation {
     operation_id: "listAppointments",
     method: "GET",
     path: "/v1/appointments",
-    reads_whole: true,
 };
 /// A pending `listAppointments` call: see [`Appointments::list`].
 #[derive(Debug, Clone)]
@@ -2281,7 +2271,6 @@ const GET_CALL: Operation = Operation {
     operation_id: "getCall",
     method: "GET",
     path: "/v1/calls/{id}",
-    reads_whole: true,
 };
 /// A pending `getCall` call: see [`Calls::get`].
 #[derive(Debug, Clone)]
@@ -2327,7 +2316,6 @@ const GET_CONTACT: Operation = Operation {
     operation_id: "getContact",
     method: "GET",
     path: "/v1/contacts/{id}",
-    reads_whole: true,
 };
 /// A pending `getContact` call: see [`Contacts::get`].
 #[derive(Debug, Clone)]
@@ -2373,7 +2361,6 @@ const LIST_CONTACT_HELPDESK_TICKETS: Operation = Operation {
     operation_id: "listContactHelpdeskTickets",
     method: "GET",
     path: "/v1/contacts/{id}/helpdesk-tickets",
-    reads_whole: true,
 };
 /// A pending `listContactHelpdeskTickets` call: see [`Contacts::helpdesk_tickets`].
 #[derive(Debug, Clone)]
@@ -2506,7 +2493,6 @@ const LIST_CONTACTS: Operation = Operation {
     operation_id: "listContacts",
     method: "GET",
     path: "/v1/contacts",
-    reads_whole: true,
 };
 /// A pending `listContacts` call: see [`Contacts::list`].
 #[derive(Debug, Clone)]
@@ -2653,7 +2639,6 @@ const SEND_CONTACT_MESSAGE: Operation = Operation {
     operation_id: "sendContactMessage",
     method: "POST",
     path: "/v1/contacts/{id}/messages",
-    reads_whole: true,
 };
 /// A pending `sendContactMessage` call: see [`Contacts::send_message`].
 #[derive(Debug, Clone)]
@@ -2776,7 +2761,6 @@ const GET_CONVERSATION: Operation = Operation {
     operation_id: "getConversation",
     method: "GET",
     path: "/v1/conversations/{id}",
-    reads_whole: true,
 };
 /// A pending `getConversation` call: see [`Conversations::get`].
 #[derive(Debug, Clone)]
@@ -2822,7 +2806,6 @@ const LIST_CONVERSATIONS: Operation = Operation {
     operation_id: "listConversations",
     method: "GET",
     path: "/v1/conversations",
-    reads_whole: true,
 };
 /// A pending `listConversations` call: see [`Conversations::list`].
 #[derive(Debug, Clone)]
@@ -2934,7 +2917,6 @@ const LIST_CONVERSATION_MESSAGES: Operation = Operation {
     operation_id: "listConversationMessages",
     method: "GET",
     path: "/v1/conversations/{id}/messages",
-    reads_whole: true,
 };
 /// A pending `listConversationMessages` call: see [`Conversations::messages`].
 #[derive(Debug, Clone)]
@@ -3047,7 +3029,6 @@ const SEND_CONVERSATION_MESSAGE: Operation = Operation {
     operation_id: "sendConversationMessage",
     method: "POST",
     path: "/v1/conversations/{id}/messages",
-    reads_whole: true,
 };
 /// A pending `sendConversationMessage` call: see [`Conversations::send_message`].
 #[derive(Debug, Clone)]
@@ -3124,7 +3105,6 @@ const LIST_CUSTOM_TOOLS: Operation = Operation {
     operation_id: "listCustomTools",
     method: "GET",
     path: "/v1/custom-tools",
-    reads_whole: true,
 };
 /// A pending `listCustomTools` call: see [`CustomTools::list`].
 #[derive(Debug, Clone)]
@@ -3224,7 +3204,6 @@ const CREATE_CUSTOM_TOOL: Operation = Operation {
     operation_id: "createCustomTool",
     method: "POST",
     path: "/v1/custom-tools",
-    reads_whole: true,
 };
 /// A pending `createCustomTool` call: see [`CustomTools::create`].
 #[derive(Debug, Clone)]
@@ -3375,7 +3354,6 @@ const GET_CUSTOM_TOOL: Operation = Operation {
     operation_id: "getCustomTool",
     method: "GET",
     path: "/v1/custom-tools/{id}",
-    reads_whole: true,
 };
 /// A pending `getCustomTool` call: see [`CustomTools::get`].
 #[derive(Debug, Clone)]
@@ -3421,7 +3399,6 @@ const DELETE_CUSTOM_TOOL: Operation = Operation {
     operation_id: "deleteCustomTool",
     method: "DELETE",
     path: "/v1/custom-tools/{id}",
-    reads_whole: true,
 };
 /// A pending `deleteCustomTool` call: see [`CustomTools::delete`].
 #[derive(Debug, Clone)]
@@ -3457,7 +3434,6 @@ const UPDATE_CUSTOM_TOOL: Operation = Operation {
     operation_id: "updateCustomTool",
     method: "PATCH",
     path: "/v1/custom-tools/{id}",
-    reads_whole: true,
 };
 /// A pending `updateCustomTool` call: see [`CustomTools::update`].
 #[derive(Debug, Clone)]
@@ -3607,7 +3583,6 @@ const RUN_CUSTOM_TOOL: Operation = Operation {
     operation_id: "runCustomTool",
     method: "POST",
     path: "/v1/custom-tools/{id}/run",
-    reads_whole: true,
 };
 /// A pending `runCustomTool` call: see [`CustomTools::run`].
 #[derive(Debug, Clone)]
@@ -3679,7 +3654,6 @@ const LIST_CUSTOM_TOOL_RUNTIMES: Operation = Operation {
     operation_id: "listCustomToolRuntimes",
     method: "GET",
     path: "/v1/custom-tools/runtimes",
-    reads_whole: true,
 };
 /// A pending `listCustomToolRuntimes` call: see [`CustomTools::runtimes`].
 #[derive(Debug, Clone)]
@@ -3719,7 +3693,6 @@ const ASSIGN_ESCALATION: Operation = Operation {
     operation_id: "assignEscalation",
     method: "POST",
     path: "/v1/escalations/{id}/assign",
-    reads_whole: true,
 };
 /// A pending `assignEscalation` call: see [`Escalations::assign`].
 #[derive(Debug, Clone)]
@@ -3794,7 +3767,6 @@ const LIST_ESCALATIONS: Operation = Operation {
     operation_id: "listEscalations",
     method: "GET",
     path: "/v1/escalations",
-    reads_whole: true,
 };
 /// A pending `listEscalations` call: see [`Escalations::list`].
 #[derive(Debug, Clone)]
@@ -3909,7 +3881,6 @@ const RESOLVE_ESCALATION: Operation = Operation {
     operation_id: "resolveEscalation",
     method: "POST",
     path: "/v1/escalations/{id}/resolve",
-    reads_whole: true,
 };
 /// A pending `resolveEscalation` call: see [`Escalations::resolve`].
 #[derive(Debug, Clone)]
@@ -3984,7 +3955,6 @@ const GET_HELPDESK_TICKET: Operation = Operation {
     operation_id: "getHelpdeskTicket",
     method: "GET",
     path: "/v1/helpdesk-tickets/{id}",
-    reads_whole: true,
 };
 /// A pending `getHelpdeskTicket` call: see [`HelpdeskTickets::get`].
 #[derive(Debug, Clone)]
@@ -4030,7 +4000,6 @@ const LIST_INBOX_TYPES: Operation = Operation {
     operation_id: "listInboxTypes",
     method: "GET",
     path: "/v1/inbox-types",
-    reads_whole: true,
 };
 /// A pending `listInboxTypes` call: see [`InboxTypes::list`].
 #[derive(Debug, Clone)]
@@ -4076,7 +4045,6 @@ const CREATE_KNOWLEDGE_NODE: Operation = Operation {
     operation_id: "createKnowledgeNode",
     method: "POST",
     path: "/v1/kb/nodes",
-    reads_whole: true,
 };
 /// A pending `createKnowledgeNode` call: see [`Knowledge::create_node`].
 #[derive(Debug, Clone)]
@@ -4210,7 +4178,6 @@ const SEARCH_KNOWLEDGE_NODES: Operation = Operation {
     operation_id: "searchKnowledgeNodes",
     method: "POST",
     path: "/v1/kb/nodes/search",
-    reads_whole: true,
 };
 /// A pending `searchKnowledgeNodes` call: see [`Knowledge::search_nodes`].
 #[derive(Debug, Clone)]
@@ -4310,7 +4277,6 @@ const SEARCH_KNOWLEDGE_BASE: Operation = Operation {
     operation_id: "searchKnowledgeBase",
     method: "POST",
     path: "/v1/kb/search",
-    reads_whole: true,
 };
 /// A pending `searchKnowledgeBase` call: see [`Knowledge::search`].
 #[derive(Debug, Clone)]
@@ -4407,7 +4373,6 @@ const UPDATE_KNOWLEDGE_NODE: Operation = Operation {
     operation_id: "updateKnowledgeNode",
     method: "PATCH",
     path: "/v1/kb/nodes/{node_id}",
-    reads_whole: true,
 };
 /// A pending `updateKnowledgeNode` call: see [`Knowledge::update_node`].
 #[derive(Debug, Clone)]
@@ -4543,7 +4508,6 @@ const GET_RESERVATION: Operation = Operation {
     operation_id: "getReservation",
     method: "GET",
     path: "/v1/reservations/{id}",
-    reads_whole: true,
 };
 /// A pending `getReservation` call: see [`Reservations::get`].
 #[derive(Debug, Clone)]
@@ -4589,7 +4553,6 @@ const LIST_RESERVATIONS: Operation = Operation {
     operation_id: "listReservations",
     method: "GET",
     path: "/v1/reservations",
-    reads_whole: true,
 };
 /// A pending `listReservations` call: see [`Reservations::list`].
 #[derive(Debug, Clone)]
@@ -4722,7 +4685,6 @@ const LIST_SKILLS: Operation = Operation {
     operation_id: "listSkills",
     method: "GET",
     path: "/v1/skills",
-    reads_whole: true,
 };
 /// A pending `listSkills` call: see [`Skills::list`].
 #[derive(Debug, Clone)]
@@ -4822,7 +4784,6 @@ const CREATE_SKILL: Operation = Operation {
     operation_id: "createSkill",
     method: "POST",
     path: "/v1/skills",
-    reads_whole: true,
 };
 /// A pending `createSkill` call: see [`Skills::create`].
 #[derive(Debug, Clone)]
@@ -4973,7 +4934,6 @@ const GET_SKILL: Operation = Operation {
     operation_id: "getSkill",
     method: "GET",
     path: "/v1/skills/{id}",
-    reads_whole: true,
 };
 /// A pending `getSkill` call: see [`Skills::get`].
 #[derive(Debug, Clone)]
@@ -5019,7 +4979,6 @@ const UPDATE_SKILL: Operation = Operation {
     operation_id: "updateSkill",
     method: "PATCH",
     path: "/v1/skills/{id}",
-    reads_whole: true,
 };
 /// A pending `updateSkill` call: see [`Skills::update`].
 #[derive(Debug, Clone)]
@@ -5157,7 +5116,6 @@ const CLOSE_TICKET: Operation = Operation {
     operation_id: "closeTicket",
     method: "POST",
     path: "/v1/tickets/{id}/close",
-    reads_whole: true,
 };
 /// A pending `closeTicket` call: see [`Tickets::close`].
 #[derive(Debug, Clone)]
@@ -5203,7 +5161,6 @@ const LIST_TICKET_NOTES: Operation = Operation {
     operation_id: "listTicketNotes",
     method: "GET",
     path: "/v1/tickets/{id}/notes",
-    reads_whole: true,
 };
 /// A pending `listTicketNotes` call: see [`Tickets::list_notes`].
 #[derive(Debug, Clone)]
@@ -5316,7 +5273,6 @@ const CREATE_TICKET_NOTE: Operation = Operation {
     operation_id: "createTicketNote",
     method: "POST",
     path: "/v1/tickets/{id}/notes",
-    reads_whole: true,
 };
 /// A pending `createTicketNote` call: see [`Tickets::create_note`].
 #[derive(Debug, Clone)]
@@ -5406,7 +5362,6 @@ const LIST_TICKETS: Operation = Operation {
     operation_id: "listTickets",
     method: "GET",
     path: "/v1/tickets",
-    reads_whole: true,
 };
 /// A pending `listTickets` call: see [`Tickets::list`].
 #[derive(Debug, Clone)]
@@ -5563,7 +5518,6 @@ const SEND_TICKET_MESSAGE: Operation = Operation {
     operation_id: "sendTicketMessage",
     method: "POST",
     path: "/v1/tickets/{id}/messages",
-    reads_whole: true,
 };
 /// A pending `sendTicketMessage` call: see [`Tickets::send_message`].
 #[derive(Debug, Clone)]
@@ -5638,7 +5592,6 @@ const LIST_WORKSPACE_USERS: Operation = Operation {
     operation_id: "listWorkspaceUsers",
     method: "GET",
     path: "/v1/workspaces/{id}/users",
-    reads_whole: true,
 };
 /// A pending `listWorkspaceUsers` call: see [`Workspaces::list_users`].
 #[derive(Debug, Clone)]
@@ -5728,7 +5681,6 @@ const LIST_WORKSPACES: Operation = Operation {
     operation_id: "listWorkspaces",
     method: "GET",
     path: "/v1/workspaces",
-    reads_whole: true,
 };
 /// A pending `listWorkspaces` call: see [`Workspaces::list`].
 #[derive(Debug, Clone)]
@@ -5818,7 +5770,6 @@ const LIST_WORKSPACE_ROLES: Operation = Operation {
     operation_id: "listWorkspaceRoles",
     method: "GET",
     path: "/v1/workspaces/{id}/roles",
-    reads_whole: true,
 };
 /// A pending `listWorkspaceRoles` call: see [`Workspaces::roles`].
 #[derive(Debug, Clone)]
@@ -5854,7 +5805,6 @@ const LIST_WORKSPACE_SENDERS: Operation = Operation {
     operation_id: "listWorkspaceSenders",
     method: "GET",
     path: "/v1/workspaces/{id}/senders",
-    reads_whole: true,
 };
 /// A pending `listWorkspaceSenders` call: see [`Workspaces::senders`].
 #[derive(Debug, Clone)]
@@ -5890,7 +5840,6 @@ const LIST_WHATSAPP_TEMPLATES: Operation = Operation {
     operation_id: "listWhatsappTemplates",
     method: "GET",
     path: "/v1/workspaces/{id}/whatsapp-templates",
-    reads_whole: true,
 };
 /// A pending `listWhatsappTemplates` call: see [`Workspaces::whatsapp_templates`].
 #[derive(Debug, Clone)]
