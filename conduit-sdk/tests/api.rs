@@ -343,10 +343,14 @@ async fn each_request_counts_against_the_workspace_it_targets_or_the_token() {
         .send()
         .await
         .unwrap();
+    // A workspace named by the path counts against that workspace.
+    let held = client.workspaces().roles("ws_b").send().await.unwrap_err();
+    assert!(held.is_refused_locally(), "{held:?}");
+    client.workspaces().roles("ws_a").send().await.unwrap();
     // A request that targets no workspace counts against the token: free.
     client.workspaces().list().send().await.unwrap();
     client.custom_tools().runtimes().send().await.unwrap();
-    assert_eq!(requests(&server).await, 5);
+    assert_eq!(requests(&server).await, 6);
     assert!(time.waits().is_empty());
 }
 

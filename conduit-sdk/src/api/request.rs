@@ -29,8 +29,9 @@ pub(crate) enum Workspace {
     Query,
     /// A field of the JSON body.
     Body,
-    /// Neither, but the operation acts in a workspace Conduit finds itself
-    /// (by a path parameter): it counts against the client's partition.
+    /// Neither, but the operation acts in a workspace Conduit finds by a
+    /// path parameter: it counts against the workspace the path names
+    /// (`/v1/workspaces/{id}/..`), else the client's partition.
     Implied,
 }
 
@@ -325,7 +326,7 @@ impl<'a> Request<'a> {
         }
         let scope = match self.workspace {
             Workspace::None => Scope::Token,
-            _ => Scope::Workspace,
+            _ => Scope::Workspace(Some(self.op.path)),
         };
         let client = match self.options {
             Some(options) => Cow::Owned(self.client.with_options(options)),

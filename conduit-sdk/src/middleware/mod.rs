@@ -81,8 +81,9 @@ pub(crate) struct Pipeline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
     /// The workspace the request names (`workspace_id` in its query or
-    /// JSON body), else the client's default.
-    Workspace,
+    /// JSON body, or the path parameter after `workspaces/` in the
+    /// operation's path template, when given), else the client's default.
+    Workspace(Option<&'static str>),
     /// The token's own partition.
     Token,
 }
@@ -114,7 +115,7 @@ impl Middleware for Pipeline {
                 .send_with_retries(
                     |r| client.execute(r),
                     request,
-                    Scope::Workspace,
+                    Scope::Workspace(op.map(|o| o.path)),
                     &mut learned,
                 )
                 .await?;
@@ -168,11 +169,11 @@ impl Pipeline {
             // The workspace the request targets in its query or body, else
             // the client's own partition; or the token's.
             let targeted = match scope {
-                Scope::Workspace => self.targeted_partition(&request),
+                Scope::Workspace(path) => self.targeted_partition(&request, path),
                 Scope::Token => None,
             };
             let partition = match scope {
-                Scope::Workspace => targeted.as_ref().or(self.partition.as_ref()),
+                Scope::Workspace(_) => targeted.as_ref().or(self.partition.as_ref()),
                 Scope::Token => self.token_partition.as_ref(),
             };
             let method = request.method().clone();
@@ -320,8 +321,12 @@ impl Pipeline {
     /// The partition of the workspace `request` names in its query or its
     /// JSON body (`workspace_id`), when that is not the client's own:
     /// Conduit counts a request against the workspace it targets.
-    fn targeted_partition(&self, request: &reqwest::Request) -> Option<Arc<Partition>> {
-        let workspace = targeted_workspace(request)?;
+    fn targeted_partition(
+        &self,
+        request: &reqwest::Request,
+        template: Option<&str>,
+    ) -> Option<Arc<Partition>> {
+        let workspace = targeted_workspace(request, template)?;
         let key = crate::client::workspace_key(&workspace);
         if self
             .partition
@@ -334,9 +339,10 @@ impl Pipeline {
     }
 }
 
-/// The `workspace_id` a request names: in its query, else at the top of
-/// its JSON body.
-fn targeted_workspace(request: &reqwest::Request) -> Option<String> {
+/// The workspace a request names: `workspace_id` in its query, else at the
+/// top of its JSON body, else the path parameter that follows `workspaces`
+/// in its path `template` (`/v1/workspaces/{id}/users`).
+fn targeted_workspace(request: &reqwest::Request, template: Option<&str>) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Body<'a> {
         #[serde(borrow)]
@@ -349,11 +355,33 @@ fn targeted_workspace(request: &reqwest::Request) -> Option<String> {
     {
         return Some(id.into_owned());
     }
-    let body = request.body()?.as_bytes()?;
-    let id = serde_json::from_slice::<Body<'_>>(body)
+    let in_body = request
+        .body()
+        .and_then(|b| b.as_bytes())
+        .and_then(|b| serde_json::from_slice::<Body<'_>>(b).ok()?.workspace_id);
+    if let Some(id) = in_body {
+        return Some(id.into_owned());
+    }
+    in_path(request.url(), template?)
+}
+
+/// The segment of `url` that the parameter after `workspaces` in
+/// `template` stands for, counted from the end so that a base URL with a
+/// path of its own changes nothing.
+fn in_path(url: &url::Url, template: &str) -> Option<String> {
+    let template: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+    let at = template
+        .windows(2)
+        .position(|w| w[0] == "workspaces" && w[1].starts_with('{'))?
+        + 1;
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    let from = segments.len().checked_sub(template.len())?;
+    let segment = segments.get(from + at)?;
+    let id = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
         .ok()?
-        .workspace_id?;
-    Some(id.into_owned())
+        .into_owned();
+    (!id.is_empty()).then_some(id)
 }
 
 /// The request id a response carries, if any: `x-request-id`, else
@@ -506,7 +534,7 @@ mod tests {
             .send_with_retries(
                 |r| client.execute(r),
                 request,
-                Scope::Workspace,
+                Scope::Workspace(None),
                 &mut Learned::default(),
             )
             .await
@@ -514,6 +542,33 @@ mod tests {
             .status()
             .as_u16();
         (status, server.received_requests().await.unwrap().len())
+    }
+
+    #[test]
+    fn a_workspace_in_the_path_is_found_under_any_base_path() {
+        let template = Some("/v1/workspaces/{id}/users");
+        for base in ["https://api.example", "https://example.com/conduit/api"] {
+            let url = format!("{base}/v1/workspaces/ws%20a/users?limit=5");
+            let request = reqwest::Request::new(reqwest::Method::GET, url.parse().unwrap());
+            assert_eq!(
+                targeted_workspace(&request, template).as_deref(),
+                Some("ws a")
+            );
+            // The query names it first; no template, no path workspace.
+            let url = format!("{base}/v1/workspaces/ws_a/users?workspace_id=ws_q");
+            let request = reqwest::Request::new(reqwest::Method::GET, url.parse().unwrap());
+            assert_eq!(
+                targeted_workspace(&request, template).as_deref(),
+                Some("ws_q")
+            );
+            let url = format!("{base}/v1/workspaces/ws_a/users");
+            let request = reqwest::Request::new(reqwest::Method::GET, url.parse().unwrap());
+            assert_eq!(targeted_workspace(&request, None), None);
+            assert_eq!(
+                targeted_workspace(&request, Some("/v1/tickets/{id}/notes")),
+                None
+            );
+        }
     }
 
     #[tokio::test]

@@ -198,7 +198,7 @@ async fn run(pipeline: Arc<Pipeline>, limit: Limit, tasks: usize, calls: usize) 
                         .send_with_retries(
                             move |r| send(server.clone(), r),
                             request,
-                            Scope::Workspace,
+                            Scope::Workspace(None),
                             &mut learned,
                         )
                         .await
