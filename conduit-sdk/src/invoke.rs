@@ -10,26 +10,15 @@ use bytes::Bytes;
 use conduit_api_gen::Operation;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde::de::DeserializeOwned;
 
 use crate::error::{from_reply, refused, transport_error};
-use crate::middleware::{Learned, Scope};
-use crate::response::Response;
-use crate::shown::Redactor;
+use crate::learned::Learned;
+use crate::middleware::Scope;
+use crate::response::Reply;
 use crate::{Client, Error, ErrorKind, body};
 
 /// How much of an error response's body is read, to show with the error.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
-
-/// The final 2xx response of a call, read whole, with what the call took.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    pub(crate) learned: Learned,
-    pub(crate) redactor: Redactor,
-}
 
 impl Client {
     /// Sends `request` for `op` with this client's auth, gate, retries and
@@ -109,52 +98,5 @@ impl Client {
         let headers = std::mem::take(response.headers_mut());
         let body = read.map_err(|e| crate::error::body_error(e, status, learned))?;
         Ok((status, headers, body))
-    }
-}
-
-#[allow(
-    dead_code,
-    reason = "for operations without a JSON body, which the spec may gain at regen"
-)]
-impl Reply {
-    /// The response, its body ignored.
-    pub(crate) fn unit(self) -> Response<()> {
-        Response::new((), self)
-    }
-
-    /// The response, its body as sent.
-    pub(crate) fn bytes(self) -> Response<Bytes> {
-        let body = self.body.clone();
-        Response::new(body, self)
-    }
-
-    /// The body decoded as `T`: a body of another shape is
-    /// [`ErrorKind::Decode`], quoting a bounded, masked snippet.
-    /// A 2xx other than the documented 200 whose body is not the
-    /// documented shape is that status's error, with the server's text.
-    pub(crate) fn decode<T: DeserializeOwned>(self) -> Result<Response<T>, Error> {
-        match serde_json::from_slice::<T>(&self.body) {
-            Ok(value) => Ok(Response::new(value, self)),
-            Err(_) if self.status != StatusCode::OK => Err(from_reply(
-                self.status,
-                &self.headers,
-                &self.body,
-                &self.learned,
-                &self.redactor,
-                std::time::SystemTime::now(),
-            )
-            .with_learned(&self.learned)),
-            Err(e) => {
-                let reason = crate::error::ShownSource(self.redactor.message(&e.to_string()));
-                Err(Error::new(ErrorKind::Decode)
-                    .with_status(Some(self.status))
-                    .with_message(format!(
-                        "the body does not match the documented schema: {reason}"
-                    ))
-                    .with_body(self.redactor.snippet(&self.body))
-                    .with_source(reason)
-                    .with_learned(&self.learned))
-            }
-        }
     }
 }

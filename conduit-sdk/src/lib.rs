@@ -73,6 +73,7 @@ mod error;
 mod extras;
 mod gate;
 mod invoke;
+mod learned;
 mod middleware;
 mod options;
 mod params;

@@ -12,8 +12,70 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::invoke::Reply;
+use serde::de::DeserializeOwned;
+
+use crate::error::from_reply;
+use crate::learned::Learned;
 use crate::shown::Redactor;
+use crate::{Error, ErrorKind};
+
+/// The final 2xx response of a call, read whole, with what the call took.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) learned: Learned,
+    pub(crate) redactor: Redactor,
+}
+
+#[allow(
+    dead_code,
+    reason = "for operations without a JSON body, which the spec may gain at regen"
+)]
+impl Reply {
+    /// The response, its body ignored.
+    pub(crate) fn unit(self) -> Response<()> {
+        Response::new((), self)
+    }
+
+    /// The response, its body as sent.
+    pub(crate) fn bytes(self) -> Response<Bytes> {
+        let body = self.body.clone();
+        Response::new(body, self)
+    }
+
+    /// The body decoded as `T`: a body of another shape is
+    /// [`ErrorKind::Decode`], quoting a bounded, masked snippet.
+    /// A 2xx other than the documented 200 succeeds when its body is the
+    /// documented shape (a write it made is not reported lost); otherwise
+    /// it is that status's error, with the server's text.
+    pub(crate) fn decode<T: DeserializeOwned>(self) -> Result<Response<T>, Error> {
+        match serde_json::from_slice::<T>(&self.body) {
+            Ok(value) => Ok(Response::new(value, self)),
+            Err(_) if self.status != StatusCode::OK => Err(from_reply(
+                self.status,
+                &self.headers,
+                &self.body,
+                &self.learned,
+                &self.redactor,
+                std::time::SystemTime::now(),
+            )
+            .with_learned(&self.learned)),
+            Err(e) => {
+                let reason = crate::error::ShownSource(self.redactor.message(&e.to_string()));
+                Err(Error::new(ErrorKind::Decode)
+                    .with_status(Some(self.status))
+                    .with_message(format!(
+                        "the body does not match the documented schema: {reason}"
+                    ))
+                    .with_body(self.redactor.snippet(&self.body))
+                    .with_source(reason)
+                    .with_learned(&self.learned))
+            }
+        }
+    }
+}
 
 /// The value a call returned (the response's `data`), with the response
 /// it came in: status, headers, request id, the body as sent, and what the

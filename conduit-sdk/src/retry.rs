@@ -193,7 +193,7 @@ impl Outcome {
     /// Classifies a transport error. A failed TLS handshake is final: a
     /// retry would meet the same certificate or the same plain-HTTP port.
     pub(crate) fn of_error(error: &reqwest::Error) -> Self {
-        if crate::error::find::<rustls::Error>(error).is_some() {
+        if find::<rustls::Error>(error).is_some() {
             Outcome::Done
         } else if error.is_connect() {
             Outcome::ConnectFailed
@@ -272,6 +272,28 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
             .unwrap_or(Duration::ZERO)
             .min(MAX_RETRY_AFTER),
     )
+}
+
+/// The first `T` in the error's chain, looking inside `io::Error`s too
+/// (whose `source()` skips the error they wrap).
+pub(crate) fn find<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && let Some(found) = find::<T>(inner)
+        {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 #[cfg(test)]

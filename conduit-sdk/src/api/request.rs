@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::invoke::Reply;
 use crate::middleware::Scope;
+use crate::response::Reply;
 use crate::{CallOptions, Client, Error, params};
 
 /// The longest path parameter (an id) sent, in characters. Real ids are

@@ -7,8 +7,9 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 
 use super::base_url::{is_loopback, parse_base_url, same_origin_redirects};
-use super::{Client, DEFAULT_BASE_URL, Inner, Proxy, token, workspace_key};
+use super::{Client, DEFAULT_BASE_URL, Inner, Proxy, token};
 use crate::Error;
+use crate::gate::workspace_key;
 use crate::gate::{Rate, RateLimiter};
 use crate::middleware::Pipeline;
 use crate::retry::RetryPolicy;

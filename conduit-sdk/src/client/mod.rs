@@ -185,11 +185,6 @@ impl fmt::Debug for Client {
     }
 }
 
-/// The gate partition of a workspace.
-pub(crate) fn workspace_key(workspace_id: &str) -> String {
-    format!("workspace:{workspace_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,8 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use super::ShownSource;
-use crate::gate::Refused;
-use crate::middleware::Learned;
+use crate::learned::{Learned, NOT_SENT, Refused, request_id};
+use crate::retry::find;
 use crate::shown::Redactor;
 use crate::{Error, ErrorKind, retry};
 
@@ -130,11 +130,7 @@ pub(crate) async fn from_raw<E: Serialize>(
         RawError::ErrorResponse(value) => {
             let status = value.status();
             let retry_after = retry::retry_after(value.headers(), now);
-            match value
-                .headers()
-                .get(crate::middleware::NOT_SENT)
-                .map(|v| v.as_bytes())
-            {
+            match value.headers().get(NOT_SENT).map(|v| v.as_bytes()) {
                 Some(b"cooldown") => {
                     return refused(Refused::Cooldown(retry_after.unwrap_or_default()));
                 }
@@ -145,7 +141,7 @@ pub(crate) async fn from_raw<E: Serialize>(
                 }
                 None => {}
             }
-            let request_id = crate::middleware::request_id(value.headers());
+            let request_id = request_id(value.headers());
             let api_message = serde_json::to_value(value.into_inner())
                 .ok()
                 .and_then(|v| Some(redactor.message(v.get("error")?.as_str()?)));
@@ -202,28 +198,6 @@ pub(crate) fn transport_error(e: reqwest::Error) -> Error {
         ErrorKind::Transport
     };
     Error::new(kind).with_source(e)
-}
-
-/// The first `T` in the error's chain, looking inside `io::Error`s too
-/// (whose `source()` skips the error they wrap).
-pub(crate) fn find<'a, T: std::error::Error + 'static>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            && let Some(found) = find::<T>(inner)
-        {
-            return Some(found);
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// An undocumented status: keep the server's `error` string if the body has

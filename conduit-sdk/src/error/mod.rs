@@ -2,7 +2,7 @@
 
 mod from_response;
 
-pub(crate) use from_response::{body_error, find, from_raw, from_reply, refused, transport_error};
+pub(crate) use from_response::{body_error, from_raw, from_reply, refused, transport_error};
 
 use std::fmt;
 use std::time::Duration;

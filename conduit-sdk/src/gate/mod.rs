@@ -47,7 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub(crate) use partition::{Partition, Refused};
+pub(crate) use partition::Partition;
 pub use rate::Rate;
 
 use crate::time::Clock;
@@ -289,6 +289,11 @@ impl fmt::Debug for RateLimiter {
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+/// The gate partition of a workspace.
+pub(crate) fn workspace_key(workspace_id: &str) -> String {
+    format!("workspace:{workspace_id}")
 }
 
 #[cfg(test)]

@@ -15,18 +15,8 @@ use governor::state::{InMemoryState, NotKeyed};
 
 use super::adaptive::Adaptive;
 use super::{MAX_COOLDOWN, MAX_JITTER, MAX_ROUNDS, Mode, Stats, Store};
+use crate::learned::Refused;
 use crate::time::{Clock, Sleep};
-
-/// Why the gate sent a call back without letting it through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refused {
-    /// The partition's cooldown has this much left, more than the call may
-    /// still wait.
-    Cooldown(Duration),
-    /// The call's turn would come later than it may wait; it waited this
-    /// long in the gate before giving up.
-    Turn { waited: Duration },
-}
 
 /// The gate state of one workspace (or token).
 pub(crate) struct Partition {

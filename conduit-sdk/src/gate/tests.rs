@@ -5,6 +5,7 @@ use std::time::Instant;
 use tokio::time::Instant as TokioInstant;
 
 use super::*;
+use crate::learned::Refused;
 use crate::time::TokioTime;
 
 const MAX_WAIT: Duration = Duration::from_secs(60);

@@ -15,7 +15,7 @@
 //!   │ Learned::of(op), passed by &mut below; total_timeout
 //!   ├─ Pipeline::prepare                                   auth, user agent, extra headers
 //!   ├─ Pipeline::send_with_retries                         the partition: the request's
-//!   │    │                                                 workspace_id (query or JSON body),
+//!   │    │                                                 workspace (query, JSON body, path),
 //!   │    │                                                 else the client's;
 //!   │    │                                                 then one loop per attempt:
 //!   │    ├─ Partition::wait                                gate/: cooldown, pacing, the budget
@@ -30,7 +30,10 @@
 //! ```
 //!
 //! Nothing is carried beside the arguments: what the call learned
-//! ([`Learned`]) is a local of `invoke`, lent to the loop.
+//! ([`Learned`]) is a local of `invoke`, lent to the loop. The modules
+//! depend one way: `learned`, `time`, `shown` and `body` depend on none;
+//! `error` on those and `retry`; `gate` on `error`; `middleware` on `gate`
+//! and `retry`; `client` on all of these.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,12 +43,9 @@ use conduit_api_gen::{BoxFuture, Middleware, Operation};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tracing::Instrument;
 
-mod learned;
-
-pub(crate) use learned::Learned;
-
 use crate::body;
-use crate::gate::{Partition, RateLimiter, Refused};
+use crate::gate::{Partition, RateLimiter};
+use crate::learned::{Learned, NOT_SENT, Refused, request_id};
 use crate::retry::{Decision, Outcome, RetryPolicy};
 use crate::time::{Clock, Sleep};
 
@@ -327,7 +327,7 @@ impl Pipeline {
         template: Option<&str>,
     ) -> Option<Arc<Partition>> {
         let workspace = targeted_workspace(request, template)?;
-        let key = crate::client::workspace_key(&workspace);
+        let key = crate::gate::workspace_key(&workspace);
         if self
             .partition
             .as_ref()
@@ -384,23 +384,6 @@ fn in_path(url: &url::Url, template: &str) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
-/// The request id a response carries, if any: `x-request-id`, else
-/// `request-id`; only visible ASCII, at most 200 characters.
-pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
-    // Names made once: looking up by `&str` parses the name on every call.
-    static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-    static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
-    let value = headers
-        .get(&X_REQUEST_ID)
-        .or_else(|| headers.get(&REQUEST_ID))?
-        .to_str()
-        .ok()?
-        .trim();
-    let fits =
-        !value.is_empty() && value.len() <= 200 && value.chars().all(|c| c.is_ascii_graphic());
-    fits.then(|| value.to_owned())
-}
-
 /// What a retry needs to send `request` again, or `None` for a streaming
 /// body. Made for every call while a retry is possible, and usually
 /// dropped unused, so it is cheaper than `Request::try_clone` (which copies
@@ -451,11 +434,6 @@ impl Replay {
         request
     }
 }
-
-/// The header that marks the gate's stand-in 429: the raw client hands
-/// back only the response, and this is how [`Client::call`](crate::Client::call)
-/// tells it from the server's.
-pub(crate) const NOT_SENT: &str = "x-conduit-sdk-not-sent";
 
 /// The stand-in for a 429 when the gate refuses to send: what the server
 /// would have said, so that the raw client decodes it as a rate limit.
