@@ -191,6 +191,19 @@ async fn an_undocumented_success_status_keeps_its_body_in_the_error() {
 }
 
 #[tokio::test]
+async fn an_undocumented_success_status_with_the_documented_body_succeeds() {
+    // A write the server made is not reported lost: the status says which.
+    let server = MockServer::start().await;
+    let body = json!({"data": {"success": true, "message": "done", "result": null,
+        "error": null, "logs": null, "run_time_ms": 3}});
+    always(&server, ResponseTemplate::new(201).set_body_json(body)).await;
+    let (sdk, _) = client(&server);
+    let run = sdk.custom_tools().run(TOOL).send().await.unwrap();
+    assert_eq!(run.status().as_u16(), 201);
+    assert_eq!(run.message(), Some("done"));
+}
+
+#[tokio::test]
 async fn an_html_error_page_keeps_the_status_and_a_snippet() {
     for status in [404u16, 502] {
         let server = MockServer::start().await;

@@ -346,7 +346,10 @@ fn fuzz_calls(strategy: impl Strategy<Value = Answer>) {
         }
         let err = match result {
             Ok(run) => {
-                prop_assert_eq!(status, 200, "only the documented 200 succeeds");
+                // A 2xx other than the documented 200 succeeds only with
+                // the documented body: a write it made is not reported lost.
+                prop_assert!((200..300).contains(&status), "{status} succeeded");
+                prop_assert_eq!(run.status().as_u16(), status);
                 // The accessors of any decoded run are total.
                 let _ = (run.run_time(), run.raw_data::<Value>(), run.message());
                 let _ = run.into_result().map_err(|e| e.to_string());
