@@ -755,6 +755,21 @@ impl<'s> Built<'s> {
                 )
             }
         };
+        let send_doc = if matches!(self.output, Output::Page { .. }) && !self.paged {
+            &[
+                " Sends the request. Invalid input fails here, before",
+                " anything is sent.",
+                "",
+                " One page: the spec gives this list no `cursor` parameter,",
+                " so there is no `.items()` stream; `next_cursor` is kept",
+                " for when the reference says where it goes.",
+            ][..]
+        } else {
+            &[
+                " Sends the request. Invalid input fails here, before",
+                " anything is sent.",
+            ][..]
+        };
         let paged = if self.paged {
             let Output::Page { item, .. } = &self.output else {
                 unreachable!("paged outputs are pages")
@@ -814,8 +829,7 @@ impl<'s> Built<'s> {
                     self
                 }
 
-                /// Sends the request. Invalid input fails here, before
-                /// anything is sent.
+                #(#[doc = #send_doc])*
                 pub async fn send(self) -> Result<#output> {
                     let reply = self.request.send::<#body_type>().await?;
                     #convert

@@ -4245,6 +4245,10 @@ impl<'a> SearchKnowledgeNodes<'a> {
     }
     /// Sends the request. Invalid input fails here, before
     /// anything is sent.
+    ///
+    /// One page: the spec gives this list no `cursor` parameter,
+    /// so there is no `.items()` stream; `next_cursor` is kept
+    /// for when the reference says where it goes.
     pub async fn send(self) -> Result<Response<Page<types::KnowledgeNode>>> {
         let reply = self.request.send::<types::SearchKnowledgeNodesBody>().await?;
         reply
