@@ -57,6 +57,11 @@ pub struct SdkLayer {
     /// operation once with sample arguments (for the conformance test
     /// against Prism, `conduit-sdk/tests/conformance/every_operation.rs`).
     pub every_operation: String,
+    /// Formatted Rust source of `every_operation_mocked(server, client)`,
+    /// which mocks each operation with its typed httpmock extension and a
+    /// sample of its documented 200 body, then calls it through the SDK
+    /// (`conduit-sdk/tests/mocked/every_operation.rs`).
+    pub every_operation_mocked: String,
 }
 
 /// Generates the layer for `spec` (normalised, as progenitor saw it) from
@@ -68,6 +73,8 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
     let mut operations = Vec::new();
     let mut taken = BTreeSet::new();
     let mut calls = Vec::new();
+    let mut mocked = Vec::new();
+    let mut not_mocked = Vec::new();
     for op in &surface.operations {
         let raw = &spec["paths"][&op.path][op.method.to_ascii_lowercase()];
         let (group, action) = names(raw, &op.operation_id);
@@ -78,6 +85,10 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
         }
         let built = Built::new(spec, raw, op, &types)?;
         calls.push(built.sample_call(&group, &action));
+        match built.mocked_call(spec, &group, &action)? {
+            Some(call) => mocked.push(call),
+            None => not_mocked.push(op.operation_id.clone()),
+        }
         let path_params = built.path_params.clone();
         let paged = built.paged;
         let (method_tokens, builder_tokens) = built.tokens(&group, &action)?;
@@ -147,10 +158,48 @@ pub fn generate(spec: &Value, file: &syn::File, surface: &Surface) -> Result<Sdk
         }
     })
     .map_err(|e| Error::Generate(format!("every_operation does not parse: {e}")))?;
+    let mocked: syn::File = syn::parse2(quote! {
+        /// The operations of the spec.
+        pub const OPERATION_COUNT: usize = #count;
+
+        /// Operations without a JSON 200 body to mock, left out of
+        /// [`every_operation_mocked`].
+        pub const NOT_MOCKED: &[&str] = &[#(#not_mocked),*];
+
+        /// What one operation's mocked call gave.
+        pub struct Mocked {
+            /// The operation's `operationId`.
+            pub operation_id: &'static str,
+            /// The call's outcome: what the SDK decoded, as JSON (for a
+            /// list, the page's `data`, `next_cursor` and `has_more`).
+            pub decoded: conduit_sdk::Result<::serde_json::Value>,
+            /// The same part of the body the mock answered.
+            pub expected: ::serde_json::Value,
+            /// Requests the operation's mock matched.
+            pub calls: usize,
+        }
+
+        /// Mocks every operation of the spec on `server` with its typed
+        /// extension (matching its method, path and path parameters) and
+        /// a sample of its documented 200 body, then calls it once
+        /// through `client`, in spec order.
+        pub async fn every_operation_mocked(
+            server: &::conduit_sdk::test_util::httpmock::MockServer,
+            client: &conduit_sdk::Client,
+        ) -> Vec<Mocked> {
+            use ::conduit_sdk::raw::types;
+            use ::conduit_sdk::test_util::MockServerExt;
+            let mut outcomes = Vec::new();
+            #(outcomes.push(#mocked);)*
+            outcomes
+        }
+    })
+    .map_err(|e| Error::Generate(format!("every_operation_mocked does not parse: {e}")))?;
     Ok(SdkLayer {
         code: prettyplease::unparse(&file),
         operations,
         every_operation: prettyplease::unparse(&every),
+        every_operation_mocked: prettyplease::unparse(&mocked),
     })
 }
 
@@ -857,6 +906,94 @@ impl<'s> Built<'s> {
         let action = ident(action);
         let operation_id = &self.op.operation_id;
         let args = self.path_params.iter().map(|p| format!("{p}_123"));
+        let setters = self.sample_setters();
+        quote! {
+            (#operation_id, client.#group().#action(#(#args),*)#(#setters)*.send().await.map(|_| ()))
+        }
+    }
+
+    /// A block that mocks this operation with a sample of its documented
+    /// 200 body, calls it with the arguments of [`Self::sample_call`],
+    /// and gives a `Mocked`; `None` without a JSON 200 body to mock.
+    fn mocked_call(&self, spec: &Value, group: &str, action: &str) -> Result<Option<TokenStream>> {
+        let operation_id = &self.op.operation_id;
+        let group = ident(group);
+        let action = ident(action);
+        let args: Vec<String> = self
+            .path_params
+            .iter()
+            .map(|p| format!("{p}_123"))
+            .collect();
+        let call_args = args.iter();
+        let when = self.path_params.iter().zip(&args).map(|(p, a)| {
+            let p = ident(&snake(p));
+            quote!(.#p(#a))
+        });
+        let when = if self.path_params.is_empty() {
+            quote!(let _ = when;)
+        } else {
+            quote!(when #(#when)*;)
+        };
+        let mock = format_ident!("{}", self.op.rust_method);
+        let schema = resolve(
+            spec,
+            &self.raw["responses"]["200"]["content"]["application/json"]["schema"],
+        );
+        if schema.is_null() {
+            return Ok(None);
+        }
+        let body = sample_deep(spec, schema, 0);
+        let body_text = body.to_string();
+        let response = match self.op.response.as_str() {
+            "Value" => "::serde_json::Value",
+            other => other,
+        };
+        let response: syn::Type = syn::parse_str(response)
+            .map_err(|e| Error::Generate(format!("{operation_id}: {e}")))?;
+        let (decoded, expected) = match &self.output {
+            Output::Unit | Output::Bytes => (quote!(::serde_json::Value::Null), Value::Null),
+            Output::Whole(_) => (
+                quote!(::serde_json::to_value(r.data()).unwrap()),
+                body.clone(),
+            ),
+            Output::Data(_) => (
+                quote!(::serde_json::to_value(r.data()).unwrap()),
+                body["data"].clone(),
+            ),
+            Output::Page { .. } => (
+                quote!(::serde_json::json!({
+                    "data": r.data().items,
+                    "next_cursor": r.data().next_cursor,
+                    "has_more": r.data().has_more,
+                })),
+                serde_json::json!({
+                    "data": body["data"],
+                    "next_cursor": body["next_cursor"],
+                    "has_more": body["has_more"].as_bool().unwrap_or(false),
+                }),
+            ),
+        };
+        let expected = expected.to_string();
+        let setters = self.sample_setters();
+        Ok(Some(quote! {{
+            let body: #response = ::serde_json::from_str(#body_text)
+                .expect(concat!(#operation_id, ": the sample body decodes as the documented type"));
+            let mock = server.#mock(|when, then| {
+                #when
+                then.ok(&body);
+            });
+            let decoded = client.#group().#action(#(#call_args),*)#(#setters)*.send().await.map(|r| #decoded);
+            Mocked {
+                operation_id: #operation_id,
+                decoded,
+                expected: ::serde_json::from_str(#expected).unwrap(),
+                calls: mock.calls_async().await,
+            }
+        }}))
+    }
+
+    /// Setters for the body's required fields, with sample values.
+    fn sample_setters(&self) -> Vec<TokenStream> {
         let fields: Vec<(String, Value)> = match &self.body {
             Some((_, fields, schema)) => fields
                 .iter()
@@ -875,13 +1012,13 @@ impl<'s> Built<'s> {
                 .collect(),
             None => Vec::new(),
         };
-        let setters = fields.iter().map(|(name, value)| {
-            let value = value.to_string();
-            quote!(.field(#name, &::serde_json::from_str::<::serde_json::Value>(#value).unwrap()))
-        });
-        quote! {
-            (#operation_id, client.#group().#action(#(#args),*)#(#setters)*.send().await.map(|_| ()))
-        }
+        fields
+            .iter()
+            .map(|(name, value)| {
+                let value = value.to_string();
+                quote!(.field(#name, &::serde_json::from_str::<::serde_json::Value>(#value).unwrap()))
+            })
+            .collect()
     }
 
     /// Setters for the example: the body's required string fields.
@@ -920,6 +1057,48 @@ pub(crate) fn sample(schema: &Value) -> Value {
         Some("array") => Value::Array(Vec::new()),
         Some("object") => Value::Object(Default::default()),
         _ => Value::String("sample".into()),
+    }
+}
+
+/// A whole value of `schema`'s type, `$ref`s followed: an object with
+/// every property it names, an array with one item (none below a depth
+/// of 8), and [`sample`]'s values for the rest, so that every field of a
+/// decoded value is compared.
+pub(crate) fn sample_deep(spec: &Value, schema: &Value, depth: usize) -> Value {
+    let schema = resolve(spec, schema);
+    if schema.get("example").is_some() || schema.get("enum").is_some() {
+        return sample(schema);
+    }
+    match schema["type"].as_str() {
+        // A free-form object holds a field, so that it is not skipped as
+        // empty when the decoded value is written back.
+        Some("object")
+            if schema["properties"]
+                .as_object()
+                .is_none_or(|p| p.is_empty()) =>
+        {
+            let value = match &schema["additionalProperties"] {
+                Value::Object(each) => sample_deep(spec, &Value::Object(each.clone()), depth + 1),
+                _ => Value::from("sample"),
+            };
+            serde_json::json!({ "key": value })
+        }
+        Some("object") => {
+            let fields = schema["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, property)| (name.clone(), sample_deep(spec, property, depth + 1)))
+                .collect();
+            Value::Object(fields)
+        }
+        Some("array") if depth < 8 => {
+            Value::Array(vec![sample_deep(spec, &schema["items"], depth + 1)])
+        }
+        Some("number") => Value::from(1.5),
+        // Any JSON: an object, as the API's bodies are.
+        None => Value::Object(Default::default()),
+        _ => sample(schema),
     }
 }
 
