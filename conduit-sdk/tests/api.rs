@@ -357,10 +357,12 @@ async fn each_request_counts_against_the_workspace_it_targets_or_the_token() {
 #[tokio::test]
 async fn a_write_is_not_retried_on_a_503_and_a_read_is() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&server)
-        .await;
+    for write in ["POST", "PATCH"] {
+        Mock::given(method(write))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+    }
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
@@ -383,6 +385,9 @@ async fn a_write_is_not_retried_on_a_503_and_a_read_is() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Server);
     assert_eq!(err.attempts(), 1, "a POST is sent once");
+    let err = client.agents().update("ag_1").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(err.attempts(), 1, "a PATCH is sent once");
     let ticket = client
         .helpdesk_tickets()
         .get("tk_1")
