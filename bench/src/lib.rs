@@ -2,23 +2,17 @@
 //!
 //! The `conduit-bench` binary measures, on an in-process loopback server
 //! ([`server`]), the SDK's `custom_tools().run()` against the same request
-//! written by hand with reqwest ([`baseline`]): sequential latency,
-//! throughput at 64 requests in flight, how punctually a 429's
-//! `Retry-After` is honoured and resident memory growth over 10,000 calls.
-//! It also times `conduit_codegen::generate` on synthetic specs of 10, 100
-//! and 500 operations, breaks the SDK's overhead down by layer on one
-//! pinned CPU ([`breakdown`], [`pin`]), runs the rate-limit gate's modes under overload
-//! ([`limits`]), a fleet of two processes sharing it through Redis
-//! ([`fleet`]) and how soon calls recover once 429s stop ([`recovery`]). It prints one JSON object; the xtask turns it into
-//! `BENCHMARKS.md`.
+//! written by hand with reqwest ([`baseline`]), times code generation, runs
+//! the rate-limit gate under a limiting server ([`limits`]), a fleet of
+//! processes sharing it through Redis ([`fleet`]) and how soon calls
+//! recover once 429s stop ([`recovery`]). It prints one JSON object; the
+//! xtask turns it into `BENCHMARKS.md`.
 
 pub mod allocs;
 pub mod baseline;
-pub mod breakdown;
 pub mod fleet;
 pub mod limits;
 pub mod measure;
-pub mod pin;
 pub mod recovery;
 pub mod server;
 pub mod stats;
@@ -26,10 +20,7 @@ pub mod stats;
 #[cfg(test)]
 mod tests {
     use crate::baseline::RunData;
-    use crate::measure::{
-        Clients, Config, PARAMETER, TOKEN, TOOL_ID, WARM_CALLS, Which, calls_alone, latency_alone,
-        synthetic_spec,
-    };
+    use crate::measure::{Clients, PARAMETER, TOKEN, TOOL_ID, Which, synthetic_spec};
     use crate::server::Server;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,38 +78,6 @@ mod tests {
             .map(|s| s.status)
             .collect();
         assert_eq!(statuses, [429, 200]);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_client_timed_alone_sends_only_its_own_calls() {
-        let server = Server::start().unwrap();
-        let clients = Clients::new(&server.url()).unwrap();
-        server.set_recording(true);
-        let config = Config {
-            latency_warmup: 2,
-            latency_pairs: 5,
-            ..Config::quick()
-        };
-        let report = latency_alone(&clients, &config, Which::Peer).await.unwrap();
-        assert_eq!(report["alone"], "peer");
-        assert_eq!(report["alone_us"]["n"], 5);
-        // Seven calls in all, each answered: no other client ran.
-        let seen = server.recorded_at_least(7).await;
-        assert_eq!(seen.len(), 7);
-        assert!(seen.iter().all(|r| r.status == 200));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn calls_alone_makes_the_warm_up_and_the_counted_calls_of_one_client() {
-        let server = Server::start().unwrap();
-        let clients = Clients::new(&server.url()).unwrap();
-        server.set_recording(true);
-        let report = calls_alone(&clients, Which::Sdk, 3).await.unwrap();
-        assert_eq!(report["client"], "sdk");
-        assert_eq!(report["calls"], 3);
-        let seen = server.recorded_at_least(WARM_CALLS + 3).await;
-        assert_eq!(seen.len(), WARM_CALLS + 3);
-        assert!(seen.iter().all(|r| r.status == 200));
     }
 
     #[test]

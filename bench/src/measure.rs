@@ -43,12 +43,6 @@ pub struct Config {
     pub rss_first: usize,
     /// Calls before the second memory reading, counting the first ones.
     pub rss_total: usize,
-    /// Interleaved rounds of the per-layer breakdown.
-    pub breakdown_rounds: usize,
-    /// Sequential calls per layer and round in the breakdown.
-    pub breakdown_sequential: usize,
-    /// Requests per layer and round in the breakdown's bursts.
-    pub breakdown_requests: usize,
 }
 
 impl Config {
@@ -65,9 +59,6 @@ impl Config {
             codegen: vec![(10, 3), (100, 3), (500, 1)],
             rss_first: 1_000,
             rss_total: 10_000,
-            breakdown_rounds: 3,
-            breakdown_sequential: 1_000,
-            breakdown_requests: 5_000,
         }
     }
 
@@ -84,9 +75,6 @@ impl Config {
             codegen: vec![(10, 9), (100, 7), (500, 5)],
             rss_first: 1_000,
             rss_total: 10_000,
-            breakdown_rounds: 5,
-            breakdown_sequential: 3_000,
-            breakdown_requests: 10_000,
         }
     }
 }
@@ -291,67 +279,12 @@ pub async fn latency(clients: &Clients, config: &Config) -> Result<Value, String
     }))
 }
 
-/// Sequential latency of `which` alone, its calls not interleaved with the
-/// other clients': set against [`latency`], it tells whether a gap there
-/// comes from the alternation (caches the other clients used) or from the
-/// client itself. Single runs move by 20 % with the machine; compare
-/// several, or whole runs' wall time.
-pub async fn latency_alone(
-    clients: &Clients,
-    config: &Config,
-    which: Which,
-) -> Result<Value, String> {
-    for _ in 0..config.latency_warmup {
-        clients.run(which).await?;
-    }
-    let mut times = Vec::with_capacity(config.latency_pairs);
-    for _ in 0..config.latency_pairs {
-        let start = Instant::now();
-        clients.run(which).await?;
-        times.push(micros(start.elapsed()));
-    }
-    Ok(json!({
-        "warmup_calls": config.latency_warmup,
-        "calls": config.latency_pairs,
-        "alone": which.name(),
-        "alone_us": Summary::of(&times).to_json(),
-    }))
-}
-
-/// `calls` sequential calls of one client after [`WARM_CALLS`] more, and
-/// nothing else: what `cargo xtask bench --footprint` runs under callgrind
-/// twice, with two counts, so that the difference is the calls' own work.
-pub async fn calls_alone(clients: &Clients, which: Which, calls: usize) -> Result<Value, String> {
-    for _ in 0..WARM_CALLS + calls {
-        clients.run(which).await?;
-    }
-    Ok(json!({ "client": which.name(), "warmup_calls": WARM_CALLS, "calls": calls }))
-}
-
-/// The untimed calls [`calls_alone`] makes first: connections, pools and
-/// lazily built state are ready before the counted ones.
-pub const WARM_CALLS: usize = 200;
-
-/// The client `CONDUIT_BENCH_ONLY` names (sdk, peer, floor or baseline),
-/// if it is set: the runs for profilers measure that one alone.
-pub fn only() -> Option<String> {
-    std::env::var("CONDUIT_BENCH_ONLY").ok()
-}
-
-/// Every client, or the one [`only`] names.
-fn selected() -> impl Iterator<Item = Which> {
-    let only = only();
-    Which::ALL
-        .into_iter()
-        .filter(move |w| only.as_deref().is_none_or(|o| o == w.name()))
-}
-
 /// Allocations per call of each client, over `calls` sequential calls
 /// after the same number untimed (0 everywhere when the counting allocator
 /// is not installed, as in unit tests).
 pub async fn allocations(clients: &Clients, calls: usize) -> Result<Value, String> {
     let mut per_call = Map::new();
-    for which in selected() {
+    for which in Which::ALL {
         for _ in 0..calls {
             clients.run(which).await?;
         }
@@ -366,48 +299,6 @@ pub async fn allocations(clients: &Clients, calls: usize) -> Result<Value, Strin
         );
     }
     Ok(json!({ "calls": calls, "per_call": per_call }))
-}
-
-/// Allocations, client CPU and its share in user mode per request under
-/// load: `bursts` bursts of `requests` at [`CONCURRENCY`] in flight per
-/// client, after one untimed burst. Narrowed to one client by
-/// `CONDUIT_BENCH_ONLY`, like [`allocations`], so that a profiler
-/// (callgrind, perf) sees one client's work at 64 in flight, where more
-/// futures are pending at once than in a sequential call.
-pub async fn under_load(
-    clients: &Arc<Clients>,
-    requests: usize,
-    bursts: usize,
-) -> Result<Value, String> {
-    let mut per_request = Map::new();
-    for which in selected() {
-        let run = request(clients, which);
-        burst(&run, requests).await?;
-        let (before, ticks) = (crate::allocs::allocations(), Cpu::now());
-        let mut cpu = Vec::with_capacity(bursts);
-        for _ in 0..bursts {
-            cpu.push(burst(&run, requests).await?.client_cpu_us);
-        }
-        let used = crate::allocs::allocations() - before;
-        let after = Cpu::now();
-        let user = after.clients_user_ticks - ticks.clients_user_ticks;
-        let system = after.clients_system_ticks - ticks.clients_system_ticks;
-        per_request.insert(
-            which.name().to_owned(),
-            json!({
-                "allocs": round(used as f64 / (requests * bursts) as f64),
-                "client_cpu_us": Summary::of(&cpu).to_json(),
-                // In user mode rather than in the kernel: the client's own
-                // code and memory against syscalls and wake-ups.
-                "client_user_share": round(user as f64 / (user + system).max(1) as f64),
-            }),
-        );
-    }
-    Ok(json!({
-        "concurrency": CONCURRENCY,
-        "requests": requests * bursts,
-        "per_request": per_request,
-    }))
 }
 
 /// CPU time the threads of this process have used, in ns, split into the

@@ -5,7 +5,7 @@
 //! calls (`all_429`), beside the retry policy's bound. The SDK runs with
 //! its default client (adaptive gate, default retry policy, `max_wait`
 //! lowered for `all_429`); the peer (reqwest-middleware + reqwest-retry)
-//! runs the first two for comparison. `CONDUIT_BENCH_ONLY=sdk` skips it.
+//! runs the first two for comparison.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,7 +15,7 @@ use conduit_sdk::RetryPolicy;
 use serde_json::{Value, json};
 
 use crate::baseline;
-use crate::measure::{PARAMETER, TOKEN, TOOL_ID, only};
+use crate::measure::{PARAMETER, TOKEN, TOOL_ID};
 use crate::server::{Seen, Server};
 use crate::stats::round;
 
@@ -227,16 +227,6 @@ async fn drive(server: &Server, caller: &Caller, tasks: usize, calls: usize) -> 
     }
 }
 
-/// The clients the comparison scenarios run: the SDK, and the peer unless
-/// `CONDUIT_BENCH_ONLY` names another.
-fn clients() -> Vec<&'static str> {
-    let only = only();
-    ["sdk", "peer"]
-        .into_iter()
-        .filter(|c| only.as_deref().is_none_or(|o| o == *c))
-        .collect()
-}
-
 fn caller(name: &str, base: &str) -> Result<Caller, String> {
     match name {
         "peer" => Caller::peer(base),
@@ -372,7 +362,7 @@ async fn all_429() -> Result<Value, String> {
 pub async fn recovery() -> Result<Value, String> {
     let mut storms = serde_json::Map::new();
     let mut lifts = serde_json::Map::new();
-    for name in clients() {
+    for name in ["sdk", "peer"] {
         eprintln!("conduit-bench: recovery: storm then open ({name})");
         storms.insert(name.into(), storm(name).await?);
         eprintln!("conduit-bench: recovery: limit lifted ({name})");

@@ -2,17 +2,9 @@
 //! release, times cold builds of a tiny app against the SDK and against bare
 //! reqwest (full mode only), writes `BENCHMARKS.md` (full mode only) and, with
 //! `--json`, prints one JSON object with the headline numbers as the last
-//! stdout line. `--breakdown [--runs N]` only runs the per-layer breakdown,
-//! pinned to one CPU, N times and prints its medians: a quick, steady
-//! readout for measuring one change at a time; it never writes the report.
-//! `--footprint` only counts, under callgrind, the code each client runs
-//! per call ([`footprint`]), which a full run also reports. `--recovery`
-//! only runs the recovery scenarios (storm then open, limit lifted, always
-//! 429) and prints their table, or with `--json` their JSON; it never
-//! writes the report either.
+//! stdout line.
 
 mod cold_build;
-mod footprint;
 mod machine;
 mod report;
 mod run;
@@ -36,23 +28,6 @@ pub struct Options {
     /// Print the headline numbers as one JSON line instead of the table
     #[arg(long)]
     json: bool,
-    /// Only the per-layer breakdown on one pinned CPU, --runs times, as
-    /// medians: the steady figures for measuring one change at a time
-    #[arg(long, conflicts_with = "quick")]
-    breakdown: bool,
-    /// Only the code run per call by the SDK, the peer and the floor,
-    /// counted by callgrind (needs valgrind): steady where the wall clock is
-    /// not, for measuring one change at a time
-    #[arg(long, conflicts_with_all = ["quick", "breakdown"])]
-    footprint: bool,
-    /// Only the recovery scenarios (storm then open, limit lifted, always
-    /// 429), printed as a table or with --json as JSON: for tuning the
-    /// rate-limit gate
-    #[arg(long, conflicts_with_all = ["quick", "breakdown", "footprint"])]
-    recovery: bool,
-    /// How many quick breakdowns --breakdown runs
-    #[arg(long, default_value_t = 5, requires = "breakdown", value_parser = clap::value_parser!(u16).range(1..))]
-    runs: u16,
 }
 
 /// Runs `cargo xtask bench` with `options`.
@@ -60,36 +35,8 @@ pub fn run(options: &Options) -> Result<(), String> {
     let Options {
         quick,
         json: json_out,
-        breakdown,
-        footprint,
-        recovery,
-        runs,
     } = *options;
     let root = root();
-    if recovery {
-        let figures = run::recovery(&root)?;
-        match json_out {
-            true => println!("{figures:#}"),
-            false => println!("{}", report::recovery_table(&figures)),
-        }
-        return Ok(());
-    }
-    if footprint {
-        let figures = footprint::footprint(&run::built(&root)?)?;
-        match json_out {
-            true => println!("{figures}"),
-            false => println!("{}", footprint::table(&figures)),
-        }
-        return Ok(());
-    }
-    if breakdown {
-        let medians = report::breakdown_medians(&run::breakdowns(&root, usize::from(runs))?);
-        match json_out {
-            true => println!("{medians}"),
-            false => println!("{}", report::breakdown_report(&medians)),
-        }
-        return Ok(());
-    }
     let started = Instant::now();
     let load_before = load_average();
 
@@ -100,12 +47,6 @@ pub fn run(options: &Options) -> Result<(), String> {
     } else {
         eprintln!("== cold builds (fresh directories and target dirs, --offline)");
         Some(cold_build::cold_builds(&root))
-    };
-    let code = if quick {
-        None
-    } else {
-        eprintln!("== code run per call (callgrind)");
-        Some(run::built(&root).and_then(|bench| footprint::footprint(&bench)))
     };
     let load_after = load_average();
 
@@ -118,15 +59,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let path = root.join(REPORT);
     let wrote = write_report(&path, quick, || {
         let machine = Machine::probe(load_before, load_after);
-        let code = code.as_ref().map(footprint::section).unwrap_or_default();
-        render(
-            &measured.json,
-            cold.as_ref(),
-            &code,
-            &summary,
-            &machine,
-            &timing,
-        )
+        render(&measured.json, cold.as_ref(), &summary, &machine, &timing)
     })?;
     if wrote {
         eprintln!("wrote {}", path.display());

@@ -454,9 +454,8 @@ fn per_second(run: &Value) -> String {
         })
 }
 
-/// The recovery scenarios, every client's run: BENCHMARKS.md's table and
-/// what `cargo xtask bench --recovery` prints.
-pub(super) fn recovery_table(m: &Value) -> String {
+/// The recovery scenarios, every client's run: BENCHMARKS.md's table.
+fn recovery_table(m: &Value) -> String {
     let r = &m["recovery"];
     let mut t = String::new();
     t.push_str("| scenario | client | until every call ended | ideal or bound | ÷ ideal | succeeded / rate limited / other | requests (429s) | sent inside an announced cooldown | longest call |\n");
@@ -532,9 +531,6 @@ pub(super) fn recovery_table(m: &Value) -> String {
     t
 }
 
-/// The hand-written profiling notes, copied into BENCHMARKS.md.
-const PROFILING: &str = include_str!("../../../bench/PROFILING.md");
-
 /// A string of the measurement, "n/a" if it is missing.
 fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("n/a")
@@ -574,96 +570,16 @@ fn limits_table(m: &Value) -> String {
     t
 }
 
-fn breakdown_table(bd: &Value) -> String {
-    // Several runs' medians carry their runs' range: "1.120 (1.11-1.14)".
-    let ratio = |row: &Value, key: &str| {
-        let range = row[format!("{key}_range")]
-            .as_array()
-            .map(|r| format!(" ({}-{})", fmt(num(&r[0]), 3), fmt(num(&r[1]), 3)));
-        format!("{}{}", fmt(num(&row[key]), 3), range.unwrap_or_default())
-    };
-    let mut t = String::new();
-    t.push_str("| layer | latency median | latency ÷ paired baseline | req/s median (64 in flight) | req/s ÷ baseline | client CPU per request | CPU ÷ baseline | allocations per call |\n");
-    t.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-    for row in bd["layers"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            t,
-            "| {} | {} µs | {} | {} | {} | {} µs | {} | {} |",
-            row["layer"].as_str().unwrap_or_default(),
-            fmt(num(&row["latency_us"]["median"]), 1),
-            ratio(row, "latency_ratio"),
-            fmt(num(&row["rps"]["median"]), 0),
-            fmt(num(&row["throughput_ratio"]), 3),
-            fmt(num(&row["client_cpu_us"]["median"]), 2),
-            ratio(row, "client_cpu_ratio"),
-            fmt(num(&row["allocs_per_call"]), 1),
-        );
-    }
-    t
-}
-
-/// Several quick breakdowns as one: each layer's medians over the runs,
-/// and the range of its two ratios.
-pub(super) fn breakdown_medians(runs: &[Value]) -> Value {
-    let first = runs.first().and_then(|run| run["layers"].as_array());
-    let layers: Vec<Value> = first
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, row)| {
-            let values = |pick: &dyn Fn(&Value) -> &Value| -> Vec<f64> {
-                runs.iter()
-                    .filter_map(|run| run["layers"].get(i))
-                    .map(|r| num(pick(r)))
-                    .filter(|x| x.is_finite())
-                    .collect()
-            };
-            let med = |pick: &dyn Fn(&Value) -> &Value| median(&values(pick));
-            let range = |key: &str| {
-                let v = values(&|r| &r[key]);
-                let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-                let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                json!([min, max])
-            };
-            json!({
-                "layer": row["layer"],
-                "latency_us": { "median": med(&|r| &r["latency_us"]["median"]) },
-                "latency_ratio": med(&|r| &r["latency_ratio"]),
-                "latency_ratio_range": range("latency_ratio"),
-                "rps": { "median": med(&|r| &r["rps"]["median"]) },
-                "throughput_ratio": med(&|r| &r["throughput_ratio"]),
-                "client_cpu_us": { "median": med(&|r| &r["client_cpu_us"]["median"]) },
-                "client_cpu_ratio": med(&|r| &r["client_cpu_ratio"]),
-                "client_cpu_ratio_range": range("client_cpu_ratio"),
-                "allocs_per_call": med(&|r| &r["allocs_per_call"]),
-            })
-        })
-        .collect();
-    json!({ "runs": runs.len(), "layers": layers })
-}
-
-/// What `cargo xtask bench --breakdown` prints: the medians of its runs.
-pub(super) fn breakdown_report(medians: &Value) -> String {
-    format!(
-        "Per-layer breakdown on one pinned CPU, medians of {} quick runs \
-         (the range over the runs in brackets); compare builds by their medians:\n\n{}",
-        medians["runs"],
-        breakdown_table(medians)
-    )
-}
-
 /// The text of BENCHMARKS.md, which only a full run writes.
 pub(super) fn render(
     m: &Value,
     cold: Option<&Result<ColdBuild, String>>,
-    code: &str,
     summary: &Value,
     machine: &Machine,
     timing: &Timing,
 ) -> String {
     let lat = &m["latency"];
     let tp = &m["throughput"];
-    let bd = &m["breakdown"];
     let mut r = String::new();
     let _ = write!(
         r,
@@ -834,29 +750,6 @@ ended. Times count from the first call.
   **`all_429_bound_s`** is that `max_wait`, the documented bound on one
   call's waits, after which it ends as rate limited; every call must end so.
 
-`cargo xtask bench --recovery` runs these alone and prints this table
-(with `--json`, their JSON) without touching this file.
-
-## Where the SDK's overhead goes
-
-Diagnostic, not a goal: the same request through each layer the SDK adds,
-and the peer for comparison (`bench/src/breakdown.rs`). It runs on one CPU
-(CPU {bd_cpu}), to which its thread, its own loopback server and runtime are
-pinned: client, server and kernel take turns, so a call's latency is the CPU
-it takes, with no idle core to wake. Single quick runs of the SDK's latency
-ratio spread by about 3 points and the medians of a few runs agree within
-about 1 %, where on two cores they moved by up to 10 %: steady enough to
-measure one change at a time. The goals above are measured on both cores.
-Latency: each layer alternated with the baseline for {bd_seq} pairs per
-round, {bd_rounds} rounds, ratio to the baseline calls it was paired with.
-Throughput: one burst of {bd_req} requests per layer per round, in rotation;
-on one CPU requests/s and client CPU measure the same thing. Allocations:
-counted over each layer's sequential calls by the bench's allocator, the
-server's thread excluded.
-
-{breakdown}
-{code}
-{profiling}
 Reproduce: `cargo xtask bench` (full, writes this file) or
 `cargo xtask bench --quick --json` (prints its numbers and never writes this
 file, which keeps the last full run; under 3 minutes once `conduit-bench` is
@@ -885,17 +778,10 @@ built; the first release build of its dependencies takes several minutes on
         rss_total = fmt(num(&m["rss"]["total_calls"]), 0),
         rss_first = fmt(num(&m["rss"]["first_calls"]), 0),
         cold_rounds = COLD_BUILD_ROUNDS,
-        bd_cpu = bd["pinned_cpu"],
-        bd_seq = fmt(num(&bd["sequential_per_round"]), 0),
-        bd_rounds = bd["rounds"],
-        bd_req = fmt(num(&bd["requests_per_burst"]), 0),
-        breakdown = breakdown_table(&m["breakdown"]),
         limits_setup = m["limits"]["server_limit"]
             .as_str()
             .map_or(String::new(), |s| format!("Server: {s}.")),
         limits_table = limits_table(m),
-        code = code,
-        profiling = PROFILING,
         explicit_rate = m["limits"]["explicit_rate_per_s"],
         limits_calls = m["limits"]["calls"],
         limits_tasks = m["limits"]["tasks"],
@@ -917,55 +803,6 @@ built; the first release build of its dependencies takes several minutes on
 
 #[cfg(test)]
 mod tests {
-
-    /// One quick breakdown run with a baseline and an SDK row.
-    fn breakdown_run(sdk_latency: f64, sdk_cpu: f64, allocs: f64) -> Value {
-        let row = |layer: &str, latency: f64, cpu: f64, allocs: f64| {
-            json!({
-                "layer": layer,
-                "latency_us": { "median": 30.0 * latency },
-                "latency_ratio": latency,
-                "rps": { "median": 30_000.0 / cpu },
-                "throughput_ratio": 1.0 / cpu,
-                "client_cpu_us": { "median": 20.0 * cpu },
-                "client_cpu_ratio": cpu,
-                "allocs_per_call": allocs,
-            })
-        };
-        json!({ "layers": [
-            row("reqwest (baseline)", 1.0, 1.0, 71.0),
-            row("custom_tools().run() (SDK)", sdk_latency, sdk_cpu, allocs),
-        ]})
-    }
-
-    #[test]
-    fn several_breakdowns_read_as_their_medians_with_each_ratio_s_range() {
-        let runs = [
-            breakdown_run(1.10, 1.20, 72.0),
-            breakdown_run(1.14, 1.16, 72.0),
-            breakdown_run(1.12, 1.18, 73.0),
-        ];
-        let m = breakdown_medians(&runs);
-        assert_eq!(m["runs"], 3);
-        let sdk = &m["layers"][1];
-        assert_eq!(sdk["layer"], "custom_tools().run() (SDK)");
-        assert_eq!(sdk["latency_ratio"], 1.12);
-        assert_eq!(sdk["latency_ratio_range"], json!([1.10, 1.14]));
-        assert_eq!(sdk["client_cpu_ratio"], 1.18);
-        assert_eq!(sdk["client_cpu_ratio_range"], json!([1.16, 1.20]));
-        assert_eq!(sdk["allocs_per_call"], 72.0);
-        let text = breakdown_report(&m);
-        assert!(text.contains("medians of 3 quick runs"), "{text}");
-        assert!(
-            text.contains("| custom_tools().run() (SDK) | 33.6 µs | 1.120 (1.100-1.140) |"),
-            "{text}"
-        );
-        assert!(text.contains("| 1.180 (1.160-1.200) | 72.0 |"), "{text}");
-        // A full run's single breakdown has no ranges to show.
-        let single = breakdown_table(&runs[0]);
-        assert!(single.contains("| 1.100 | "), "{single}");
-        assert!(!single.contains("1.100 ("), "{single}");
-    }
 
     use super::*;
 

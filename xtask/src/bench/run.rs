@@ -41,37 +41,6 @@ pub(super) fn conduit_bench(root: &Path, quick: bool) -> Result<Measured, String
     })
 }
 
-/// Builds `conduit-bench` once, then runs its quick per-layer breakdown
-/// (pinned to one CPU) `runs` times, returning each run's JSON.
-pub(super) fn breakdowns(root: &Path, runs: usize) -> Result<Vec<Value>, String> {
-    build(root)?;
-    (1..=runs)
-        .map(|i| {
-            eprintln!("== conduit-bench --quick --breakdown-only ({i} of {runs})");
-            let stdout = run(root, &["--quick", "--breakdown-only"])?;
-            serde_json::from_str(stdout.trim())
-                .map_err(|e| format!("conduit-bench's breakdown is not JSON ({e}):\n{stdout}"))
-        })
-        .collect()
-}
-
-/// Builds `conduit-bench` once and runs only its recovery scenarios;
-/// `{"recovery": ...}` as the full run reports it.
-pub(super) fn recovery(root: &Path) -> Result<Value, String> {
-    build(root)?;
-    eprintln!("== conduit-bench --recovery-only");
-    let stdout = run(root, &["--recovery-only"])?;
-    let figures: Value = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("conduit-bench's recovery figures are not JSON ({e}):\n{stdout}"))?;
-    Ok(serde_json::json!({ "recovery": figures }))
-}
-
-/// Builds `conduit-bench` in release; the path of the binary, as cargo
-/// reports it.
-pub(super) fn built(root: &Path) -> Result<PathBuf, String> {
-    build(root)
-}
-
 fn build(root: &Path) -> Result<PathBuf, String> {
     eprintln!("== build conduit-bench (release)");
     artefact::build(
