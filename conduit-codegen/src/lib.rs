@@ -8,10 +8,11 @@
 //! refuse a path parameter leaving its segment, and adds the operation
 //! table; [`surface`] reads the generated API off its output and renders
 //! the reviewable summary; [`sdk`] generates the SDK's per-operation layer
-//! from the same output. [`json`] holds what the rewrites and the merge
-//! share.
+//! from the same output, and [`cli`] the `conduit` command line's actions
+//! over that layer. [`json`] holds what the rewrites and the merge share.
 
 mod api_version;
+pub mod cli;
 pub mod error;
 pub mod generate;
 pub mod json;
@@ -44,6 +45,13 @@ pub const SDK_FILE: &str = "conduit-sdk/src/api/generated.rs";
 /// Where the generated call of every operation, for the SDK's conformance
 /// test against Prism, lives.
 pub const EVERY_OPERATION_FILE: &str = "conduit-sdk/tests/conformance/every_operation.rs";
+
+/// Where the `conduit` command line's generated actions live.
+pub const CLI_FILE: &str = "conduit-cli/src/generated.rs";
+
+/// Where the generated invocation of every CLI action, for its test
+/// against Prism, lives.
+pub const EVERY_ACTION_FILE: &str = "conduit-cli/tests/every_action/invocations.rs";
 
 /// Where the checked-in typed `httpmock` extensions live.
 pub const MOCK_FILE: &str = "conduit-api-gen/src/mock.rs";

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use crate::surface_diff::section_changes;
 use conduit_codegen::{
-    EVERY_OPERATION_FILE, GENERATED_FILE, GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE,
-    SURFACE_FILE, Source, VENDORED_SPEC, generate, json::METHODS, merge::merge,
+    CLI_FILE, EVERY_ACTION_FILE, EVERY_OPERATION_FILE, GENERATED_FILE,
+    GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE, SURFACE_FILE, Source, VENDORED_SPEC,
+    generate, json::METHODS, merge::merge,
 };
 
 use crate::{cargo, root, run_step};
@@ -27,6 +28,10 @@ pub fn run(check: bool, sources: &[PathBuf]) -> Result<(), String> {
     run_step(
         "build the SDK on the checked-in client",
         cargo().args(["build", "-p", "conduit-sdk"]),
+    )?;
+    run_step(
+        "build the CLI on the generated actions",
+        cargo().args(["build", "-p", "conduit-cli"]),
     )?;
     if changes.is_empty() {
         println!("no change to the generated API");
@@ -66,6 +71,8 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
     for note in &generated.notes {
         println!("normalised: {note}");
     }
+    let cli = conduit_codegen::cli::generate(&merged, &generated.sdk.operations)
+        .map_err(|e| format!("{e}; nothing was changed"))?;
 
     let summary = generated.surface.render();
     let old_summary = std::fs::read_to_string(&surface_path).unwrap_or_default();
@@ -75,11 +82,17 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         (MOCK_FILE, &generated.mock),
         (SDK_FILE, &generated.sdk.code),
         (EVERY_OPERATION_FILE, &generated.sdk.every_operation),
+        (CLI_FILE, &cli.code),
+        (EVERY_ACTION_FILE, &cli.every_action),
     ]
     .into_iter()
     .map(|(file, code)| (file, root.join(file), format!("{GENERATED_HEADER}{code}")))
-    .filter(|(_, path, code)| std::fs::read_to_string(path).unwrap_or_default() != *code)
     .collect();
+    let generated_files = outputs.len();
+    let outputs: Vec<_> = outputs
+        .into_iter()
+        .filter(|(_, path, code)| std::fs::read_to_string(path).unwrap_or_default() != *code)
+        .collect();
     let spec_changed = merged != vendored.doc;
     let changes = section_changes(&old_summary, &summary);
 
@@ -96,8 +109,9 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         }
         if stale.is_empty() {
             println!(
-                "regen --check: {VENDORED_SPEC}, {SURFACE_FILE}, {GENERATED_FILE} and {MOCK_FILE} \
-                 are up to date"
+                "regen --check: {VENDORED_SPEC}, {SURFACE_FILE} and the {} generated files \
+                 are up to date",
+                generated_files
             );
             return Ok(changes);
         }

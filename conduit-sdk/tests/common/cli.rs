@@ -1,4 +1,4 @@
-//! Running the `conduit` example CLI as a process.
+//! Running the `conduit` CLI (the `conduit-cli` crate) as a process.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -49,8 +49,8 @@ const CONDUIT_VARS: [&str; 5] = [
     "CONDUIT_RATE_LIMIT",
 ];
 
-/// The example binary, built once per test run: cargo does not build
-/// examples for a single integration test target.
+/// The `conduit` binary of `conduit-cli`, built once per test run: cargo
+/// builds another package's binaries for no test of this one.
 pub fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -63,7 +63,7 @@ pub fn binary() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
         build
-            .args(["build", "--example", "conduit", "-p", "conduit-sdk"])
+            .args(["build", "--bin", "conduit", "-p", "conduit-cli"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
@@ -71,12 +71,10 @@ pub fn binary() -> &'static Path {
         let out = build.output().expect("cargo runs");
         assert!(
             out.status.success(),
-            "building the example failed:\n{}",
+            "building the CLI failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let binary = profile_dir
-            .join("examples")
-            .join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
+        let binary = profile_dir.join(format!("conduit{}", std::env::consts::EXE_SUFFIX));
         assert!(binary.is_file(), "{} was not built", binary.display());
         binary
     })

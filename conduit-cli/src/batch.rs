@@ -1,17 +1,22 @@
-//! `tools run-batch`: one call per line of JSON Lines input.
+//! `--batch`: one call per line of JSON Lines input, each line the call's
+//! arguments by name (path parameters, query parameters, body fields) over
+//! those of the command line. `tools run-batch TOOL_ID` is `custom-tools
+//! run TOOL_ID --batch`, each line the tool's parameters.
 //!
 //! - The input is read a line at a time ([`input`](crate::input)): memory
 //!   is bounded by `--concurrency`, not by the input's size. A regular file
 //!   is checked whole before anything is sent; a pipe's lines are checked
 //!   one by one, and a bad one stops the batch (nothing sent for it or
-//!   after it, the calls started before it finish), exit 2.
+//!   after it, the calls started before it finish), exit 2. So does a line
+//!   whose arguments the SDK refuses before sending.
 //! - `--concurrency` calls share one client, so the rate-limit gate paces
 //!   all of them together (`--rate`, or adaptively after the first 429).
 //!   At most that many items are started and not yet printed: a slow item
 //!   holds up the ones after it rather than letting finished ones pile up.
 //! - stdout gets one JSON line per item, in input order, as soon as the item
-//!   and every one before it are final: `{"index": I, "data": {...}}` when the
-//!   API answered 200, else `{"index": I, "error": {"kind", "status",
+//!   and every one before it are final: `{"index": I, "data": ...}` when the
+//!   API answered 2xx (a list: the page's items; with `--all`, every
+//!   page's), else `{"index": I, "error": {"kind", "status",
 //!   "message"}}`. `index` counts non-blank lines from 0.
 //! - stderr gets a progress bar while it is a terminal (cleared while a
 //!   line is printed, so none is left behind), and a summary.
@@ -32,19 +37,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use conduit_sdk::{Client, Error, ErrorKind, ToolRun};
+use conduit_sdk::{Client, Error};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
-use crate::args::BatchArgs;
+use crate::action::{Action, Args, Prepared, Sent};
+use crate::commands::Call as Invoked;
 use crate::input::{Input, Parameters};
 use crate::json_text;
 use crate::report::{self, Outcome};
 use crate::warnings::Sending;
 
-pub async fn run(client: Client, args: BatchArgs) -> ExitCode {
+pub async fn run(client: Client, invoked: Invoked) -> ExitCode {
+    let Some(args) = invoked.batch else {
+        return report::usage_error("--batch is required");
+    };
     let mut signals = match Signals::new() {
         Ok(signals) => signals,
         Err(e) => {
@@ -63,8 +72,10 @@ pub async fn run(client: Client, args: BatchArgs) -> ExitCode {
     let window = usize::from(args.concurrency);
     let call = CallMaker {
         client: client.clone(),
-        tool_id: args.tool_id.into(),
-        workspace: args.workspace.map(Into::into),
+        action: invoked.action,
+        base: Arc::new(invoked.args),
+        lines_are_parameters: args.lines_are_parameters,
+        all: invoked.all,
     };
     let mut progress: Option<ProgressBar> = None;
     let mut results = Results::default();
@@ -101,15 +112,15 @@ pub async fn run(client: Client, args: BatchArgs) -> ExitCode {
             }
             Some((index, ending)) = running.next() => {
                 if let Ending::Done(result) = &ending
-                    && let Err(e) = &**result
-                    && e.kind() == ErrorKind::InvalidInput
+                    && let Err(refused) = &**result
+                    && let Some(why) = refused.usage(invoked.action)
                 {
-                    // The same tool id and workspace go with every item:
-                    // refused before sending here, refused everywhere.
+                    // Refused before sending: the command line's arguments
+                    // go with every line, and a bad line is a bad input.
                     if let Some(bar) = &progress {
                         bar.finish_and_clear();
                     }
-                    return report::usage_error(&e.to_string());
+                    return report::usage_error(&format!("input item {index}: {why}"));
                 }
                 results.add(index, ending);
                 let bar = progress.get_or_insert_with(|| progress_bar(input.total()));
@@ -203,32 +214,75 @@ fn progress_bar(total: Option<usize>) -> ProgressBar {
 /// Makes one item's call.
 struct CallMaker {
     client: Client,
-    tool_id: Arc<str>,
-    workspace: Option<Arc<str>>,
+    action: &'static Action,
+    /// The command line's arguments, under each line's.
+    base: Arc<Args>,
+    lines_are_parameters: bool,
+    all: bool,
 }
 
-type Call = Pin<Box<dyn Future<Output = Result<ToolRun, Error>> + Send>>;
+/// Why a call ended without an answer to print as data.
+enum Failure {
+    /// The line's arguments do not fit the action.
+    Arguments(String),
+    /// The SDK's error: refused before sending, or the API's answer.
+    Call(Error),
+}
+
+impl Failure {
+    /// The message of a usage error, if it is one.
+    fn usage(&self, action: &Action) -> Option<String> {
+        match self {
+            Failure::Arguments(why) => Some(why.clone()),
+            Failure::Call(e) if report::is_usage(e) => Some(report::usage_message(e, action)),
+            Failure::Call(_) => None,
+        }
+    }
+}
+
+type Call = Pin<Box<dyn Future<Output = Result<Sent, Failure>> + Send>>;
 
 impl CallMaker {
-    fn make(&self, parameters: Parameters) -> Call {
-        let (client, tool_id, workspace) = (
+    fn make(&self, line: Parameters) -> Call {
+        let line = if self.lines_are_parameters {
+            Map::from_iter([("parameters".to_owned(), Value::Object(line))])
+        } else {
+            line
+        };
+        let (client, action, args, all) = (
             self.client.clone(),
-            self.tool_id.clone(),
-            self.workspace.clone(),
+            self.action,
+            self.base.under(line),
+            self.all,
         );
         Box::pin(async move {
-            let mut call = client.custom_tools().run(&*tool_id).parameters(&parameters);
-            if let Some(ws) = &workspace {
-                call = call.workspace_id(&**ws);
+            match (action.call)(&client, args).map_err(Failure::Arguments)? {
+                Prepared::One(sending) => sending.await.map_err(Failure::Call),
+                Prepared::List(lister) => {
+                    // The page's items (every page's with --all), as sent.
+                    let mut items = Vec::new();
+                    let mut cursor = None;
+                    loop {
+                        let page = lister.page(cursor).await.map_err(Failure::Call)?;
+                        items.extend(page.items.iter().map(|i| json_text::compact(i.get())));
+                        match page.next_cursor {
+                            Some(next) if all && page.has_more => cursor = Some(next),
+                            _ => break,
+                        }
+                    }
+                    Ok(Sent {
+                        data: format!("[{}]", items.join(",")),
+                        tool_failed: None,
+                    })
+                }
             }
-            call.send().await
         })
     }
 }
 
 /// How an item ended.
 enum Ending {
-    Done(Box<Result<ToolRun, Error>>),
+    Done(Box<Result<Sent, Failure>>),
     /// Dropped on a signal before any request of it went out.
     NotSent,
     /// Dropped on a signal while waiting to retry: an attempt went out.
@@ -421,10 +475,13 @@ impl Results {
         };
         let line = match ending {
             Ending::Done(result) => match *result {
-                Ok(run) => {
+                Ok(sent) => {
                     // As sent: numbers keep their spelling.
-                    let data = json_text::compact(&run.data_text());
-                    let outcome = if run.success() {
+                    let data = match json_text::compact(&sent.data) {
+                        empty if empty.is_empty() => "null".to_owned(),
+                        data => data,
+                    };
+                    let outcome = if sent.tool_failed.is_none() {
                         counts.succeeded += 1;
                         Outcome::Succeeded
                     } else {
@@ -434,7 +491,9 @@ impl Results {
                     counts.worst = counts.worst.max(outcome);
                     format!(r#"{{"index":{index},"data":{data}}}"#)
                 }
-                Err(e) => {
+                // Usage errors end the batch before they are printed.
+                Err(Failure::Arguments(why)) => not_final("invalid_input", &why),
+                Err(Failure::Call(e)) => {
                     *counts.errors.entry(e.kind().as_str()).or_default() += 1;
                     counts.worst = counts.worst.max(Outcome::of_error(&e));
                     let message = report::refused_locally(&e).unwrap_or_else(|| e.to_string());
@@ -493,7 +552,7 @@ impl Results {
             None => format!("{done} items (the input was not read to its end)"),
         };
         let mut text = format!(
-            "run-batch: {of} in {:.1} s: {} succeeded, {} tool failures, {failed} errors",
+            "batch: {of} in {:.1} s: {} succeeded, {} tool failures, {failed} errors",
             elapsed.as_secs_f64(),
             w.succeeded,
             w.tool_failed,

@@ -1,11 +1,11 @@
-//! Tests of the `conduit` example CLI, run as a process against a local
+//! Tests of `conduit tools run` (`custom-tools run`), run as a process against a local
 //! wiremock server.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cli::{
+use common::{
     Output, binary, conduit, conduit_with_stdin, requests, server_answering, success_body,
 };
 
@@ -125,7 +125,8 @@ async fn help_prints_usage_and_exits_0() {
     for flag in ["--help", "-h"] {
         let out = conduit(&[flag], &[]).await;
         assert_eq!(out.code, 0, "{out:?}");
-        assert!(out.stdout.contains("tools run TOOL_ID"), "{out:?}");
+        assert!(out.stdout.contains("Groups:"), "{out:?}");
+        assert!(out.stdout.contains("custom-tools"), "{out:?}");
     }
 }
 

@@ -2,18 +2,21 @@
 
 use std::process::ExitCode;
 
-use clap::CommandFactory;
 use conduit_sdk::{Error, ErrorKind};
 
-use crate::args::Cli;
+use crate::action::{Action, ToolFailure};
+use crate::shown;
+
+const USAGE: &str = "Usage: conduit [OPTIONS] <GROUP> <ACTION> [ARGS]...\n\n\
+                     For more information, try 'conduit --help' or 'conduit <GROUP> <ACTION> --help'.";
 
 /// The outcome of one call, worst last: the order picks a batch's exit
 /// status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
-    /// The tool ran and succeeded.
+    /// The call succeeded (a tool's run: and the tool too).
     Succeeded,
-    /// The tool ran and its code failed (`success: false`).
+    /// A custom tool ran and its code failed (`success: false`).
     ToolFailed,
     /// The API answered with an error (or a body that did not decode).
     ApiError,
@@ -25,8 +28,6 @@ impl Outcome {
     pub fn of_error(e: &Error) -> Self {
         if e.is_transport() {
             Outcome::NoAnswer
-        } else if e.kind() == ErrorKind::ToolFailed {
-            Outcome::ToolFailed
         } else {
             Outcome::ApiError
         }
@@ -44,22 +45,55 @@ impl Outcome {
 
 /// A usage or configuration error: message and usage on stderr, exit 2.
 pub fn usage_error(message: &str) -> ExitCode {
-    eprintln!("error: {message}\n\n{}", Cli::command().render_usage());
+    eprintln!("error: {message}\n\n{USAGE}");
     ExitCode::from(2)
 }
 
+/// Whether the SDK refused the call before sending: bad input or
+/// configuration, a usage error.
+pub fn is_usage(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Config | ErrorKind::InvalidInput)
+}
+
+/// The message of an error [`is_usage`] says is one, with the values
+/// the parameter it names takes when the SDK's message does not list
+/// them.
+pub fn usage_message(e: &Error, action: &Action) -> String {
+    let message = e.to_string();
+    let named = action
+        .params()
+        .filter(|p| !p.values.is_empty())
+        .find(|p| message.contains(&format!("{}: ", p.name)));
+    match named {
+        Some(p) if !p.values.iter().any(|v| message.contains(v)) => {
+            format!("{message} (one of: {})", p.values.join(", "))
+        }
+        _ => message,
+    }
+}
+
+/// A tool that ran and failed: why on stderr, exit 1. Its text is server
+/// text: escaped, the token masked.
+pub fn tool_failed(failure: &ToolFailure) -> ExitCode {
+    let reason = failure
+        .error
+        .as_deref()
+        .map_or_else(|| "no error message".to_owned(), shown::message);
+    eprintln!("error: tool failed: {reason}");
+    if let Some(logs) = failure.logs.as_deref().filter(|l| !l.trim().is_empty()) {
+        eprintln!("tool logs:\n{}", shown::logs(logs));
+    }
+    Outcome::ToolFailed.exit_code()
+}
+
 /// Prints an error on stderr and picks the exit status.
-pub fn error(e: &Error) -> ExitCode {
-    if matches!(e.kind(), ErrorKind::Config | ErrorKind::InvalidInput) {
-        return usage_error(&e.to_string());
+pub fn error(e: &Error, action: &Action) -> ExitCode {
+    if is_usage(e) {
+        return usage_error(&usage_message(e, action));
     }
     let outcome = Outcome::of_error(e);
     match outcome {
         Outcome::NoAnswer => eprintln!("error: {}", with_sources(e)),
-        Outcome::ToolFailed => {
-            let reason = e.api_message().unwrap_or("no error message");
-            eprintln!("error: tool failed: {reason}");
-        }
         // Rate limited by the SDK's own gate: no request, no server answer.
         _ if e.is_refused_locally() => {
             eprintln!("error: {}", refused_locally(e).unwrap_or_default());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::{Output, TOOL_PATH, requests, server_answering, success_body};
+use common::{Output, TOOL_PATH, requests, server_answering, success_body};
 use common::{RawServer, Reply, raw_head};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -15,7 +15,7 @@ const TOKEN: &str = "tok-cli-hostile-5b2e7d41";
 
 /// Runs the CLI with `args` and the test token, checking it is never printed.
 async fn conduit(args: &[&str]) -> Output {
-    let out = common::cli::conduit(args, &[("CONDUIT_API_TOKEN", TOKEN)]).await;
+    let out = common::conduit(args, &[("CONDUIT_API_TOKEN", TOKEN)]).await;
     out.assert_hides(TOKEN);
     out
 }
@@ -263,7 +263,7 @@ async fn a_failed_tools_text_reaches_stderr_escaped() {
     let server = server_answering(ResponseTemplate::new(200).set_body_json(body)).await;
     let uri = server.uri();
     let args = ["--base-url", uri.as_str(), "tools", "run", "tool_1"];
-    let out = common::cli::conduit(&args, &[("CONDUIT_API_TOKEN", TOKEN)]).await;
+    let out = common::conduit(&args, &[("CONDUIT_API_TOKEN", TOKEN)]).await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
         out.stderr

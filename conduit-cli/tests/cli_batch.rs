@@ -6,8 +6,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::Limiting;
-use common::cli::{Output, command, conduit_with_stdin, requests, success_body};
+use common::{Limiting, Output, command, conduit_with_stdin, requests, success_body};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -743,9 +742,7 @@ fn screen(bytes: &[u8]) -> Vec<String> {
 async fn on_a_terminal_the_progress_bar_leaves_no_copy_among_the_lines() {
     let server = server().await;
     let file = TempFile::new("items.jsonl", &"{\"delay_ms\": 150}\n".repeat(5));
-    let binary = tokio::task::spawn_blocking(common::cli::binary)
-        .await
-        .unwrap();
+    let binary = tokio::task::spawn_blocking(common::binary).await.unwrap();
     // stdout and stderr on one terminal, as in an interactive shell.
     let line = format!(
         "{} --base-url {} tools run-batch tool_1 --concurrency 1 --input {}",
@@ -770,10 +767,7 @@ async fn on_a_terminal_the_progress_bar_leaves_no_copy_among_the_lines() {
             .unwrap_or_else(|e| panic!("row {i} is not a JSON line ({e}): {shown:#?}"));
         assert_eq!(line["index"], i);
     }
-    assert!(
-        shown[5].starts_with("run-batch: 5 of 5 items"),
-        "{shown:#?}"
-    );
+    assert!(shown[5].starts_with("batch: 5 of 5 items"), "{shown:#?}");
 }
 
 #[tokio::test]
