@@ -50,10 +50,11 @@ enum Cmd {
         #[arg(long, value_name = "N", default_value_t = 4010)]
         port: u16,
     },
-    /// Try the SDK in one command: start the mock, run the example CLI, stop
+    /// Try the SDK in one command: start the mock, run the CLI, stop
     ///
-    /// Starts the pinned Prism mock on the vendored spec, runs the example CLI
-    /// against it (`tools run`, then a three-item `tools run-batch`), shows
+    /// Starts the pinned Prism mock on the vendored spec, runs the `conduit` CLI
+    /// against it (a list with `--all`, a write, `tools run`, then a
+    /// three-item `tools run-batch`), shows
     /// each command and what it printed, and stops the mock. Needs node and
     /// npm (Prism is installed on first use).
     #[command(verbatim_doc_comment)]

@@ -58,6 +58,22 @@ pub fn run() -> Result<(), String> {
         "conformance (Prism)",
         conformance().env("CONDUIT_PRISM_URL", &prism.url),
     )?;
+    run_step(
+        "every CLI action (Prism)",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "conduit-cli",
+                "--test",
+                "every_action",
+                "--",
+                "--ignored",
+                // Shows the count of actions run.
+                "--nocapture",
+            ])
+            .env("CONDUIT_PRISM_URL", &prism.url),
+    )?;
     drop(prism);
     run_step(
         "cargo xtask mock stops Prism when stopped",
@@ -158,15 +174,15 @@ fn html_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
 }
 
 /// `cargo xtask test` with `CARGO_TARGET_DIR` set, as CI caches and shared
-/// machines set it: the example CLI must be found where cargo put it. The
+/// machines set it: the CLI must be found where cargo put it. The
 /// directory lies inside the workspace's own and is kept, so only the
-/// first run builds the example's dependencies a second time.
+/// first run builds the CLI's dependencies a second time.
 fn try_moved() -> Result<(), String> {
     let moved = artefact::target_dir()?.join("moved-target-dir");
     let cli = try_it::build_cli(cargo().env("CARGO_TARGET_DIR", &moved))?;
     if !cli.starts_with(&moved) {
         return Err(format!(
-            "with CARGO_TARGET_DIR={} the example CLI was taken from {}",
+            "with CARGO_TARGET_DIR={} the CLI was taken from {}",
             moved.display(),
             cli.display()
         ));

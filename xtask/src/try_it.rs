@@ -1,7 +1,7 @@
 //! `cargo xtask try`: the newcomer's first five minutes in one command.
-//! Starts the pinned Prism mock on the vendored spec, runs the example CLI
-//! against it (one run, then a small batch), shows each command and what it
-//! printed, and stops the mock.
+//! Starts the pinned Prism mock on the vendored spec, runs the `conduit`
+//! CLI against it (a list with `--all`, one write, a tool run, then a small
+//! batch), shows each command and what it printed, and stops the mock.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,32 +11,59 @@ use crate::{artefact, cargo, children, prism, root};
 /// A tool id from the spec's example.
 const TOOL_ID: &str = "kg77c0dy0mgdpzmqz6tesry8w184002s";
 
+/// A workspace id from the spec's example.
+const WORKSPACE_ID: &str = "j57demo8f8x7c9v0n2q4r6t8y1u3i5o";
+
 pub fn run() -> Result<(), String> {
     let cli = build_cli(&mut cargo())?;
     try_cli(&cli)
 }
 
-/// Builds the example CLI with `cargo` (a cargo command, with its
-/// environment); the path cargo reports for it.
+/// Builds the CLI with `cargo` (a cargo command, with its environment);
+/// the path cargo reports for it.
 pub fn build_cli(cargo: &mut Command) -> Result<PathBuf, String> {
-    println!("\n== build the example CLI");
+    println!("\n== build the CLI");
     artefact::build(
-        "build the example CLI",
+        "build the CLI",
         cargo
-            .args(["build", "-q", "-p", "conduit-sdk", "--example", "conduit"])
+            .args(["build", "-q", "-p", "conduit-cli", "--bin", "conduit"])
             .current_dir(root()),
-        "example",
+        "bin",
         "conduit",
     )
 }
 
-/// Starts the mock, runs the example CLI `cli` against it and stops it.
+/// Starts the mock, runs the CLI `cli` against it and stops it.
 pub fn try_cli(cli: &Path) -> Result<(), String> {
     println!("\n== start the mock (Prism on the vendored spec)");
     let prism = prism::start(0, true)?;
     println!("Prism serves openapi/conduit.yaml at {}", prism.url);
 
-    let base = ["--base-url", prism.url.as_str()];
+    let base = [
+        "--base-url",
+        prism.url.as_str(),
+        "--workspace",
+        WORKSPACE_ID,
+    ];
+    // Prism answers every page with `has_more: true` and the same cursor:
+    // --max-items ends the walk after the second page.
+    let list = [
+        &base[..],
+        &["contacts", "list", "--all", "--max-items", "2"],
+    ]
+    .concat();
+    show(cli, &list, None)?;
+    let write = [
+        &base[..],
+        &[
+            "tickets",
+            "create-note",
+            "tk_123",
+            "body=Called the guest back",
+        ],
+    ]
+    .concat();
+    show(cli, &write, None)?;
     let one = [&base[..], &["tools", "run", TOOL_ID, "order_id=ord_12345"]].concat();
     show(cli, &one, None)?;
     let items = "{\"order_id\": \"ord_1\"}\n{\"order_id\": \"ord_2\"}\n{\"order_id\": \"ord_3\"}\n";
