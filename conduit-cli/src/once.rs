@@ -9,7 +9,7 @@ use conduit_sdk::Client;
 
 use crate::action::{Lister, Prepared, Sent};
 use crate::commands::Call;
-use crate::{json_text, report};
+use crate::{json_text, report, shown};
 
 pub async fn run(client: &Client, call: Call) -> ExitCode {
     let action = call.action;
@@ -95,6 +95,8 @@ async fn list(lister: &dyn Lister, all: bool, limit: u64) -> Result<(), Failed> 
             ));
         };
         if !all {
+            // Server text: escaped, as any other shown on stderr.
+            let next = shown::message(&next);
             eprintln!("more items: add --cursor {next} for the next page, or --all for every page");
             return Ok(());
         }

@@ -1,4 +1,4 @@
-//! The `conduit` example CLI against hostile servers and hostile input: each
+//! The `conduit` CLI against hostile servers and hostile input: each
 //! case ends in the documented exit status (2 usage or configuration error,
 //! nothing sent; 3 an error response, including a body that does not
 //! decode; 4 a transport error or timeout) with a useful message.
