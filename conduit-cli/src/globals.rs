@@ -10,8 +10,13 @@ use conduit_sdk::{CallOptions, Client, ClientBuilder, Error, Rate};
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Globals {
-    /// API root [default: $CONDUIT_BASE_URL, else https://api.conduit.ai]
-    #[arg(long, value_name = "URL", global = true)]
+    /// The API root.
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        help = "API root [default: $CONDUIT_BASE_URL, else https://api.conduit.ai]"
+    )]
     pub base_url: Option<String>,
 
     /// Retries after the first attempt [default: $CONDUIT_MAX_RETRIES, else 2]
