@@ -46,6 +46,10 @@ pub const SDK_FILE: &str = "conduit-sdk/src/api/generated.rs";
 /// test against Prism, lives.
 pub const EVERY_OPERATION_FILE: &str = "conduit-sdk/tests/conformance/every_operation.rs";
 
+/// Where the generated typed mock and call of every operation, for the
+/// SDK's test on httpmock, lives.
+pub const EVERY_OPERATION_MOCKED_FILE: &str = "conduit-sdk/tests/mocked/every_operation.rs";
+
 /// Where the `conduit` command line's generated actions live.
 pub const CLI_FILE: &str = "conduit-cli/src/generated.rs";
 

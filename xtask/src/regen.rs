@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::surface_diff::section_changes;
 use conduit_codegen::{
-    CLI_FILE, EVERY_ACTION_FILE, EVERY_OPERATION_FILE, GENERATED_FILE,
+    CLI_FILE, EVERY_ACTION_FILE, EVERY_OPERATION_FILE, EVERY_OPERATION_MOCKED_FILE, GENERATED_FILE,
     GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE, SURFACE_FILE, Source, VENDORED_SPEC,
     generate, json::METHODS, merge::merge,
 };
@@ -82,6 +82,10 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
         (MOCK_FILE, &generated.mock),
         (SDK_FILE, &generated.sdk.code),
         (EVERY_OPERATION_FILE, &generated.sdk.every_operation),
+        (
+            EVERY_OPERATION_MOCKED_FILE,
+            &generated.sdk.every_operation_mocked,
+        ),
         (CLI_FILE, &cli.code),
         (EVERY_ACTION_FILE, &cli.every_action),
     ]
