@@ -365,3 +365,32 @@ async fn a_failed_call_prints_its_request_id() {
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("request id: req_cli_9"), "{out:?}");
 }
+
+/// The token must not go to a proxy in clear text: a loopback API is
+/// reached directly, whatever the proxy variables say.
+#[tokio::test]
+async fn the_cli_ignores_proxy_variables_for_a_loopback_api() {
+    let api = server_answering(ResponseTemplate::new(200).set_body_json(success_body())).await;
+    // Records whatever reaches it.
+    let proxy = MockServer::start().await;
+    let (api_uri, proxy_uri) = (api.uri(), proxy.uri());
+    let mut env = vec![("CONDUIT_API_TOKEN", TOKEN)];
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        env.push((var, &proxy_uri));
+    }
+    let out = conduit(&["--base-url", &api_uri, "tools", "run", "tool_1"], &env).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(requests(&api).await.len(), 1);
+    assert_eq!(
+        requests(&proxy).await.len(),
+        0,
+        "the token went to the proxy"
+    );
+}

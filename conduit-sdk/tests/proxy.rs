@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::cli::{conduit, success_body};
 use common::*;
 use conduit_sdk::{Client, Proxy};
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 /// A server that answers anything, standing in for a proxy or the API.
 async fn answering() -> MockServer {
@@ -62,30 +61,4 @@ fn a_proxy_with_an_own_http_client_is_refused() {
         .build()
         .unwrap_err();
     assert!(e.is_config() && e.to_string().contains("proxy"), "{e}");
-}
-
-#[tokio::test]
-async fn the_cli_ignores_proxy_variables_for_a_loopback_api() {
-    let api = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(success_body()))
-        .mount(&api)
-        .await;
-    let proxy = answering().await;
-    let (api_uri, proxy_uri) = (api.uri(), proxy.uri());
-    let mut env = vec![("CONDUIT_API_TOKEN", TOKEN)];
-    for var in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        env.push((var, &proxy_uri));
-    }
-    let out = conduit(&["--base-url", &api_uri, "tools", "run", "tool_1"], &env).await;
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(requests(&api).await, 1);
-    assert_eq!(requests(&proxy).await, 0, "the token went to the proxy");
 }

@@ -97,6 +97,20 @@ pub fn run() -> Result<(), String> {
             .env("CONDUIT_REDIS_URL", &redis.url)
             .env("CONDUIT_REDIS_SERVER", &redis.binary),
     )?;
+    run_step(
+        "two CLI processes sharing one limit through Redis",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "conduit-cli",
+                "--test",
+                "fleet",
+                "--",
+                "--ignored",
+            ])
+            .env("CONDUIT_REDIS_URL", &redis.url),
+    )?;
     drop(redis);
     println!("\n== the newcomer path (cargo xtask try), built into another target dir");
     try_moved()?;

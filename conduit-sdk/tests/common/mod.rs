@@ -1,8 +1,6 @@
 //! Shared helpers for the wiremock tests.
 #![allow(dead_code)]
 
-pub mod cli;
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
