@@ -1,60 +1,87 @@
-//! A fleet of two processes against one workspace limit: each paces itself
-//! just under the server's limit, once sharing the gate through Redis and
-//! once alone. Each process is this binary again (`--fleet-worker`), so
-//! nothing but Redis is shared between them.
+//! Fleets of processes against one workspace limit: two and four, each
+//! process the SDK with the explicit rate (once sharing the gate through
+//! Redis, once each alone), the peer, or naive reqwest. Each process is
+//! this binary again (`--fleet-worker`), so nothing but Redis is shared.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conduit_sdk::{Client, Rate};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::limits::{LIMIT, WINDOW, pull_calls};
-use crate::measure::TOKEN;
+use crate::goodput::BUDGET;
+use crate::scenario::{Caller, Kind, LIMIT, WINDOW, limit_per_second, pull, ratios, share};
 use crate::server::Server;
+use crate::stats::round;
 
-/// Processes in the fleet.
-pub const PROCESSES: usize = 2;
-/// Calls per process.
-pub const CALLS: usize = 100;
+/// Processes in each fleet.
+pub const SIZES: [usize; 2] = [2, 4];
 /// Tasks per process.
 pub const TASKS: usize = 10;
-/// Each process's explicit rate: just under the server's limit (20/s).
-pub const RATE_PER_SECOND: u32 = 19;
 
-/// The fleet run with and without Redis; `null` figures and a reason when
-/// redis-server cannot be started.
-pub async fn fleet(base: &str, server: &Server) -> Result<Value, String> {
-    let shared = match OwnRedis::start() {
-        Ok(redis) => {
-            let run = run(base, server, Some(&redis.url)).await?;
-            drop(redis);
-            run
+/// The fleets: (name, kind, whether through Redis).
+const FLEETS: [(&str, Kind, bool); 4] = [
+    ("sdk_redis", Kind::Explicit, true),
+    ("sdk_alone", Kind::Explicit, false),
+    ("peer", Kind::Peer, false),
+    ("naive", Kind::Naive, false),
+];
+
+/// Every fleet of every size, `calls` calls per process; the SDK's fleets
+/// through Redis are skipped, with a reason, when redis-server cannot be
+/// started.
+pub async fn fleet(server: &Server, calls: usize) -> Result<Value, String> {
+    let redis = OwnRedis::start();
+    let mut sizes = Map::new();
+    for processes in SIZES {
+        let mut runs = Map::new();
+        for (name, kind, shared) in FLEETS {
+            let store = match (&redis, shared) {
+                (Ok(redis), true) => Some(redis.url.as_str()),
+                (Err(e), true) => {
+                    runs.insert(name.into(), json!({ "skipped": e }));
+                    continue;
+                }
+                _ => None,
+            };
+            eprintln!("conduit-bench: fleet of {processes} ({name})");
+            let run = run(server, kind, store, processes, calls).await?;
+            runs.insert(name.into(), run);
         }
-        Err(e) => json!({ "skipped": e }),
-    };
-    let alone = run(base, server, None).await?;
+        let sdk = runs.get("sdk_redis").cloned().unwrap_or_default();
+        let vs = |name: &str| runs.get(name).map_or(Value::Null, |o| ratios(&sdk, o));
+        let (vs_peer, vs_naive) = (vs("peer"), vs("naive"));
+        sizes.insert(
+            processes.to_string(),
+            json!({ "vs_peer": vs_peer, "vs_naive": vs_naive, "runs": runs }),
+        );
+    }
     Ok(json!({
-        "processes": PROCESSES,
-        "calls_per_process": CALLS,
-        "rate_per_process_per_s": RATE_PER_SECOND,
-        "server_limit": format!("{LIMIT} per {} s sliding window", WINDOW.as_secs()),
-        "with_redis": shared,
-        "without_redis": alone,
+        "calls_per_process": calls,
+        "tasks_per_process": TASKS,
+        "server": format!("{LIMIT} per {} s sliding window ({}/s)", WINDOW.as_secs(), limit_per_second()),
+        "processes": sizes,
     }))
 }
 
-/// Runs the fleet once; `store` is the Redis URL, if any.
-async fn run(base: &str, server: &Server, store: Option<&str>) -> Result<Value, String> {
+/// One fleet of `processes` workers of `kind`, through `store` if any.
+async fn run(
+    server: &Server,
+    kind: Kind,
+    store: Option<&str>,
+    processes: usize,
+    calls: usize,
+) -> Result<Value, String> {
     tokio::time::sleep(WINDOW).await;
     server.limit(Some((LIMIT, WINDOW)));
     let started = Instant::now();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let workers: Vec<Child> = (0..PROCESSES)
+    let (base, calls_arg, tasks) = (server.url(), calls.to_string(), TASKS.to_string());
+    let workers: Vec<Child> = (0..processes)
         .map(|_| {
             Command::new(&exe)
-                .args(["--fleet-worker", base, store.unwrap_or("-")])
+                .args(["--fleet-worker", &base, kind.name(), store.unwrap_or("-")])
+                .args([&calls_arg, &tasks])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -76,42 +103,47 @@ async fn run(base: &str, server: &Server, store: Option<&str>) -> Result<Value, 
             serde_json::from_str(text.trim()).map_err(|e| format!("worker output: {e}"))?;
         succeeded += v["succeeded"].as_u64().unwrap_or(0);
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().as_secs_f64();
     let (requests, throttled) = server.counts();
     server.limit(None);
-    let share = if requests == 0 {
-        0.0
-    } else {
-        throttled as f64 / requests as f64
-    };
+    let (requests, throttled) = (requests as usize, throttled as usize);
+    let calls = calls * processes;
+    eprintln!(
+        "  {succeeded} of {calls} calls succeeded, {requests} requests ({throttled} 429), {elapsed:.2} s"
+    );
     Ok(json!({
+        "calls": calls,
         "succeeded": succeeded,
+        "failed_share": share(calls - succeeded as usize, calls),
         "requests": requests,
         "throttled": throttled,
-        "throttled_share": (share * 1000.0).round() / 1000.0,
-        "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        "throttled_share": share(throttled, requests),
+        "elapsed_s": round(elapsed),
+        "goodput_vs_limit": round(succeeded as f64 / elapsed / limit_per_second()),
     }))
 }
 
-/// One process of the fleet: [`CALLS`] calls over [`TASKS`] tasks at
-/// [`RATE_PER_SECOND`], through `store` unless it is `-`; prints what
-/// succeeded as JSON.
-pub fn worker(base: &str, store: &str) -> Result<(), String> {
+/// One process of a fleet: `args` are the server's URL, the client's
+/// kind, the Redis URL or `-`, the calls and the tasks; prints how many
+/// calls succeeded as JSON.
+pub fn worker(args: &[String]) -> Result<(), String> {
+    let [base, kind, store, calls, tasks] = args else {
+        return Err("usage: --fleet-worker <base> <kind> <store|-> <calls> <tasks>".into());
+    };
+    let kind = Kind::named(kind).ok_or_else(|| format!("no client kind {kind}"))?;
+    let store = (store != "-").then_some(store.as_str());
+    let number = |s: &str| s.parse::<usize>().map_err(|e| format!("{s}: {e}"));
+    let (calls, tasks) = (number(calls)?, number(tasks)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut builder = Client::builder()
-        .token(TOKEN)
-        .base_url(base)
-        .workspace_id("ws_bench_fleet")
-        .rate_limit(Rate::per_second(RATE_PER_SECOND).ok_or("zero rate")?);
-    if store != "-" {
-        builder = builder.rate_store(store);
-    }
-    let client = builder.build().map_err(|e| e.to_string())?;
-    let succeeded = runtime.block_on(pull_calls(&client, TASKS, CALLS))?;
-    println!("{}", json!({ "succeeded": succeeded }));
+    // In the runtime: the Redis store connects from a task.
+    let tally = runtime.block_on(async {
+        let caller = Caller::new(kind, base, BUDGET, store)?;
+        Ok::<_, String>(pull(&caller, tasks, calls).await.0)
+    })?;
+    println!("{}", json!({ "succeeded": tally.succeeded() }));
     Ok(())
 }
 

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use conduit_bench::measure::{self, Clients, Config};
+use conduit_bench::overhead::Clients;
 use conduit_bench::server::Server;
+use conduit_bench::{Config, codegen, fleet, goodput, memory, overhead, recovery};
 use serde_json::json;
 
 const USAGE: &str = "usage: conduit-bench [--quick]";
@@ -18,11 +19,9 @@ static ALLOCATOR: conduit_bench::allocs::Counting = conduit_bench::allocs::Count
 fn main() -> ExitCode {
     let mut config = Config::full();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // One process of the fleet measurement, started by the parent.
-    if let [flag, base, store] = args.as_slice()
-        && flag == "--fleet-worker"
-    {
-        return match conduit_bench::fleet::worker(base, store) {
+    // One process of a fleet, started by the parent.
+    if args.first().is_some_and(|a| a == "--fleet-worker") {
+        return match fleet::worker(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("conduit-bench fleet worker: {e}");
@@ -57,43 +56,34 @@ fn main() -> ExitCode {
 
 fn run(config: &Config) -> Result<serde_json::Value, String> {
     let started = Instant::now();
-    let server = Server::start().map_err(|e| format!("server: {e}"))?;
+    let server = Arc::new(Server::start().map_err(|e| format!("server: {e}"))?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let base = server.url();
-    let server = Arc::new(server);
     let phases = {
-        let config = config.clone();
-        let server = server.clone();
+        let (config, server) = (config.clone(), server.clone());
         async move {
-            let phase = |name: &str| eprintln!("conduit-bench: {name}");
-            phase("memory growth over sequential SDK calls");
-            let rss = measure::rss_growth(&base, &config).await?;
+            let base = server.url();
+            let steady = goodput::steady(&server, config.steady_calls).await?;
+            let recovery = recovery::recovery().await?;
+            let fleet = fleet::fleet(&server, config.fleet_calls).await?;
+            eprintln!("conduit-bench: memory over a long run and per workspace");
+            let memory = memory::memory(&base, &config).await?;
             let clients = Arc::new(Clients::new(&base)?);
-            phase("sequential latency, SDK and baseline alternated");
-            let latency = measure::latency(&clients, &config).await?;
-            phase("allocations per call");
-            let allocs = measure::allocations(&clients, config.alloc_calls).await?;
-            phase("throughput at 64 in flight");
-            let throughput = measure::throughput(&clients, &config).await?;
-            phase("Retry-After punctuality");
-            let retry = measure::retry_after(&clients, &server, &config).await?;
-            phase("rate limits under overload: explicit, adaptive, disabled");
-            let limits = conduit_bench::limits::limits(&base, &server).await?;
-            phase("a fleet of two processes, with and without Redis");
-            let fleet = conduit_bench::fleet::fleet(&base, &server).await?;
-            phase("recovery after 429s: storm, limit lifted, always 429");
-            let recovery = conduit_bench::recovery::recovery().await?;
-            Ok::<_, String>((
-                rss, latency, allocs, throughput, retry, limits, fleet, recovery,
-            ))
+            let overhead = overhead::overhead(&clients, &config).await?;
+            Ok::<_, String>(json!({
+                "steady": steady,
+                "recovery": recovery,
+                "fleet": fleet,
+                "memory": memory,
+                "overhead": overhead,
+            }))
         }
     };
     // Spawned, so the measured futures are polled on the runtime's workers
     // like an application's tasks, not on this thread.
-    let (rss, latency, allocs, throughput, retry, limits, fleet, recovery) = runtime
+    let mut report = runtime
         .block_on(runtime.spawn(phases))
         .map_err(|e| format!("measurement task: {e}"))??;
     drop(runtime);
@@ -103,20 +93,9 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(conduit_codegen::VENDORED_SPEC);
-    let codegen = measure::codegen(&spec, config)?;
-
-    Ok(json!({
-        "mode": config.mode,
-        "latency": latency,
-        "allocs": allocs,
-        "throughput": throughput,
-        "retry_after": retry,
-        "rss": rss,
-        "codegen": codegen,
-        "limits": limits,
-        "fleet": fleet,
-        "recovery": recovery,
-        "elapsed_s": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-    }))
+    report["codegen"] = codegen::codegen(&spec, config)?;
+    report["mode"] = json!(config.mode);
+    report["elapsed_s"] = json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+    report["threads"] = json!(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(report)
 }

@@ -2,25 +2,27 @@
 //! (`conduit-test-server`), so both clients talk to the same, cheap,
 //! predictable server.
 //!
-//! It answers every request with a fixed `200` JSON body, or with `429` +
-//! `Retry-After: 1` while [`Server::throttle_next`] requests remain, or,
-//! with [`Server::limit`], as a sliding window rate limit would, or, with
-//! [`Server::refuse_all`], with `429` to everything. [`Server::limit_for`]
-//! and `refuse_all` can hold for a while only, counted from the first
-//! request that follows, and then accept everything: a server that
-//! recovers. The server runs on its own thread and Tokio runtime, so its
-//! work does not queue behind the clients' tasks, and it keeps connections
-//! alive.
+//! It answers every request with a fixed `200` JSON body (a run, or an
+//! empty page for a `GET`), or, with [`Server::limit`], as a sliding window
+//! rate limit would, or, with [`Server::refuse_all`], with `429` to
+//! everything. [`Server::limit_for`] and `refuse_all` can hold for a while
+//! only, counted from the first request that follows, and then accept
+//! everything: a server that recovers. The server runs on its own thread
+//! and Tokio runtime, so its work does not queue behind the clients'
+//! tasks, and it keeps connections alive.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use conduit_test_server::{Bytes, Exchange, Reply, Request, Respond, response_head};
 
 /// The body of every `200`: a successful run, as the spec's example.
 pub const OK_BODY: &str = r#"{"data":{"success":true,"message":"Order ord_12345 is shipped","result":{"message":"Order ord_12345 is shipped","rawData":{"status":"shipped"}},"error":null,"logs":null,"run_time_ms":842}}"#;
+
+/// The body of a `200` to a `GET`: an empty last page.
+const PAGE_BODY: &str = r#"{"data":[],"next_cursor":null,"has_more":false}"#;
 
 /// The name of the server's thread.
 pub const THREAD_NAME: &str = "bench-server";
@@ -71,8 +73,7 @@ impl From<Exchange> for Seen {
 /// The benchmark's answers, rendered once, and the state that picks one.
 struct Responder {
     ok: Bytes,
-    throttled: Bytes,
-    throttle: AtomicU32,
+    page: Bytes,
     rule: Mutex<Option<Rule>>,
     answered: AtomicU64,
     throttled_count: AtomicU64,
@@ -82,20 +83,16 @@ impl Respond for Responder {
     fn respond(&self, request: &Request<'_>) -> Reply {
         // The server's work is not the clients'.
         crate::allocs::exclude_this_thread();
-        let throttle = self
-            .throttle
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
         let limited = self
             .rule
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
             .and_then(|rule| rule.refusal(request.arrived));
-        let (throttled, bytes) = match (throttle, limited) {
-            (true, _) => (true, self.throttled.clone()),
-            (false, Some(bytes)) => (true, bytes),
-            (false, None) => (false, self.ok.clone()),
+        let (throttled, bytes) = match limited {
+            Some(bytes) => (true, bytes),
+            None if request.method() == "GET" => (false, self.page.clone()),
+            None => (false, self.ok.clone()),
         };
         self.answered.fetch_add(1, Ordering::SeqCst);
         if throttled {
@@ -215,8 +212,7 @@ impl Server {
     pub fn start() -> std::io::Result<Self> {
         let responder = Responder {
             ok: response(200, "OK", &[], OK_BODY),
-            throttled: throttled(1),
-            throttle: AtomicU32::new(0),
+            page: response(200, "OK", &[], PAGE_BODY),
             rule: Mutex::new(None),
             answered: AtomicU64::new(0),
             throttled_count: AtomicU64::new(0),
@@ -228,11 +224,6 @@ impl Server {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.inner.url()
-    }
-
-    /// Answers the next `n` requests with `429` + `Retry-After: 1`.
-    pub fn throttle_next(&self, n: u32) {
-        self.responder().throttle.store(n, Ordering::SeqCst);
     }
 
     /// From now on, accepts at most `limit` requests in any `window` and

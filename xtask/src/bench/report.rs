@@ -3,51 +3,69 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::cold_build::{COLD_BUILD_ROUNDS, ColdBuild, median};
 use super::machine::Machine;
 
+/// The scenarios the SDK is compared in, as (headline name, where in the
+/// measurement its runs and ratios are).
+const COMPARED: [(&str, &[&str]); 6] = [
+    ("steady", &["steady"]),
+    ("storm", &["recovery", "storm"]),
+    ("lift", &["recovery", "lift"]),
+    ("all_429", &["recovery", "all_429"]),
+    ("fleet_2", &["fleet", "processes", "2"]),
+    ("fleet_4", &["fleet", "processes", "4"]),
+];
+
+fn at<'a>(m: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(m, |v, key| &v[*key])
+}
+
 /// The headline numbers, exactly the keys `--json` promises.
 pub(super) fn headline(m: &Value, cold: Option<&ColdBuild>) -> Value {
-    let codegen = |ops: u64| {
-        m["codegen"]
-            .as_array()
-            .and_then(|sizes| sizes.iter().find(|s| s["operations"] == ops))
-            .map_or(Value::Null, |s| s["median_ms"].clone())
+    let steady = |client: &str, key: &str| m["steady"]["runs"][client][key].clone();
+    let recovery =
+        |scenario: &str, key: &str| m["recovery"][scenario]["runs"]["adaptive"][key].clone();
+    let fleet = |name: &str| m["fleet"]["processes"]["4"]["runs"][name]["throttled_share"].clone();
+    let vs = |other: &str| -> Value {
+        let ratios: Map<String, Value> = COMPARED
+            .iter()
+            .map(|(name, path)| ((*name).to_owned(), at(m, path)[other].clone()))
+            .collect();
+        Value::Object(ratios)
     };
+    let o = &m["overhead"];
     json!({
-        "latency_ratio": m["latency"]["ratio"],
-        "throughput_ratio": m["throughput"]["ratio"],
-        "latency_vs_peer": m["latency"]["vs_peer"],
-        "throughput_vs_peer": m["throughput"]["vs_peer"],
-        "latency_vs_floor": m["latency"]["vs_floor"],
-        "throughput_vs_floor": m["throughput"]["vs_floor"],
-        "allocs_per_call": {
-            "sdk": m["allocs"]["per_call"]["sdk"],
-            "peer": m["allocs"]["per_call"]["peer"],
-            "floor": m["allocs"]["per_call"]["floor"],
-        },
-        "retry_after_error_ms": m["retry_after"]["median_ms"],
-        "codegen_ms_10": codegen(10),
-        "codegen_ms_100": codegen(100),
-        "codegen_ms_500": codegen(500),
-        "rss_growth_kb": m["rss"]["growth_kb"],
+        "goodput_vs_limit_explicit": steady("explicit", "goodput_vs_limit"),
+        "goodput_vs_limit_adaptive": steady("adaptive", "goodput_vs_limit"),
+        "goodput_vs_limit_peer": steady("peer", "goodput_vs_limit"),
+        "goodput_vs_limit_naive": steady("naive", "goodput_vs_limit"),
+        "throttled_share_explicit": steady("explicit", "throttled_share"),
+        "throttled_share_adaptive": steady("adaptive", "throttled_share_after_first_window"),
+        "failed_share_peer": steady("peer", "failed_share"),
+        "failed_share_naive": steady("naive", "failed_share"),
+        "storm_recovery_s": recovery("storm", "elapsed_s"),
+        "storm_ideal_s": recovery("storm", "ideal_s"),
+        "lift_recovery_s": recovery("lift", "elapsed_s"),
+        "lift_ideal_s": recovery("lift", "ideal_s"),
+        "all_429_bounded_s": recovery("all_429", "elapsed_s"),
+        "all_429_bound_s": m["recovery"]["all_429"]["bound_s"],
+        "fleet_throttled_share": fleet("sdk_redis"),
+        "fleet_throttled_share_without_redis": fleet("sdk_alone"),
+        "sdk_vs_peer": vs("vs_peer"),
+        "sdk_vs_naive": vs("vs_naive"),
+        "latency_vs_floor": o["latency_vs_floor"],
+        "cpu_vs_floor": o["cpu_vs_floor"],
+        "latency_vs_peer": o["latency_vs_peer"],
+        "cpu_vs_peer": o["cpu_vs_peer"],
+        "allocs_per_call": o["allocs_per_call"],
+        "codegen_ms_spec": m["codegen"]["spec"]["median_ms"],
+        "codegen_ms_500": m["codegen"]["synthetic_500"]["median_ms"],
         "cold_build_ratio": cold.map_or(Value::Null, |c| json!(round3(c.ratio()))),
-        "pacing_efficiency": m["limits"]["explicit"]["efficiency"],
-        "throttled_share": m["limits"]["explicit"]["throttled_share"],
-        "adaptive_efficiency": m["limits"]["adaptive"]["efficiency"],
-        "adaptive_throttled_share": m["limits"]["adaptive"]["throttled_share"],
-        "fleet_throttled_share": m["fleet"]["with_redis"]["throttled_share"],
-        "fleet_throttled_share_without_redis": m["fleet"]["without_redis"]["throttled_share"],
-        "storm_recovery_s": m["recovery"]["storm_recovery_s"],
-        "storm_ideal_s": m["recovery"]["storm_ideal_s"],
-        "storm_vs_ideal": m["recovery"]["storm_vs_ideal"],
-        "lift_recovery_s": m["recovery"]["lift_recovery_s"],
-        "lift_ideal_s": m["recovery"]["lift_ideal_s"],
-        "lift_vs_ideal": m["recovery"]["lift_vs_ideal"],
-        "all_429_bounded_s": m["recovery"]["all_429_bounded_s"],
-        "all_429_bound_s": m["recovery"]["all_429_bound_s"],
+        "rss_growth_kb": m["memory"]["growth_kb"],
+        "rss_per_workspace_bytes": m["memory"]["per_workspace_bytes"],
     })
 }
 
@@ -94,18 +112,6 @@ fn fmt(x: f64, decimals: usize) -> String {
     }
 }
 
-/// "median (p10–p90, min–max)" of a summary object.
-fn spread(s: &Value, decimals: usize, unit: &str) -> String {
-    format!(
-        "{}{unit} (p10 {}, p90 {}; min {}, max {})",
-        fmt(num(&s["median"]), decimals),
-        fmt(num(&s["p10"]), decimals),
-        fmt(num(&s["p90"]), decimals),
-        fmt(num(&s["min"]), decimals),
-        fmt(num(&s["max"]), decimals),
-    )
-}
-
 fn verdict(met: Option<bool>) -> &'static str {
     match met {
         Some(true) => "yes",
@@ -114,483 +120,448 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
-/// The codegen scaling exponent between the smallest and largest spec:
-/// 1.0 is linear.
-fn codegen_exponent(m: &Value) -> Option<f64> {
-    let sizes = m["codegen"].as_array()?;
-    let (first, last) = (sizes.first()?, sizes.last()?);
-    let (n0, n1) = (num(&first["operations"]), num(&last["operations"]));
-    let (t0, t1) = (num(&first["median_ms"]), num(&last["median_ms"]));
-    let e = (t1 / t0).ln() / (n1 / n0).ln();
-    e.is_finite().then_some(e)
+/// Whether `x` meets `goal`, if it was measured.
+fn met(x: &Value, goal: impl Fn(f64) -> bool) -> Option<bool> {
+    let x = num(x);
+    x.is_finite().then(|| goal(x))
 }
 
-/// A throughput row: the SDK over `other` within each round (the result),
-/// then the ratio of the medians and each client's figures.
-fn throughput_row(
-    t: &mut String,
-    tp: &Value,
-    (key, result): (&str, f64),
-    other: &str,
-    goal: &str,
-    met: Option<bool>,
-) {
+/// Whether the SDK was ahead in one scenario's ratios: no fewer calls
+/// succeeded, no more requests, no more time.
+fn ahead(r: &Value) -> Option<bool> {
+    let (s, q, t) = (num(&r["succeeded"]), num(&r["requests"]), num(&r["time"]));
+    (s.is_finite() && q.is_finite() && t.is_finite()).then_some(s >= 1.0 && q <= 1.0 && t <= 1.0)
+}
+
+/// One results row.
+fn row(t: &mut String, key: &str, result: String, goal: &str, met: Option<bool>, detail: &str) {
     let _ = writeln!(
         t,
-        "| `{key}` | {} | {goal} | {} | SDK over {other} within each round: requests/s {}, client CPU {}; ratio of medians {}: SDK {}, {other} {}; client CPU per request: SDK {} µs, {other} {} µs |",
-        fmt(result, 3),
-        verdict(met),
-        spread(&tp[format!("{other}_round_pair_ratio")], 3, ""),
-        spread(&tp[format!("{other}_round_pair_cpu_ratio")], 3, ""),
-        fmt(num(&tp[format!("unpaired_vs_{other}")]), 3),
-        spread(&tp["sdk_rps"], 0, " req/s"),
-        spread(&tp[format!("{other}_rps")], 0, " req/s"),
-        fmt(num(&tp["sdk_client_cpu_us"]["median"]), 1),
-        fmt(num(&tp[format!("{other}_client_cpu_us")]["median"]), 1),
+        "| `{key}` | {result} | {goal} | {} | {detail} |",
+        verdict(met)
     );
 }
 
-/// The results table (also printed without `--json`).
-pub(super) fn table(
-    m: &Value,
-    cold: Option<&Result<ColdBuild, String>>,
-    summary: &Value,
-) -> String {
+/// The results table (also printed without `--json`): every headline key,
+/// its goal and whether it was met.
+pub(super) fn table(m: &Value, cold: Option<&Result<ColdBuild, String>>, h: &Value) -> String {
     let mut t = String::new();
-    t.push_str("| metric | result | goal | met | median and spread |\n");
+    t.push_str("| key | result | goal | met | what |\n");
     t.push_str("| --- | --- | --- | --- | --- |\n");
-    let lat = &m["latency"];
-    let latency_ratio = num(&summary["latency_ratio"]);
-    let _ = writeln!(
-        t,
-        "| `latency_ratio` | {} | ≤ 1.05 | {} | SDK {}; baseline {}; {} alternated calls each |",
-        fmt(latency_ratio, 3),
-        verdict(latency_ratio.is_finite().then_some(latency_ratio <= 1.05)),
-        spread(&lat["sdk_us"], 1, " µs"),
-        spread(&lat["baseline_us"], 1, " µs"),
-        fmt(num(&lat["pairs"]), 0),
-    );
-    let tp = &m["throughput"];
-    let throughput_ratio = num(&summary["throughput_ratio"]);
-    throughput_row(
+    let r3 = |key: &str| fmt(num(&h[key]), 3);
+    for (key, goal, test, what) in [
+        (
+            "goodput_vs_limit_explicit",
+            "≥ 0.97",
+            Some(0.97),
+            "SDK, explicit rate",
+        ),
+        (
+            "goodput_vs_limit_adaptive",
+            "≥ 0.90",
+            Some(0.90),
+            "SDK, adaptive (default)",
+        ),
+        (
+            "goodput_vs_limit_peer",
+            "(beside)",
+            None,
+            "reqwest-middleware + reqwest-retry",
+        ),
+        (
+            "goodput_vs_limit_naive",
+            "(beside)",
+            None,
+            "reqwest, waiting out Retry-After",
+        ),
+    ] {
+        let ok = test.and_then(|g| met(&h[key], |x| x >= g));
+        row(
+            &mut t,
+            key,
+            r3(key),
+            goal,
+            ok,
+            &format!("{what}: calls succeeded per second ÷ the server's limit, steady scenario"),
+        );
+    }
+    for (key, goal, test, what) in [
+        (
+            "throttled_share_explicit",
+            "≤ 0.01",
+            Some(0.01),
+            "429s ÷ requests, SDK with the explicit rate",
+        ),
+        (
+            "throttled_share_adaptive",
+            "≤ 0.05",
+            Some(0.05),
+            "429s ÷ requests arriving after the server's first window, SDK adaptive",
+        ),
+        (
+            "failed_share_peer",
+            "(beside)",
+            None,
+            "calls not succeeded ÷ calls, the peer",
+        ),
+        (
+            "failed_share_naive",
+            "(beside)",
+            None,
+            "calls not succeeded ÷ calls, naive reqwest",
+        ),
+    ] {
+        let ok = test.and_then(|g| met(&h[key], |x| x <= g));
+        row(&mut t, key, r3(key), goal, ok, what);
+    }
+    for (key, ideal, what) in [
+        ("storm_recovery_s", "storm_ideal_s", "storm then open"),
+        ("lift_recovery_s", "lift_ideal_s", "limit lifted"),
+    ] {
+        let i = num(&h[ideal]);
+        let ok = met(&h[key], |x| x <= 2.0 * i);
+        let goal = format!("≤ 2 × `{ideal}` {} s", fmt(i, 2));
+        row(
+            &mut t,
+            key,
+            format!("{} s", fmt(num(&h[key]), 2)),
+            &goal,
+            ok,
+            &format!("{what}: until every call of the SDK's default client ended"),
+        );
+    }
+    let bound = num(&h["all_429_bound_s"]);
+    row(
         &mut t,
-        tp,
-        ("throughput_ratio", throughput_ratio),
-        "baseline",
-        "≥ 0.95",
-        throughput_ratio
-            .is_finite()
-            .then_some(throughput_ratio >= 0.95),
+        "all_429_bounded_s",
+        format!("{} s", fmt(num(&h["all_429_bounded_s"]), 2)),
+        &format!("≤ `all_429_bound_s` {} s + 1 s", fmt(bound, 0)),
+        met(&h["all_429_bounded_s"], |x| x <= bound + 1.0),
+        "always 429: until every call ended (`max_wait` bounds each call's waits; its attempts take milliseconds)",
     );
-    for (key, other, goal, met) in [
-        (
-            "latency_vs_peer",
-            "peer",
-            "≤ 1.00",
-            limit_met(summary, "latency_vs_peer", |x| x <= 1.0),
-        ),
-        (
-            "latency_vs_floor",
-            "floor",
-            "≤ 1.05",
-            limit_met(summary, "latency_vs_floor", |x| x <= 1.05),
-        ),
+    row(
+        &mut t,
+        "fleet_throttled_share",
+        r3("fleet_throttled_share"),
+        "≤ 0.03",
+        met(&h["fleet_throttled_share"], |x| x <= 0.03),
+        "four processes, explicit rate, sharing Redis: 429s ÷ requests",
+    );
+    row(
+        &mut t,
+        "fleet_throttled_share_without_redis",
+        r3("fleet_throttled_share_without_redis"),
+        "(beside)",
+        None,
+        "the same four, each alone",
+    );
+    for (key, other) in [
+        ("sdk_vs_peer", "the peer"),
+        ("sdk_vs_naive", "naive reqwest"),
     ] {
-        let _ = writeln!(
-            t,
-            "| `{key}` | {} | {goal} | {} | SDK {}; {other} {} |",
-            fmt(num(&summary[key]), 3),
-            verdict(met),
-            spread(&lat["sdk_us"], 1, " µs"),
-            spread(&lat[format!("{other}_us")], 1, " µs"),
-        );
+        for (scenario, _) in COMPARED {
+            let r = &h[key][scenario];
+            let result = format!(
+                "{} / {} / {}",
+                fmt(num(&r["succeeded"]), 2),
+                fmt(num(&r["requests"]), 2),
+                fmt(num(&r["time"]), 2)
+            );
+            let what =
+                format!("{scenario}: the SDK over {other}, calls succeeded / requests / time");
+            row(
+                &mut t,
+                &format!("{key}.{scenario}"),
+                result,
+                "≥ 1 / ≤ 1 / ≤ 1",
+                ahead(r),
+                &what,
+            );
+        }
     }
-    for (key, other, goal, met) in [
-        (
-            "throughput_vs_peer",
-            "peer",
-            "≥ 1.00",
-            limit_met(summary, "throughput_vs_peer", |x| x >= 1.0),
-        ),
-        (
-            "throughput_vs_floor",
-            "floor",
-            "≥ 0.95",
-            limit_met(summary, "throughput_vs_floor", |x| x >= 0.95),
-        ),
+    let o = &m["overhead"];
+    for (key, summary, goal) in [
+        ("latency_vs_floor", "latency", Some(1.10)),
+        ("cpu_vs_floor", "cpu", Some(1.10)),
+        ("latency_vs_peer", "latency", None),
+        ("cpu_vs_peer", "cpu", None),
     ] {
-        throughput_row(&mut t, tp, (key, num(&summary[key])), other, goal, met);
-    }
-    let allocs = &summary["allocs_per_call"];
-    let _ = writeln!(
-        t,
-        "| `allocs_per_call` | SDK {} | (reported) | n/a | peer {}, floor {}; {} sequential calls each, counted by the bench's global allocator, the server's thread excluded |",
-        fmt(num(&allocs["sdk"]), 1),
-        fmt(num(&allocs["peer"]), 1),
-        fmt(num(&allocs["floor"]), 1),
-        fmt(num(&m["allocs"]["calls"]), 0),
-    );
-    let retry = &m["retry_after"];
-    let late = num(&summary["retry_after_error_ms"]);
-    let _ = writeln!(
-        t,
-        "| `retry_after_error_ms` | {} | 0 ≤ x ≤ 50 | {} | {}; runs: {} ms |",
-        fmt(late, 2),
-        verdict(late.is_finite().then_some((0.0..=50.0).contains(&late))),
-        spread(&retry["summary_ms"], 2, " ms"),
-        retry["late_ms"]
-            .as_array()
-            .map(|v| v
-                .iter()
-                .map(|x| fmt(num(x), 2))
-                .collect::<Vec<_>>()
-                .join(", "))
-            .unwrap_or_default(),
-    );
-    let exponent = codegen_exponent(m);
-    for size in m["codegen"].as_array().into_iter().flatten() {
-        let ops = num(&size["operations"]);
-        let ms = num(&size["median_ms"]);
-        let (goal, met) = if ops >= 500.0 {
-            (
-                "< 10,000 ms, near linear",
-                Some(ms < 10_000.0 && exponent.is_some_and(|e| e <= 1.25)),
-            )
+        let other = if key.ends_with("floor") {
+            "floor"
         } else {
-            ("near linear", None)
+            "peer"
         };
-        let _ = writeln!(
-            t,
-            "| `codegen_ms_{}` | {} | {goal} | {} | {}; {} run(s); {} ms per operation; {} generated lines |",
-            ops,
-            fmt(ms, 1),
-            verdict(met),
-            spread(&size["ms"], 1, " ms"),
-            size["runs"],
-            fmt(ms / ops, 2),
-            fmt(num(&size["generated_lines"]), 0),
+        let s = &o[summary];
+        let unit = if summary == "latency" {
+            "sequential latency"
+        } else {
+            "client CPU per request at 64 in flight"
+        };
+        let what = format!(
+            "{unit}, medians: SDK {} µs, {other} {} µs",
+            fmt(num(&s["sdk_us"]["median"]), 1),
+            fmt(num(&s[format!("{other}_us")]["median"]), 1)
         );
+        let ok = goal.and_then(|g| met(&h[key], |x| x <= g));
+        let goal = goal.map_or("(beside)".to_owned(), |g| format!("≤ {g:.2}"));
+        row(&mut t, key, r3(key), &goal, ok, &what);
     }
-    let rss = &m["rss"];
-    let growth = num(&summary["rss_growth_kb"]);
-    let _ = writeln!(
-        t,
-        "| `rss_growth_kb` | {} | < 1,024 | {} | VmRSS {} kB after the first {} calls, {} kB after {} (one reading each) |",
-        fmt(growth, 0),
-        verdict(growth.is_finite().then_some(growth < 1024.0)),
-        fmt(num(&rss["after_first_kb"]), 0),
-        fmt(num(&rss["first_calls"]), 0),
-        fmt(num(&rss["after_total_kb"]), 0),
-        fmt(num(&rss["total_calls"]), 0),
+    let allocs = &h["allocs_per_call"];
+    row(
+        &mut t,
+        "allocs_per_call",
+        format!("SDK {}", fmt(num(&allocs["sdk"]), 1)),
+        "(reported)",
+        None,
+        &format!(
+            "peer {}, floor {}",
+            fmt(num(&allocs["peer"]), 1),
+            fmt(num(&allocs["floor"]), 1)
+        ),
+    );
+    let spec = &m["codegen"]["spec"];
+    row(
+        &mut t,
+        "codegen_ms_spec",
+        fmt(num(&h["codegen_ms_spec"]), 0),
+        "(reported)",
+        None,
+        &format!(
+            "the vendored spec, {} operations, {} generated lines",
+            spec["operations"],
+            fmt(num(&spec["generated_lines"]), 0)
+        ),
+    );
+    row(
+        &mut t,
+        "codegen_ms_500",
+        fmt(num(&h["codegen_ms_500"]), 0),
+        "< 10,000",
+        met(&h["codegen_ms_500"], |x| x < 10_000.0),
+        &format!(
+            "500 synthetic operations, {} generated lines",
+            fmt(num(&m["codegen"]["synthetic_500"]["generated_lines"]), 0)
+        ),
     );
     match cold {
-        None => {
-            t.push_str("| `cold_build_ratio` | null | ≤ 1.2 | n/a | skipped with `--quick` |\n")
-        }
+        None => row(
+            &mut t,
+            "cold_build_ratio",
+            "null".into(),
+            "≤ 1.2",
+            None,
+            "skipped with `--quick`",
+        ),
         Some(Err(e)) => {
             let first = e.lines().next().unwrap_or_default();
-            let _ = writeln!(
-                t,
-                "| `cold_build_ratio` | null | ≤ 1.2 | n/a | failed: {first} |"
+            row(
+                &mut t,
+                "cold_build_ratio",
+                "null".into(),
+                "≤ 1.2",
+                None,
+                &format!("failed: {first}"),
             );
         }
         Some(Ok(c)) => {
             let ratio = c.ratio();
-            let list = |v: &[f64]| v.iter().map(|s| fmt(*s, 1)).collect::<Vec<_>>().join(", ");
-            let _ = writeln!(
-                t,
-                "| `cold_build_ratio` | {} | ≤ 1.2 | {} | SDK app {} s (runs: {}); reqwest app {} s (runs: {}); medians |",
-                fmt(ratio, 3),
-                verdict(Some(ratio <= 1.2)),
+            let what = format!(
+                "debug build of a fresh app: SDK {} s, reqwest {} s (medians of {COLD_BUILD_ROUNDS})",
                 fmt(median(&c.sdk_s), 1),
-                list(&c.sdk_s),
-                fmt(median(&c.reqwest_s), 1),
-                list(&c.reqwest_s),
+                fmt(median(&c.reqwest_s), 1)
+            );
+            row(
+                &mut t,
+                "cold_build_ratio",
+                fmt(ratio, 3),
+                "≤ 1.2",
+                Some(ratio <= 1.2),
+                &what,
             );
         }
     }
-    let limits = &m["limits"];
-    for (key, run, goal, met) in [
-        (
-            "pacing_efficiency",
-            "explicit",
-            "≥ 0.95",
-            limit_met(summary, "pacing_efficiency", |x| x >= 0.95),
+    let mem = &m["memory"];
+    row(
+        &mut t,
+        "rss_growth_kb",
+        fmt(num(&h["rss_growth_kb"]), 0),
+        "< 1,024",
+        met(&h["rss_growth_kb"], |x| x < 1024.0),
+        &format!(
+            "VmRSS growth over {} sequential calls after {} warm ones",
+            fmt(num(&mem["calls"]), 0),
+            fmt(num(&mem["warm_calls"]), 0)
         ),
-        (
-            "throttled_share",
-            "explicit",
-            "≤ 0.02",
-            limit_met(summary, "throttled_share", |x| x <= 0.02),
-        ),
-        (
-            "adaptive_efficiency",
-            "adaptive",
-            "≥ 0.7",
-            limit_met(summary, "adaptive_efficiency", |x| x >= 0.7),
-        ),
-        (
-            "adaptive_throttled_share",
-            "adaptive",
-            "≤ 0.15",
-            limit_met(summary, "adaptive_throttled_share", |x| x <= 0.15),
-        ),
-    ] {
-        let r = &limits[run];
-        let _ = writeln!(
-            t,
-            "| `{key}` | {} | {goal} | {} | {} mode: {} of {} calls succeeded, {} req/s, {} requests of which {} were 429, {} s |",
-            fmt(num(&summary[key]), 3),
-            verdict(met),
-            run,
-            r["succeeded"],
-            r["calls"],
-            fmt(num(&r["calls_per_s"]), 1),
-            r["requests"],
-            r["throttled"],
-            fmt(num(&r["elapsed_s"]), 1),
-        );
-    }
-    let fleet = &m["fleet"];
-    let shared = num(&summary["fleet_throttled_share"]);
-    let _ = writeln!(
-        t,
-        "| `fleet_throttled_share` | {} | ≤ 0.03 | {} | {} processes each at {}/s, sharing Redis: {} requests of which {} were 429, {} s; without Redis: {} of {} ({}), {} s |",
-        fmt(shared, 3),
-        verdict(shared.is_finite().then_some(shared <= 0.03)),
-        fleet["processes"],
-        fleet["rate_per_process_per_s"],
-        fleet["with_redis"]["requests"],
-        fleet["with_redis"]["throttled"],
-        fmt(num(&fleet["with_redis"]["elapsed_s"]), 1),
-        fleet["without_redis"]["throttled"],
-        fleet["without_redis"]["requests"],
-        fmt(num(&fleet["without_redis"]["throttled_share"]), 3),
-        fmt(num(&fleet["without_redis"]["elapsed_s"]), 1),
     );
-    recovery_rows(&mut t, &m["recovery"]);
-    if let Some(e) = exponent {
-        let _ = writeln!(
-            t,
-            "\nCode generation scales as n^{:.2} between the smallest and largest spec (1.00 is linear; \"near linear\" is read as ≤ 1.25).",
-            e
-        );
-    }
+    row(
+        &mut t,
+        "rss_per_workspace_bytes",
+        fmt(num(&h["rss_per_workspace_bytes"]), 0),
+        "(reported)",
+        None,
+        &format!(
+            "VmRSS growth ÷ {} distinct workspaces called once each",
+            fmt(num(&mem["workspaces"]), 0)
+        ),
+    );
     t
 }
 
-/// "12.3 s", or why there is no time: the scenario was cut off.
-fn ended_in(run: &Value, key: &str) -> String {
+/// "12.34 s", or why there is no time: the run was cut off.
+fn ended_in(run: &Value) -> String {
     match run["ended"].as_bool() {
-        Some(true) => format!("{} s", fmt(num(&run[key]), 2)),
+        Some(true) => format!("{} s", fmt(num(&run["elapsed_s"]), 2)),
         Some(false) => format!(
-            "not ended in {} s ({} of {} calls ended)",
-            fmt(num(&run["gave_up_after_s"]), 0),
-            run["calls_ended"],
-            run["calls"],
+            "not ended ({} of {} calls)",
+            run["calls_ended"], run["calls"]
         ),
         None => "n/a".into(),
     }
 }
 
-/// How the calls of a recovery run ended, and what reached the server.
-fn outcomes(run: &Value) -> String {
-    format!(
-        "{} of {} calls succeeded, {} rate limited, {} failed otherwise; {} requests of which {} were 429; longest call {} s",
-        run["succeeded"],
-        run["calls"],
-        run["rate_limited"],
-        run["failed_otherwise"],
-        run["requests"],
-        run["throttled"],
-        fmt(num(&run["longest_call_s"]), 2),
-    )
-}
-
-/// The recovery keys in the results table: the SDK's runs, beside their
-/// ideal or bound. No goal is set for them yet, so no verdict.
-fn recovery_rows(t: &mut String, r: &Value) {
-    let storm = &r["storm"]["runs"]["sdk"];
-    let _ = writeln!(
-        t,
-        "| `storm_recovery_s` | {} | ideal `storm_ideal_s` {} s | n/a | ÷ ideal (`storm_vs_ideal`) {}; {}; {} sent inside the cooldown the first 429 announced ({} in flight) |",
-        ended_in(storm, "recovery_s"),
-        fmt(num(&storm["ideal_s"]), 2),
-        fmt(num(&storm["vs_ideal"]), 3),
-        outcomes(storm),
-        storm["sent_inside_cooldown"],
-        storm["in_flight_at_first_429"],
-    );
-    let lift = &r["lift"]["runs"]["sdk"];
-    let _ = writeln!(
-        t,
-        "| `lift_recovery_s` | {} | ideal `lift_ideal_s` {} s | n/a | ÷ ideal (`lift_vs_ideal`) {}; {}; requests per second after the lift: {} |",
-        ended_in(lift, "recovery_s"),
-        fmt(num(&lift["ideal_s"]), 2),
-        fmt(num(&lift["vs_ideal"]), 3),
-        outcomes(lift),
-        per_second(lift),
-    );
-    let all = &r["all_429"]["sdk"];
-    let _ = writeln!(
-        t,
-        "| `all_429_bounded_s` | {} | bound `all_429_bound_s` {} s | n/a | every call rate limited: {}; {} |",
-        ended_in(all, "bounded_s"),
-        fmt(num(&all["bound_s"]), 0),
-        verdict(all["all_rate_limited"].as_bool()),
-        outcomes(all),
-    );
-}
-
-/// The requests per 1 s bucket after the lift, "12, 20, 31".
-fn per_second(run: &Value) -> String {
-    run["requests_per_second_after_lift"]
-        .as_array()
-        .map_or("n/a".into(), |v| {
-            v.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-}
-
-/// The recovery scenarios, every client's run: BENCHMARKS.md's table.
-fn recovery_table(m: &Value) -> String {
-    let r = &m["recovery"];
+/// Every client's run in every scenario.
+fn runs_table(m: &Value) -> String {
     let mut t = String::new();
-    t.push_str("| scenario | client | until every call ended | ideal or bound | ÷ ideal | succeeded / rate limited / other | requests (429s) | sent inside an announced cooldown | longest call |\n");
-    t.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
-    let row = |t: &mut String,
-               scenario: &str,
-               client: &str,
-               run: &Value,
-               key: &str,
-               ideal: String,
-               cooldown: String| {
-        let _ = writeln!(
-            t,
-            "| {scenario} | {client} | {} | {ideal} | {} | {} / {} / {} | {} ({}) | {cooldown} | {} s |",
-            ended_in(run, key),
-            fmt(num(&run["vs_ideal"]), 3),
-            run["succeeded"],
-            run["rate_limited"],
-            run["failed_otherwise"],
-            run["requests"],
-            run["throttled"],
-            fmt(num(&run["longest_call_s"]), 2),
-        );
-    };
-    let runs = |scenario: &str| r[scenario]["runs"].as_object().cloned().unwrap_or_default();
-    for (client, run) in runs("storm") {
-        let cooldown = format!(
-            "{} ({} in flight)",
-            run["sent_inside_cooldown"], run["in_flight_at_first_429"]
-        );
-        let ideal = format!("{} s", fmt(num(&run["ideal_s"]), 2));
-        row(
-            &mut t,
-            "storm then open",
-            &client,
-            &run,
-            "recovery_s",
-            ideal,
-            cooldown,
-        );
-    }
-    for (client, run) in runs("lift") {
-        let ideal = format!("{} s", fmt(num(&run["ideal_s"]), 2));
-        row(
-            &mut t,
-            "limit lifted",
-            &client,
-            &run,
-            "recovery_s",
-            ideal,
-            "n/a".into(),
-        );
-    }
-    let all = &r["all_429"]["sdk"];
-    let bound = format!("≤ {} s (`max_wait`)", fmt(num(&all["bound_s"]), 0));
-    row(
-        &mut t,
-        "always 429",
-        "sdk",
-        all,
-        "bounded_s",
-        bound,
-        "n/a".into(),
-    );
-    t.push('\n');
-    for (client, run) in runs("lift") {
-        let _ = writeln!(
-            t,
-            "Limit lifted, {client}: requests per second after the lift, in 1 s buckets: {}.",
-            per_second(&run)
-        );
+    t.push_str("| scenario | client | calls succeeded | requests | 429 share | time to finish | goodput ÷ limit | time ÷ ideal |\n");
+    t.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    for (scenario, path) in COMPARED {
+        let Some(runs) = at(m, path)["runs"].as_object() else {
+            continue;
+        };
+        for (client, run) in runs {
+            if let Some(why) = run["skipped"].as_str() {
+                let _ = writeln!(t, "| {scenario} | {client} | skipped: {why} | | | | | |");
+                continue;
+            }
+            let _ = writeln!(
+                t,
+                "| {scenario} | {client} | {} of {} | {} | {} | {} | {} | {} |",
+                run["succeeded"],
+                run["calls"],
+                run["requests"],
+                fmt(num(&run["throttled_share"]), 3),
+                ended_in(run),
+                fmt(num(&run["goodput_vs_limit"]), 3),
+                fmt(num(&run["vs_ideal"]), 2),
+            );
+        }
     }
     t
 }
 
-/// A string of the measurement, "n/a" if it is missing.
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("n/a")
-}
-
-/// Whether the headline `key` meets `goal`, if it was measured.
-fn limit_met(summary: &Value, key: &str, goal: impl Fn(f64) -> bool) -> Option<bool> {
-    let x = num(&summary[key]);
-    x.is_finite().then(|| goal(x))
-}
-
-/// The gate's three modes under the same overload, for README's table.
-fn limits_table(m: &Value) -> String {
-    let l = &m["limits"];
-    let mut t = String::new();
-    t.push_str("| gate mode | calls succeeded | 429s / requests | 429 share | 429s after the first second | calls/s | time |\n");
-    t.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
-    for (name, run) in [
-        ("adaptive (default)", "adaptive"),
-        ("explicit rate, 5 % under the limit", "explicit"),
-        ("disabled (each call retries alone)", "disabled"),
-    ] {
-        let r = &l[run];
-        let _ = writeln!(
-            t,
-            "| {name} | {} of {} | {} / {} | {} | {} | {} | {} s |",
-            r["succeeded"],
-            r["calls"],
-            r["throttled"],
-            r["requests"],
-            fmt(num(&r["throttled_share"]), 3),
-            r["throttled_after_first_second"],
-            fmt(num(&r["calls_per_s"]), 1),
-            fmt(num(&r["elapsed_s"]), 1),
-        );
-    }
-    t
+/// The goals not met, by key, for the summary.
+fn missed(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .filter(|l| l.contains("| **no** |"))
+        .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
+        .collect()
 }
 
 /// The text of BENCHMARKS.md, which only a full run writes.
 pub(super) fn render(
     m: &Value,
     cold: Option<&Result<ColdBuild, String>>,
-    summary: &Value,
+    h: &Value,
     machine: &Machine,
     timing: &Timing,
 ) -> String {
-    let lat = &m["latency"];
-    let tp = &m["throughput"];
+    let table = table(m, cold, h);
+    let goals = table
+        .lines()
+        .filter(|l| l.contains("| yes |") || l.contains("| **no** |"))
+        .count();
+    let missed = missed(&table);
+    let missed = if missed.is_empty() {
+        "every goal was met".to_owned()
+    } else {
+        format!(
+            "{} of {goals} goals were met; not met: `{}`",
+            goals - missed.len(),
+            missed.join("`, `")
+        )
+    };
+    let steady = &m["steady"];
+    let o = &m["overhead"];
     let mut r = String::new();
     let _ = write!(
         r,
         "# Benchmarks
 
-Written by `cargo xtask bench` (full run, {date}); rerun it to refresh
-this file. The machine is a shared VM, so absolute numbers move with its load
-(sequential loopback latencies here have measured about 4x lower while other
-builds kept the cores busy than on an idle machine, whose cores are slower to
-wake): read the SDK/baseline ratios, measured interleaved so that both sides
-see the same conditions, and rerun before drawing conclusions.
+The report of one full run of `cargo xtask bench` ({date}); rerun it to
+refresh this file. What a user feels is how fast a job of many calls
+finishes under Conduit's rate limit, and whether it fails: that is measured
+first, the SDK beside the clients an application would use instead. The
+overhead per call is a budget, not a race. The machine is a shared VM:
+read the ratios, each measured side by side in the run.
+
+## What it means
+
+{missed}. The ratio rows put the SDK's default client (in the fleets, the
+SDK with Redis) over the other client in the same scenario: above 1 in
+calls succeeded, below 1 in requests and time, is ahead.
+
+## Results
+
+{table}
+`cargo xtask bench --json` prints these keys as one JSON object:
+
+```json
+{h}
+```
+
+## Every run
+
+{runs}
+## How it was measured
+
+One release-built process (`bench/`) against an in-process HTTP/1.1
+keep-alive server on 127.0.0.1 (`bench/src/server.rs` on `test-server/`)
+that answers the spec's example run, and can enforce a sliding-window limit,
+answering the rest 429 with `Retry-After` in whole seconds. Conduit allows
+120 requests a minute; the server allows {limit}, so that each run takes
+seconds, not minutes.
+
+- **Clients** (`bench/src/scenario.rs`): the SDK's default client (adaptive
+  gate); the SDK with an explicit rate of {explicit}/s, 98 % of the limit;
+  the peer, reqwest-middleware 0.5 + reqwest-retry 0.9 retrying 429s and
+  other transient errors with exponential backoff within the same budget
+  as the SDK's `max_wait` ({budget} s; it does not read `Retry-After`); and
+  naive reqwest, which sleeps each 429's `Retry-After` and retries within
+  that budget. All run `POST /v1/custom-tools/{{id}}/run`.
+- **Steady** (`goodput_vs_limit_*`, `throttled_share_*`,
+  `failed_share_*`): {steady_calls} calls from {steady_tasks} tasks sharing
+  one client, against a fresh window; goodput is calls succeeded ÷ the time
+  until the last ended ÷ the limit. The adaptive client learns the limit
+  from its first 429s, so its 429 share counts only requests arriving after
+  the server's first window.
+- **Storm then open**: {storm_calls} calls from {storm_tasks} tasks;
+  {storm_server}. The ideal is the first 429's answer + its `Retry-After`.
+- **Limit lifted**: {lift_calls} calls from {lift_tasks} tasks; {lift_server}.
+  The ideal is the lift: the rest could all go at once after it.
+- **Always 429**: {all_calls} calls, one per task, each client with a
+  budget of {all_bound} s; {all_server}.
+- **Fleets**: two and four processes of `conduit-bench`, {fleet_calls} calls
+  each from {fleet_tasks} tasks, one limit: the SDK with the explicit rate
+  sharing the gate through a private redis-server, the same each alone, the
+  peer and naive reqwest.
+- **Overhead**: the SDK with its defaults, the peer, and the floor (the same
+  request by hand on reqwest with the SDK's timeouts). Latency: {lat_calls}
+  sequential calls each, in an order where every client follows every other
+  equally often; median ÷ median. Client CPU: {cpu_rounds} rounds of
+  {cpu_requests} requests at 64 in flight per client, all threads but the
+  server's (`/proc/self/task/*/schedstat`); the median of each round's SDK
+  ÷ other. Allocations: counted by the bench's global allocator over
+  {alloc_calls} sequential calls, the server's thread excluded.
+- **Code generation**: `conduit_codegen::generate` on the vendored spec and
+  on one with its run operation cloned 500 times; release build, medians.
+- **Cold build**: a tiny app calling one tool, through the SDK and through
+  reqwest + serde + tokio, each built (debug, `--offline`) from an empty
+  `target/` in a fresh directory, {cold_rounds} times alternated.
+- **Memory**: `VmRSS` before and after {rss_calls} sequential SDK calls;
+  and before and after one list call each for {workspaces} distinct
+  workspaces (the gate keeps a partition per workspace until it has been
+  idle for two minutes).
 
 ## Machine
 
@@ -604,159 +575,36 @@ see the same conditions, and rerun before drawing conclusions.
 | load average (1, 5, 15 min) before / after | {load_before} / {load_after} |
 | time | building conduit-bench {build:.0} s, measuring {run:.0} s, whole command {total:.0} s |
 
-## Results
-
-{table}
-`cargo xtask bench --json` prints these as one JSON object on the last line
-of stdout:
-
-```json
-{summary}
-```
-
-## How it was measured
-
-All HTTP measurements run in one release-built process (`bench/`,
-`cargo run --release -p conduit-bench`) against an in-process HTTP/1.1
-keep-alive server on 127.0.0.1 (`test-server/`, the workspace's loopback
-HTTP/1.1 server, answering through `bench/src/server.rs`: a minimal Tokio
-server on its own thread and current-thread runtime that reads the head and
-`Content-Length` body and answers a fixed 200 JSON body, the spec's example
-run). The clients run as tasks on a multi-threaded Tokio runtime (one worker
-per core). Both sides send the same request, checked by a unit
-test: `POST /v1/custom-tools/{{id}}/run`, `Authorization: Bearer …`, body
-`{{\"parameters\":{{\"order_id\":\"ord_12345\"}}}}`, and decode the same body.
-
-- **SDK**: one `conduit_sdk::Client` with its defaults (2 retries, 60 s
-  per-attempt timeout, the real Tokio sleeper), reused for every call:
-  `client.custom_tools().run(id).parameter(\"order_id\", \"ord_12345\").send()`.
-- **Baseline**: one `reqwest::Client::new()` (same reqwest 0.13 build and
-  features), reused: `.post(url).bearer_auth(token).json(&json!(..)).send()`,
-  `error_for_status()`, `.json::<RunResponse>()` into a small serde struct
-  of `{{\"data\":{{success, message, result, error, logs, run_time_ms}}}}`
-  (`bench/src/baseline.rs`).
-- **Floor**: the same hand-written call on a reqwest client with the SDK's
-  default timeouts (60 s per request, 10 s to connect): what a careful
-  application ships.
-- **Peer**: the stack a Rust developer picks instead of this SDK:
-  reqwest-middleware 0.5 with reqwest-retry 0.9's `RetryTransientMiddleware`
-  (exponential backoff, 2 retries, as the SDK's default) on the floor's
-  client, the same request and decoding.
-- **`latency_ratio`**, **`latency_vs_peer`**, **`latency_vs_floor`**:
-  {warmup} untimed rounds, then {pairs} sequential calls of each of SDK,
-  peer, floor and baseline, in a repeated order of twelve in which every
-  client follows every other client once (a call costs more after one
-  through another client's pool, and a fixed order moved medians by more
-  than 10 %), each call timed with `Instant`; median SDK ÷ median of the
-  other.
-- **`allocs_per_call`**: allocations counted by the bench binary's global
-  allocator over sequential calls of each client (the loopback server's
-  thread excluded): the steadiest figure on a shared machine.
-- **`throughput_ratio`**, **`throughput_vs_peer`**, **`throughput_vs_floor`**: {concurrency} tasks share one client and pull
-  from a counter until {requests} requests are done; requests/s of the
-  round. One untimed round per client opens the pools' connections, then
-  {rounds} timed rounds each, in an order rotated each round. The result
-  is the median over the rounds of the SDK's requests/s over the other
-  client's in the same round (the two ran back to back, in the same
-  conditions). The ratio of the two medians is shown beside it: it does
-  not pair the rounds, and moves with the machine's quiet and busy
-  periods by more than the differences measured (in one run it put the
-  floor, which does more per request, 12 % ahead of the baseline). The client CPU per
-  request (all threads but the server's, from `/proc/self/task/*/schedstat`)
-  is reported too: it moves less with the machine's load than requests/s.
-  At 64 in flight on {nproc} cores the clients, the server and the kernel
-  share the CPUs, so requests/s falls roughly as client CPU per request rises.
-- **`retry_after_error_ms`**: the server answers the next request with 429
-  and `Retry-After: 1`, then 200. Lateness = when the retry's first bytes were
-  read by the server − (when the 429 had been written + 1 s); median of
-  {retry_runs} runs, each a fresh SDK call with the default sleeper.
-- **`codegen_ms_N`**: `conduit_codegen::generate(&doc)` (normalise, parse
-  into `openapiv3`, validate, progenitor, summary, prettyplease) on the
-  vendored spec loaded with `Source::load`, its one operation cloned N times
-  as `POST /v1/bench{{i}}/{{id}}/run` (`benchOp{{i}}`), with the same inline error
-  bodies, path parameter and request body; wall time, median of the runs in
-  the table. These are release-build timings; `conduit-api-gen`'s build
-  script runs the same code at cargo's build-script default of opt-level 0,
-  which is a few times slower.
-- **`rss_growth_kb`**: a fresh SDK client makes {rss_total} sequential calls;
-  `VmRSS` from `/proc/self/status` after the first {rss_first} is subtracted
-  from the reading after all of them (same process as the server, whose
-  memory does not grow per request).
-- **`cold_build_ratio`** (full mode only): two apps that make the same call,
-  one through conduit-sdk (path dependency on this workspace's
-  `conduit-sdk`), one with reqwest (`default-features = false`,
-  `[\"json\", \"rustls\"]`) + serde + serde_json + tokio, each in a fresh
-  directory under the system temp dir with its own `target/`
-  (`CARGO_TARGET_DIR` unset for the child), seeded with this workspace's
-  `Cargo.lock`. `cargo fetch` first, then `cargo build --offline` (debug)
-  timed from scratch, {cold_rounds} times each, alternated, deleting
-  `target/` before each; median ÷ median. conduit-sdk depends on
-  `conduit-api-gen` without its `codegen` feature, so the SDK app compiles
-  the checked-in generated client and does not build or run progenitor.
-
-## Rate limits under overload
-
-{limits_setup}
-
-{limits_table}
-- **`pacing_efficiency`**: with the explicit rate ({explicit_rate}/s, 5 %
-  under the server's limit), calls/s ÷ that rate; **`throttled_share`**: 429s
-  ÷ requests in that run.
-- **`adaptive_efficiency`**: with the default adaptive gate, calls/s ÷ the
-  server's limit; **`adaptive_throttled_share`**: 429s ÷ requests. Nothing is
-  paced before the first 429 comes back, so every request in flight then
-  (up to one per task) can meet one: with 50 tasks that alone is up to 50
-  of the run's requests, and how many depends on how the first
-  milliseconds are scheduled. The table's \"429s after the first second\"
-  counts only those to requests that reached the server more than a
-  second after the first 429's: the gate holds every call for at least
-  that long once it has seen one, so these are the ones its pacing let
-  through.
-- Each run: {limits_calls} calls from {limits_tasks} tasks sharing one client
-  with the default retry policy (2 retries), the server enforcing a fresh
-  window; a call counts as succeeded when it returned `Ok`.
-- **`fleet_throttled_share`**: two processes of `conduit-bench` (nothing
-  shared in memory), each making 100 calls over 10 tasks with an explicit
-  rate of 19/s (just under the server's 20/s), one workspace; 429s ÷
-  requests with the gate's state in a private redis-server
-  (`bench/src/fleet.rs`), and the same without Redis for contrast.
-
-## Recovery after 429s
-
-{recovery_table}
-Each scenario starts a fresh loopback server (`bench/src/server.rs`) and
-clients of its own (`bench/src/recovery.rs`); the SDK's client has its
-defaults (adaptive gate, default retry policy) unless said otherwise, and
-the peer is the reqwest-middleware + reqwest-retry stack above. A scenario
-still running after {recovery_timeout} s is cut off and reported as not
-ended. Times count from the first call.
-
-- **Storm then open** (`storm_recovery_s`): {storm_calls} calls from
-  {storm_tasks} tasks; {storm_server}. **`storm_ideal_s`** is when the first
-  429 was answered + its `Retry-After`: the earliest a client keeping the
-  server's word can finish. \"Sent inside an announced cooldown\" counts
-  the requests that reached the server before then beyond one per task
-  (those in flight when the first 429 was answered, as the server cannot
-  see when a request was sent): it should be 0.
-- **Limit lifted** (`lift_recovery_s`): {lift_calls} calls from {lift_tasks}
-  tasks; {lift_server}. **`lift_ideal_s`** is the lift, counted from the
-  first request: the calls that fit before it are done by then and the
-  rest can go at once after it. The requests per second after the lift
-  show how fast the client climbs back.
-- **Always 429** (`all_429_bounded_s`): {all_calls} calls from {all_tasks}
-  tasks through an SDK client with
-  `RetryPolicy::default().with_max_wait(Duration::from_secs({all_max_wait}))`;
-  {all_server}.
-  **`all_429_bound_s`** is that `max_wait`, the documented bound on one
-  call's waits, after which it ends as rate limited; every call must end so.
-
-Reproduce: `cargo xtask bench` (full, writes this file) or
-`cargo xtask bench --quick --json` (prints its numbers and never writes this
-file, which keeps the last full run; under 3 minutes once `conduit-bench` is
-built; the first release build of its dependencies takes several minutes on
-2 cores).
+Reproduce: `cargo xtask bench` (writes this file) or `cargo xtask bench
+--quick` (smaller runs, no cold builds; prints and never writes this file).
 ",
         date = machine.date,
+        table = table,
+        h = h,
+        runs = runs_table(m),
+        limit = text(&steady["server"]),
+        explicit = steady["explicit_rate_per_s"],
+        budget = steady["budget_s"],
+        steady_calls = steady["calls"],
+        steady_tasks = steady["tasks"],
+        storm_calls = m["recovery"]["storm"]["calls"],
+        storm_tasks = m["recovery"]["storm"]["tasks"],
+        storm_server = text(&m["recovery"]["storm"]["server"]),
+        lift_calls = m["recovery"]["lift"]["calls"],
+        lift_tasks = m["recovery"]["lift"]["tasks"],
+        lift_server = text(&m["recovery"]["lift"]["server"]),
+        all_calls = m["recovery"]["all_429"]["calls"],
+        all_bound = m["recovery"]["all_429"]["bound_s"],
+        all_server = text(&m["recovery"]["all_429"]["server"]),
+        fleet_calls = m["fleet"]["calls_per_process"],
+        fleet_tasks = m["fleet"]["tasks_per_process"],
+        lat_calls = fmt(num(&o["latency"]["calls"]), 0),
+        cpu_rounds = o["cpu"]["rounds"],
+        cpu_requests = fmt(num(&o["cpu"]["requests_per_round"]), 0),
+        alloc_calls = fmt(num(&o["alloc_calls"]), 0),
+        cold_rounds = COLD_BUILD_ROUNDS,
+        rss_calls = fmt(num(&m["memory"]["calls"]), 0),
+        workspaces = fmt(num(&m["memory"]["workspaces"]), 0),
         nproc = machine.nproc,
         cpu = machine.cpu,
         rustc = machine.rustc,
@@ -767,43 +615,17 @@ built; the first release build of its dependencies takes several minutes on
         build = timing.build_s,
         run = timing.run_s,
         total = timing.total_s,
-        table = table(m, cold, summary),
-        summary = summary,
-        warmup = fmt(num(&lat["warmup_pairs"]), 0),
-        pairs = fmt(num(&lat["pairs"]), 0),
-        concurrency = tp["concurrency"],
-        requests = fmt(num(&tp["requests_per_round"]), 0),
-        rounds = tp["rounds"],
-        retry_runs = m["retry_after"]["runs"],
-        rss_total = fmt(num(&m["rss"]["total_calls"]), 0),
-        rss_first = fmt(num(&m["rss"]["first_calls"]), 0),
-        cold_rounds = COLD_BUILD_ROUNDS,
-        limits_setup = m["limits"]["server_limit"]
-            .as_str()
-            .map_or(String::new(), |s| format!("Server: {s}.")),
-        limits_table = limits_table(m),
-        explicit_rate = m["limits"]["explicit_rate_per_s"],
-        limits_calls = m["limits"]["calls"],
-        limits_tasks = m["limits"]["tasks"],
-        recovery_table = recovery_table(m),
-        recovery_timeout = fmt(num(&m["recovery"]["timeout_s"]), 0),
-        storm_calls = m["recovery"]["storm"]["calls"],
-        storm_tasks = m["recovery"]["storm"]["tasks"],
-        storm_server = text(&m["recovery"]["storm"]["server"]),
-        lift_calls = m["recovery"]["lift"]["calls"],
-        lift_tasks = m["recovery"]["lift"]["tasks"],
-        lift_server = text(&m["recovery"]["lift"]["server"]),
-        all_calls = m["recovery"]["all_429"]["calls"],
-        all_tasks = m["recovery"]["all_429"]["tasks"],
-        all_max_wait = fmt(num(&m["recovery"]["all_429"]["max_wait_s"]), 0),
-        all_server = text(&m["recovery"]["all_429"]["server"]),
     );
     r
 }
 
+/// A string of the measurement, "n/a" if it is missing.
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("n/a")
+}
+
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     /// The results table's row for `key`.
@@ -815,6 +637,37 @@ mod tests {
             .to_owned()
     }
 
+    /// A measurement as conduit-bench prints it, in part.
+    fn measured() -> Value {
+        let run = |goodput: f64, share: f64, succeeded: u64, requests: u64, s: f64| {
+            json!({
+                "goodput_vs_limit": goodput, "throttled_share": share,
+                "throttled_share_after_first_window": share / 2.0,
+                "failed_share": 0.1, "succeeded": succeeded, "requests": requests,
+                "elapsed_s": s, "ended": true, "calls": 200,
+            })
+        };
+        let ratios = json!({ "succeeded": 1.2, "requests": 0.5, "time": 1.1 });
+        json!({
+            "steady": {
+                "runs": {
+                    "explicit": run(0.98, 0.0, 200, 200, 10.2),
+                    "adaptive": run(0.93, 0.08, 200, 230, 10.8),
+                    "peer": run(0.7, 0.5, 180, 400, 12.9),
+                    "naive": run(0.8, 0.4, 190, 350, 11.9),
+                },
+                "vs_peer": ratios,
+            },
+            "recovery": {
+                "storm": { "runs": { "adaptive": { "elapsed_s": 2.5, "ideal_s": 2.0, "ended": true } } },
+                "lift": { "runs": { "adaptive": { "elapsed_s": 9.0, "ideal_s": 4.0, "ended": true } } },
+                "all_429": { "runs": { "adaptive": { "elapsed_s": 10.4 } }, "bound_s": 10 },
+            },
+            "overhead": { "latency_vs_floor": 1.06, "cpu_vs_floor": 1.12 },
+            "codegen": { "spec": { "median_ms": 400.0 }, "synthetic_500": { "median_ms": 2300.0 } },
+        })
+    }
+
     #[test]
     fn numbers_are_grouped_and_rounded() {
         assert_eq!(fmt(1234567.891, 1), "1,234,567.9");
@@ -824,182 +677,91 @@ mod tests {
     }
 
     #[test]
-    fn throughput_rows_lead_with_the_per_round_ratio_and_show_the_ratio_of_medians() {
-        let ratios = |median: f64| json!({ "median": median, "p10": 0.9, "p90": 1.1, "min": 0.8, "max": 1.2 });
-        let measured = json!({
-            "throughput": {
-                "vs_peer": 0.97,
-                "vs_floor": 0.91,
-                "unpaired_vs_peer": 0.9,
-                "unpaired_vs_floor": 0.8,
-                "peer_round_pair_ratio": ratios(0.97),
-                "peer_round_pair_cpu_ratio": ratios(1.04),
-                "floor_round_pair_ratio": ratios(0.91),
-                "floor_round_pair_cpu_ratio": ratios(1.12),
-            },
-        });
-        let summary = headline(&measured, None);
-        assert_eq!(summary["throughput_vs_peer"], 0.97);
-        let t = table(&measured, None, &summary);
+    fn each_goal_is_judged_against_its_own_figure() {
+        let m = measured();
+        let h = headline(&m, None);
+        assert_eq!(h["goodput_vs_limit_explicit"], 0.98);
+        assert_eq!(h["throttled_share_adaptive"], 0.04);
+        assert_eq!(h["failed_share_peer"], 0.1);
+        assert_eq!(h["sdk_vs_peer"]["steady"]["requests"], 0.5);
+        let t = table(&m, None, &h);
         let row = |key: &str| table_row(&t, key);
-        let peer = row("throughput_vs_peer");
+        assert!(row("goodput_vs_limit_explicit").contains("| 0.980 | ≥ 0.97 | yes |"));
+        assert!(row("goodput_vs_limit_adaptive").contains("| 0.930 | ≥ 0.90 | yes |"));
+        assert!(row("goodput_vs_limit_peer").contains("| (beside) | n/a |"));
+        assert!(row("throttled_share_adaptive").contains("| 0.040 | ≤ 0.05 | yes |"));
         assert!(
-            peer.starts_with("| `throughput_vs_peer` | 0.970 | ≥ 1.00 | **no** |"),
-            "{peer}"
+            row("storm_recovery_s").contains("| 2.50 s | ≤ 2 × `storm_ideal_s` 2.00 s | yes |")
         );
+        assert!(row("lift_recovery_s").contains("| **no** |"));
         assert!(
-            peer.contains("SDK over peer within each round: requests/s 0.970 (p10 0.900"),
-            "{peer}"
+            row("all_429_bounded_s").contains("| 10.40 s | ≤ `all_429_bound_s` 10 s + 1 s | yes |")
         );
-        assert!(peer.contains("client CPU 1.040 (p10"), "{peer}");
-        assert!(peer.contains("ratio of medians 0.900"), "{peer}");
-        let floor = row("throughput_vs_floor");
+        // Ahead in calls and requests, behind in time: not ahead.
         assert!(
-            floor.starts_with("| `throughput_vs_floor` | 0.910 | ≥ 0.95 | **no** |"),
-            "{floor}"
+            row("sdk_vs_peer.steady").contains("| 1.20 / 0.50 / 1.10 | ≥ 1 / ≤ 1 / ≤ 1 | **no** |")
         );
-        assert!(floor.contains("client CPU 1.120"), "{floor}");
-        assert!(floor.contains("ratio of medians 0.800"), "{floor}");
-    }
-
-    /// Recovery figures as conduit-bench prints them: a storm the SDK did
-    /// not get through in time, a lift it did.
-    fn recovery() -> Value {
-        let run = |ended: bool, ideal: f64| {
-            json!({
-                "ended": ended, "calls": 60, "calls_ended": if ended { 60 } else { 53 },
-                "succeeded": 53, "rate_limited": 0, "failed_otherwise": 0,
-                "requests": 73, "throttled": 20, "longest_call_s": 26.624,
-                "gave_up_after_s": 60.0, "recovery_s": if ended { json!(4.5) } else { Value::Null },
-                "ideal_s": ideal, "vs_ideal": if ended { json!(1.5) } else { Value::Null },
-                "in_flight_at_first_429": 20, "sent_inside_cooldown": 3,
-                "requests_per_second_after_lift": [10, 9, 14],
-            })
-        };
-        json!({
-            "storm_recovery_s": null, "storm_ideal_s": 2.002, "storm_vs_ideal": null,
-            "lift_recovery_s": 4.5, "lift_ideal_s": 3.0, "lift_vs_ideal": 1.5,
-            "all_429_bounded_s": 8.25, "all_429_bound_s": 10.0, "timeout_s": 60.0,
-            "storm": { "runs": { "sdk": run(false, 2.002), "peer": run(true, 2.0) } },
-            "lift": { "runs": { "sdk": run(true, 3.0) } },
-            "all_429": { "sdk": {
-                "ended": true, "calls": 200, "calls_ended": 200, "succeeded": 0,
-                "rate_limited": 200, "failed_otherwise": 0, "requests": 600,
-                "throttled": 600, "longest_call_s": 2.1, "bounded_s": 8.25,
-                "bound_s": 10.0, "all_rate_limited": true,
-            } },
-        })
+        assert!(row("latency_vs_floor").contains("| 1.060 | ≤ 1.10 | yes |"));
+        assert!(row("cpu_vs_floor").contains("| 1.120 | ≤ 1.10 | **no** |"));
+        assert!(row("codegen_ms_500").contains("| 2,300 | < 10,000 | yes |"));
+        assert_eq!(
+            missed(&t),
+            ["lift_recovery_s", "sdk_vs_peer.steady", "cpu_vs_floor"]
+        );
     }
 
     #[test]
-    fn recovery_rows_show_each_time_beside_its_ideal_or_why_there_is_none() {
-        let measured = json!({ "recovery": recovery() });
-        let summary = headline(&measured, None);
-        assert_eq!(summary["lift_vs_ideal"], 1.5);
-        assert_eq!(summary["storm_recovery_s"], Value::Null);
-        let t = table(&measured, None, &summary);
-        let row = |key: &str| table_row(&t, key);
-        let storm = row("storm_recovery_s");
+    fn every_run_is_listed_under_its_scenario() {
+        let t = runs_table(&measured());
         assert!(
-            storm.starts_with("| `storm_recovery_s` | not ended in 60 s (53 of 60 calls ended) | ideal `storm_ideal_s` 2.00 s |"),
-            "{storm}"
+            t.contains("| steady | peer | 180 of 200 | 400 | 0.500 | 12.90 s | 0.700 | n/a |"),
+            "{t}"
         );
-        assert!(storm.contains("3 sent inside the cooldown"), "{storm}");
-        let lift = row("lift_recovery_s");
-        assert!(
-            lift.starts_with("| `lift_recovery_s` | 4.50 s | ideal `lift_ideal_s` 3.00 s |"),
-            "{lift}"
-        );
-        assert!(lift.contains("after the lift: 10, 9, 14 |"), "{lift}");
-        let all = row("all_429_bounded_s");
-        assert!(
-            all.starts_with("| `all_429_bounded_s` | 8.25 s | bound `all_429_bound_s` 10 s |"),
-            "{all}"
-        );
-        assert!(all.contains("every call rate limited: yes"), "{all}");
-
-        let full = recovery_table(&measured);
-        assert!(
-            full.contains("| storm then open | peer | 4.50 s | 2.00 s | 1.500 |"),
-            "{full}"
-        );
-        assert!(
-            full.contains("| always 429 | sdk | 8.25 s | ≤ 10 s (`max_wait`) |"),
-            "{full}"
-        );
-        assert!(
-            full.contains(
-                "Limit lifted, sdk: requests per second after the lift, in 1 s buckets: 10, 9, 14."
-            ),
-            "{full}"
-        );
+        assert!(t.contains("| storm | adaptive |"), "{t}");
     }
 
     #[test]
     fn the_headline_has_exactly_the_promised_keys() {
-        let measured = json!({
-            "latency": { "ratio": 1.01 },
-            "throughput": { "ratio": 0.9 },
-            "retry_after": { "median_ms": 1.5 },
-            "rss": { "growth_kb": 0 },
-            "codegen": [
-                { "operations": 10, "median_ms": 10.0 },
-                { "operations": 100, "median_ms": 100.0 },
-                { "operations": 500, "median_ms": 500.0 },
-            ],
-            "limits": {
-                "explicit": { "efficiency": 0.98, "throttled_share": 0.0 },
-                "adaptive": { "efficiency": 0.86, "throttled_share": 0.2 },
-            },
-        });
-        let quick = headline(&measured, None);
-        assert_eq!(quick["adaptive_throttled_share"], 0.2);
-        assert_eq!(quick["pacing_efficiency"], 0.98);
-        let keys: Vec<&str> = quick
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let h = headline(&measured(), None);
+        let keys: Vec<&str> = h.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
             [
-                "latency_ratio",
-                "throughput_ratio",
-                "latency_vs_peer",
-                "throughput_vs_peer",
-                "latency_vs_floor",
-                "throughput_vs_floor",
-                "allocs_per_call",
-                "retry_after_error_ms",
-                "codegen_ms_10",
-                "codegen_ms_100",
-                "codegen_ms_500",
-                "rss_growth_kb",
-                "cold_build_ratio",
-                "pacing_efficiency",
-                "throttled_share",
-                "adaptive_efficiency",
-                "adaptive_throttled_share",
-                "fleet_throttled_share",
-                "fleet_throttled_share_without_redis",
+                "goodput_vs_limit_explicit",
+                "goodput_vs_limit_adaptive",
+                "goodput_vs_limit_peer",
+                "goodput_vs_limit_naive",
+                "throttled_share_explicit",
+                "throttled_share_adaptive",
+                "failed_share_peer",
+                "failed_share_naive",
                 "storm_recovery_s",
                 "storm_ideal_s",
-                "storm_vs_ideal",
                 "lift_recovery_s",
                 "lift_ideal_s",
-                "lift_vs_ideal",
                 "all_429_bounded_s",
                 "all_429_bound_s",
+                "fleet_throttled_share",
+                "fleet_throttled_share_without_redis",
+                "sdk_vs_peer",
+                "sdk_vs_naive",
+                "latency_vs_floor",
+                "cpu_vs_floor",
+                "latency_vs_peer",
+                "cpu_vs_peer",
+                "allocs_per_call",
+                "codegen_ms_spec",
+                "codegen_ms_500",
+                "cold_build_ratio",
+                "rss_growth_kb",
+                "rss_per_workspace_bytes",
             ]
         );
-        assert_eq!(quick["cold_build_ratio"], Value::Null);
-        assert_eq!(quick["codegen_ms_100"], 100.0);
+        assert_eq!(h["cold_build_ratio"], Value::Null);
         let cold = ColdBuild {
             sdk_s: vec![30.0, 32.0],
             reqwest_s: vec![20.0, 20.0],
         };
-        assert_eq!(headline(&measured, Some(&cold))["cold_build_ratio"], 1.55);
-        assert_eq!(codegen_exponent(&measured).map(round3), Some(1.0));
+        assert_eq!(headline(&measured(), Some(&cold))["cold_build_ratio"], 1.55);
     }
 }
