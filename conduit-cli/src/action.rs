@@ -9,7 +9,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
 use conduit_sdk::api::{Paged, RunCustomTool};
-use conduit_sdk::{Client, Error, Page, Response};
+use conduit_sdk::{Client, Error, Page, Response, ToolFailure};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -114,16 +114,6 @@ impl Param {
     }
 }
 
-impl Action {
-    /// Every parameter and documented body field.
-    pub fn params(&self) -> impl Iterator<Item = &'static Param> {
-        self.path
-            .iter()
-            .chain(self.query)
-            .chain(self.body.unwrap_or_default())
-    }
-}
-
 /// One call's arguments, by name: path parameters, query parameters and
 /// body fields, as the command line or a `--batch` line gives them.
 #[derive(Debug, Clone, Default)]
@@ -223,15 +213,6 @@ pub struct Sent {
     pub tool_failed: Option<ToolFailure>,
 }
 
-/// A custom tool whose own code failed: the call succeeded.
-#[derive(Debug)]
-pub struct ToolFailure {
-    /// The tool's error text, as sent.
-    pub error: Option<String>,
-    /// What the tool printed, as sent.
-    pub logs: Option<String>,
-}
-
 /// One page of a list, as sent.
 pub struct PageText {
     /// Each item's JSON text, as sent.
@@ -293,13 +274,9 @@ impl<'a> Prepared<'a> {
     pub fn tool_run(call: RunCustomTool<'a>) -> Self {
         Prepared::One(Box::pin(async move {
             let run = call.send().await?;
-            let tool_failed = (!run.success()).then(|| ToolFailure {
-                error: run.error().map(str::to_owned),
-                logs: run.logs().map(str::to_owned),
-            });
             Ok(Sent {
                 data: data_text(run.body()),
-                tool_failed,
+                tool_failed: run.into_result().err(),
             })
         }))
     }

@@ -113,7 +113,7 @@ pub async fn run(client: Client, invoked: Invoked) -> ExitCode {
             Some((index, ending)) = running.next() => {
                 if let Ending::Done(result) = &ending
                     && let Err(refused) = &**result
-                    && let Some(why) = refused.usage(invoked.action)
+                    && let Some(why) = refused.usage()
                 {
                     // Refused before sending: the command line's arguments
                     // go with every line, and a bad line is a bad input.
@@ -231,10 +231,10 @@ enum Failure {
 
 impl Failure {
     /// The message of a usage error, if it is one.
-    fn usage(&self, action: &Action) -> Option<String> {
+    fn usage(&self) -> Option<String> {
         match self {
             Failure::Arguments(why) => Some(why.clone()),
-            Failure::Call(e) if report::is_usage(e) => Some(report::usage_message(e, action)),
+            Failure::Call(e) if report::is_usage(e) => Some(e.to_string()),
             Failure::Call(_) => None,
         }
     }

@@ -20,13 +20,13 @@ pub async fn run(client: &Client, call: Call) -> ExitCode {
     match prepared {
         Prepared::One(sending) => match sending.await {
             Ok(sent) => print_one(&sent),
-            Err(e) => report::error(&e, action),
+            Err(e) => report::error(&e),
         },
         Prepared::List(lister) => {
             let limit = call.max_items.unwrap_or(u64::MAX);
             match list(&*lister, call.all, limit).await {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(Failed::Call(e)) => report::error(&e, action),
+                Err(Failed::Call(e)) => report::error(&e),
                 Err(Failed::Server(why)) => {
                     eprintln!("error: {why}");
                     ExitCode::from(3)

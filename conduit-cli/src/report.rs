@@ -2,10 +2,7 @@
 
 use std::process::ExitCode;
 
-use conduit_sdk::{Error, ErrorKind};
-
-use crate::action::{Action, ToolFailure};
-use crate::shown;
+use conduit_sdk::{Error, ErrorKind, ToolFailure};
 
 const USAGE: &str = "Usage: conduit [OPTIONS] <GROUP> <ACTION> [ARGS]...\n\n\
                      For more information, try 'conduit --help' or 'conduit <GROUP> <ACTION> --help'.";
@@ -55,41 +52,21 @@ pub fn is_usage(e: &Error) -> bool {
     matches!(e.kind(), ErrorKind::Config | ErrorKind::InvalidInput)
 }
 
-/// The message of an error [`is_usage`] says is one, with the values
-/// the parameter it names takes when the SDK's message does not list
-/// them.
-pub fn usage_message(e: &Error, action: &Action) -> String {
-    let message = e.to_string();
-    let named = action
-        .params()
-        .filter(|p| !p.values.is_empty())
-        .find(|p| message.contains(&format!("{}: ", p.name)));
-    match named {
-        Some(p) if !p.values.iter().any(|v| message.contains(v)) => {
-            format!("{message} (one of: {})", p.values.join(", "))
-        }
-        _ => message,
-    }
-}
-
 /// A tool that ran and failed: why on stderr, exit 1. Its text is server
 /// text: escaped, the token masked.
 pub fn tool_failed(failure: &ToolFailure) -> ExitCode {
-    let reason = failure
-        .error
-        .as_deref()
-        .map_or_else(|| "no error message".to_owned(), shown::message);
-    eprintln!("error: tool failed: {reason}");
-    if let Some(logs) = failure.logs.as_deref().filter(|l| !l.trim().is_empty()) {
-        eprintln!("tool logs:\n{}", shown::logs(logs));
+    // Shown safely by the SDK: escaped, the token masked, bounded.
+    eprintln!("error: tool failed: {}", failure.message());
+    if let Some(logs) = failure.logs().filter(|l| !l.trim().is_empty()) {
+        eprintln!("tool logs:\n{logs}");
     }
     Outcome::ToolFailed.exit_code()
 }
 
 /// Prints an error on stderr and picks the exit status.
-pub fn error(e: &Error, action: &Action) -> ExitCode {
+pub fn error(e: &Error) -> ExitCode {
     if is_usage(e) {
-        return usage_error(&usage_message(e, action));
+        return usage_error(&e.to_string());
     }
     let outcome = Outcome::of_error(e);
     match outcome {

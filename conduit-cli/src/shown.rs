@@ -1,23 +1,15 @@
-//! Server text (a tool's error and logs, a cursor) made safe to print on
-//! stderr: control characters escaped, the token masked, the length
-//! bounded as the SDK bounds its own messages.
+//! Server text the SDK hands over as sent (a page's next cursor) made safe
+//! to print on stderr as the SDK shows its own: control characters
+//! escaped, the token masked, the length bounded.
 
-use conduit_sdk::shown::{LOGS_LIMIT, MESSAGE_LIMIT};
+use conduit_sdk::shown::MESSAGE_LIMIT;
 
 /// What replaces the token, as in the SDK's messages.
 const MASK: &str = "[redacted]";
 
 /// One line of at most the SDK's message limit.
 pub fn message(text: &str) -> String {
-    show(text, MESSAGE_LIMIT, false)
-}
-
-/// Logs: new lines and tabs kept.
-pub fn logs(text: &str) -> String {
-    show(text, LOGS_LIMIT, true)
-}
-
-fn show(text: &str, limit: usize, multiline: bool) -> String {
+    let limit = MESSAGE_LIMIT;
     let masked = match std::env::var("CONDUIT_API_TOKEN") {
         Ok(token) if !token.is_empty() => text.replace(&token, MASK),
         _ => text.to_owned(),
@@ -30,7 +22,6 @@ fn show(text: &str, limit: usize, multiline: bool) -> String {
             break;
         }
         match c {
-            '\n' | '\t' if multiline => out.push(c),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -51,7 +42,6 @@ mod tests {
             message("\u{1b}[31mboom\u{8}\r\n"),
             "\\u{1b}[31mboom\\u{8}\\r\\n"
         );
-        assert_eq!(logs("a\n\tb\u{7}"), "a\n\tb\\u{7}");
         let long = "x".repeat(MESSAGE_LIMIT + 10);
         assert!(message(&long).ends_with("… [cut: 10 characters not shown]"));
     }

@@ -686,11 +686,12 @@ impl<'s> Built<'s> {
                     }
                 }
             } else {
+                let allowed = enum_values(schema);
                 quote! {
                     pub fn #setter<V>(mut self, value: V) -> Self
                     where V: TryInto<#ty>, V::Error: Display
                     {
-                        self.request = self.request.query::<#ty, V>(#name, value);
+                        self.request = self.request.query::<#ty, V>(#name, value, &[#(#allowed),*]);
                         self
                     }
                 }
@@ -739,11 +740,12 @@ impl<'s> Built<'s> {
                         }
                     }
                 } else {
+                    let allowed = enum_values(prop);
                     quote! {
                         pub fn #setter<V>(mut self, value: V) -> Self
                         where V: TryInto<#inner>, V::Error: Display
                         {
-                            self.request = self.request.field::<#inner, V>(#json, value);
+                            self.request = self.request.field::<#inner, V>(#json, value, &[#(#allowed),*]);
                             self
                         }
                     }
@@ -1039,6 +1041,16 @@ impl<'s> Built<'s> {
             .map(|f| format!(".{}(\"…\")", snake(&f.json)))
             .collect()
     }
+}
+
+/// The string values of `schema`'s `enum`, if it has one.
+fn enum_values(schema: &Value) -> Vec<String> {
+    schema["enum"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// A value of `schema`'s type: its example, its first enum value, its

@@ -157,7 +157,7 @@ async fn bad_input_is_refused_before_sending_naming_what_is_wrong() {
                 .send()
                 .await
                 .map(drop),
-            "status",
+            "status: invalid value; one of: open, new, pending, resolved, closed",
         ),
         (
             client

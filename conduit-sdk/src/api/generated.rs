@@ -1286,7 +1286,7 @@ impl<'a> ListAgents<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -1306,7 +1306,7 @@ impl<'a> ListAgents<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -1384,7 +1384,7 @@ impl<'a> CreateAgent<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("auto_mark_as_done", value);
+        self.request = self.request.field::<bool, V>("auto_mark_as_done", value, &[]);
         self
     }
     /// Body field `custom_response_delay_ms`.
@@ -1406,7 +1406,7 @@ impl<'a> CreateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateAgentBodyDescription, V>("description", value);
+            .field::<types::CreateAgentBodyDescription, V>("description", value, &[]);
         self
     }
     /// Body field `guardrails`.
@@ -1420,7 +1420,7 @@ impl<'a> CreateAgent<'a> {
             .field::<
                 ::std::vec::Vec<types::CreateAgentBodyGuardrailsItem>,
                 V,
-            >("guardrails", value);
+            >("guardrails", value, &[]);
         self
     }
     /// Body field `instructions`.
@@ -1431,7 +1431,7 @@ impl<'a> CreateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateAgentBodyInstructions, V>("instructions", value);
+            .field::<types::CreateAgentBodyInstructions, V>("instructions", value, &[]);
         self
     }
     /// Body field `name`.
@@ -1442,7 +1442,7 @@ impl<'a> CreateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateAgentBodyName, V>("name", value);
+            .field::<types::CreateAgentBodyName, V>("name", value, &[]);
         self
     }
     /// Body field `operation_mode`.
@@ -1453,7 +1453,10 @@ impl<'a> CreateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateAgentBodyOperationMode, V>("operation_mode", value);
+            .field::<
+                types::CreateAgentBodyOperationMode,
+                V,
+            >("operation_mode", value, &["autopilot", "copilot", "inactive"]);
         self
     }
     /// Body field `output_schema`.
@@ -1467,7 +1470,7 @@ impl<'a> CreateAgent<'a> {
             .field::<
                 ::std::vec::Vec<types::CreateAgentBodyOutputSchemaItem>,
                 V,
-            >("output_schema", value);
+            >("output_schema", value, &[]);
         self
     }
     /// Body field `response_language`.
@@ -1481,7 +1484,19 @@ impl<'a> CreateAgent<'a> {
             .field::<
                 types::CreateAgentBodyResponseLanguage,
                 V,
-            >("response_language", value);
+            >(
+                "response_language",
+                value,
+                &[
+                    "English",
+                    "Original",
+                    "Spanish",
+                    "French",
+                    "German",
+                    "Italian",
+                    "Portuguese",
+                ],
+            );
         self
     }
     /// Body field `responseflow`.
@@ -1490,7 +1505,7 @@ impl<'a> CreateAgent<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("responseflow", value);
+        self.request = self.request.field::<bool, V>("responseflow", value, &[]);
         self
     }
     /// Body field `skill_ids`.
@@ -1501,7 +1516,7 @@ impl<'a> CreateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("skill_ids", value);
+            .field::<::std::vec::Vec<::std::string::String>, V>("skill_ids", value, &[]);
         self
     }
     /// Body field `triggers`.
@@ -1515,7 +1530,7 @@ impl<'a> CreateAgent<'a> {
             .field::<
                 ::std::vec::Vec<types::CreateAgentBodyTriggersItem>,
                 V,
-            >("triggers", value);
+            >("triggers", value, &[]);
         self
     }
     /// Body field `workspace_id`.
@@ -1527,7 +1542,7 @@ impl<'a> CreateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("workspace_id", value);
+            .field::<::std::string::String, V>("workspace_id", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -1589,7 +1604,7 @@ impl<'a> GetAgent<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -1634,7 +1649,7 @@ impl<'a> DeleteAgent<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -1679,7 +1694,7 @@ impl<'a> UpdateAgent<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `auto_mark_as_done`.
@@ -1688,7 +1703,7 @@ impl<'a> UpdateAgent<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("auto_mark_as_done", value);
+        self.request = self.request.field::<bool, V>("auto_mark_as_done", value, &[]);
         self
     }
     /// Body field `custom_response_delay_ms`.
@@ -1710,7 +1725,7 @@ impl<'a> UpdateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateAgentBodyDescription, V>("description", value);
+            .field::<types::UpdateAgentBodyDescription, V>("description", value, &[]);
         self
     }
     /// Body field `guardrails`.
@@ -1724,7 +1739,7 @@ impl<'a> UpdateAgent<'a> {
             .field::<
                 ::std::vec::Vec<types::UpdateAgentBodyGuardrailsItem>,
                 V,
-            >("guardrails", value);
+            >("guardrails", value, &[]);
         self
     }
     /// Body field `instructions`.
@@ -1735,7 +1750,7 @@ impl<'a> UpdateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateAgentBodyInstructions, V>("instructions", value);
+            .field::<types::UpdateAgentBodyInstructions, V>("instructions", value, &[]);
         self
     }
     /// Body field `name`.
@@ -1746,7 +1761,7 @@ impl<'a> UpdateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateAgentBodyName, V>("name", value);
+            .field::<types::UpdateAgentBodyName, V>("name", value, &[]);
         self
     }
     /// Body field `operation_mode`.
@@ -1757,7 +1772,10 @@ impl<'a> UpdateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateAgentBodyOperationMode, V>("operation_mode", value);
+            .field::<
+                types::UpdateAgentBodyOperationMode,
+                V,
+            >("operation_mode", value, &["autopilot", "copilot", "inactive"]);
         self
     }
     /// Body field `output_schema`.
@@ -1771,7 +1789,7 @@ impl<'a> UpdateAgent<'a> {
             .field::<
                 ::std::vec::Vec<types::UpdateAgentBodyOutputSchemaItem>,
                 V,
-            >("output_schema", value);
+            >("output_schema", value, &[]);
         self
     }
     /// Body field `response_language`.
@@ -1785,7 +1803,19 @@ impl<'a> UpdateAgent<'a> {
             .field::<
                 types::UpdateAgentBodyResponseLanguage,
                 V,
-            >("response_language", value);
+            >(
+                "response_language",
+                value,
+                &[
+                    "English",
+                    "Original",
+                    "Spanish",
+                    "French",
+                    "German",
+                    "Italian",
+                    "Portuguese",
+                ],
+            );
         self
     }
     /// Body field `responseflow`.
@@ -1794,7 +1824,7 @@ impl<'a> UpdateAgent<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("responseflow", value);
+        self.request = self.request.field::<bool, V>("responseflow", value, &[]);
         self
     }
     /// Body field `skill_ids`.
@@ -1805,7 +1835,7 @@ impl<'a> UpdateAgent<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("skill_ids", value);
+            .field::<::std::vec::Vec<::std::string::String>, V>("skill_ids", value, &[]);
         self
     }
     /// Body field `triggers`.
@@ -1819,7 +1849,7 @@ impl<'a> UpdateAgent<'a> {
             .field::<
                 ::std::vec::Vec<types::UpdateAgentBodyTriggersItem>,
                 V,
-            >("triggers", value);
+            >("triggers", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -1881,7 +1911,7 @@ impl<'a> GetAgentRun<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -1926,7 +1956,7 @@ impl<'a> ListAgentRuns<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -1946,7 +1976,7 @@ impl<'a> ListAgentRuns<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `status`.
@@ -1959,7 +1989,10 @@ impl<'a> ListAgentRuns<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListAgentRunsStatus, V>("status", value);
+            .query::<
+                types::ListAgentRunsStatus,
+                V,
+            >("status", value, &["accepted", "running", "completed", "failed"]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2038,7 +2071,7 @@ impl<'a> RunAgent<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `payload`.
@@ -2057,7 +2090,7 @@ impl<'a> RunAgent<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("trigger_id", value);
+            .field::<::std::string::String, V>("trigger_id", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -2119,7 +2152,7 @@ impl<'a> GetAppointment<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2164,7 +2197,7 @@ impl<'a> ListAppointments<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -2184,7 +2217,7 @@ impl<'a> ListAppointments<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `order`.
@@ -2197,7 +2230,7 @@ impl<'a> ListAppointments<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListAppointmentsOrder, V>("order", value);
+            .query::<types::ListAppointmentsOrder, V>("order", value, &["asc", "desc"]);
         self
     }
     /// Query parameter `status`.
@@ -2207,7 +2240,7 @@ impl<'a> ListAppointments<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("status", value);
+        self.request = self.request.query::<String, V>("status", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2286,7 +2319,7 @@ impl<'a> GetCall<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2331,7 +2364,7 @@ impl<'a> GetContact<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2376,7 +2409,7 @@ impl<'a> ListContactHelpdeskTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -2396,7 +2429,7 @@ impl<'a> ListContactHelpdeskTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `order`.
@@ -2409,7 +2442,10 @@ impl<'a> ListContactHelpdeskTickets<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListContactHelpdeskTicketsOrder, V>("order", value);
+            .query::<
+                types::ListContactHelpdeskTicketsOrder,
+                V,
+            >("order", value, &["asc", "desc"]);
         self
     }
     /// Query parameter `status`.
@@ -2419,7 +2455,7 @@ impl<'a> ListContactHelpdeskTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("status", value);
+        self.request = self.request.query::<String, V>("status", value, &[]);
         self
     }
     /// Query parameter `channel`.
@@ -2429,7 +2465,7 @@ impl<'a> ListContactHelpdeskTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("channel", value);
+        self.request = self.request.query::<String, V>("channel", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2508,7 +2544,7 @@ impl<'a> ListContacts<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -2528,7 +2564,7 @@ impl<'a> ListContacts<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `archived`.
@@ -2541,7 +2577,10 @@ impl<'a> ListContacts<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListContactsArchived, V>("archived", value);
+            .query::<
+                types::ListContactsArchived,
+                V,
+            >("archived", value, &["true", "false"]);
         self
     }
     /// Query parameter `sort_by`.
@@ -2554,7 +2593,10 @@ impl<'a> ListContacts<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListContactsSortBy, V>("sort_by", value);
+            .query::<
+                types::ListContactsSortBy,
+                V,
+            >("sort_by", value, &["last_message_at", "follow_up_at"]);
         self
     }
     /// Query parameter `order`.
@@ -2565,7 +2607,9 @@ impl<'a> ListContacts<'a> {
         V: TryInto<types::ListContactsOrder>,
         V::Error: Display,
     {
-        self.request = self.request.query::<types::ListContactsOrder, V>("order", value);
+        self.request = self
+            .request
+            .query::<types::ListContactsOrder, V>("order", value, &["asc", "desc"]);
         self
     }
     /// Query parameter `inbox_type_id`.
@@ -2575,7 +2619,7 @@ impl<'a> ListContacts<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("inbox_type_id", value);
+        self.request = self.request.query::<String, V>("inbox_type_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2654,7 +2698,7 @@ impl<'a> SendContactMessage<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `body`.
@@ -2666,7 +2710,7 @@ impl<'a> SendContactMessage<'a> {
     {
         self.request = self
             .request
-            .field::<types::SendContactMessageBodyBody, V>("body", value);
+            .field::<types::SendContactMessageBodyBody, V>("body", value, &[]);
         self
     }
     /// Body field `channel_node_id` (required).
@@ -2678,7 +2722,7 @@ impl<'a> SendContactMessage<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("channel_node_id", value);
+            .field::<::std::string::String, V>("channel_node_id", value, &[]);
         self
     }
     /// Body field `sender_id`.
@@ -2690,7 +2734,7 @@ impl<'a> SendContactMessage<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("sender_id", value);
+            .field::<::std::string::String, V>("sender_id", value, &[]);
         self
     }
     /// Body field `subject`.
@@ -2700,7 +2744,9 @@ impl<'a> SendContactMessage<'a> {
         V: TryInto<::std::string::String>,
         V::Error: Display,
     {
-        self.request = self.request.field::<::std::string::String, V>("subject", value);
+        self.request = self
+            .request
+            .field::<::std::string::String, V>("subject", value, &[]);
         self
     }
     /// Body field `whatsapp_template`.
@@ -2714,7 +2760,7 @@ impl<'a> SendContactMessage<'a> {
             .field::<
                 types::SendContactMessageBodyWhatsappTemplate,
                 V,
-            >("whatsapp_template", value);
+            >("whatsapp_template", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -2776,7 +2822,7 @@ impl<'a> GetConversation<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2821,7 +2867,7 @@ impl<'a> ListConversations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -2841,7 +2887,7 @@ impl<'a> ListConversations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `inbox_type_id`.
@@ -2851,7 +2897,7 @@ impl<'a> ListConversations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("inbox_type_id", value);
+        self.request = self.request.query::<String, V>("inbox_type_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -2932,7 +2978,7 @@ impl<'a> ListConversationMessages<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -2952,7 +2998,7 @@ impl<'a> ListConversationMessages<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `order`.
@@ -2965,7 +3011,10 @@ impl<'a> ListConversationMessages<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListConversationMessagesOrder, V>("order", value);
+            .query::<
+                types::ListConversationMessagesOrder,
+                V,
+            >("order", value, &["asc", "desc"]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -3044,7 +3093,7 @@ impl<'a> SendConversationMessage<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `body` (required).
@@ -3056,7 +3105,7 @@ impl<'a> SendConversationMessage<'a> {
     {
         self.request = self
             .request
-            .field::<types::SendConversationMessageBodyBody, V>("body", value);
+            .field::<types::SendConversationMessageBodyBody, V>("body", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -3120,7 +3169,7 @@ impl<'a> ListCustomTools<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -3140,7 +3189,7 @@ impl<'a> ListCustomTools<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -3219,7 +3268,9 @@ impl<'a> CreateCustomTool<'a> {
         V: TryInto<::std::string::String>,
         V::Error: Display,
     {
-        self.request = self.request.field::<::std::string::String, V>("code", value);
+        self.request = self
+            .request
+            .field::<::std::string::String, V>("code", value, &[]);
         self
     }
     /// Body field `description`.
@@ -3230,7 +3281,10 @@ impl<'a> CreateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateCustomToolBodyDescription, V>("description", value);
+            .field::<
+                types::CreateCustomToolBodyDescription,
+                V,
+            >("description", value, &[]);
         self
     }
     /// Body field `enable_globally`.
@@ -3239,7 +3293,7 @@ impl<'a> CreateCustomTool<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("enable_globally", value);
+        self.request = self.request.field::<bool, V>("enable_globally", value, &[]);
         self
     }
     /// Body field `execution_message_description`.
@@ -3250,7 +3304,10 @@ impl<'a> CreateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("execution_message_description", value);
+            .field::<
+                ::std::string::String,
+                V,
+            >("execution_message_description", value, &[]);
         self
     }
     /// Body field `language`.
@@ -3261,7 +3318,10 @@ impl<'a> CreateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateCustomToolBodyLanguage, V>("language", value);
+            .field::<
+                types::CreateCustomToolBodyLanguage,
+                V,
+            >("language", value, &["python", "javascript"]);
         self
     }
     /// Body field `name` (required).
@@ -3273,7 +3333,7 @@ impl<'a> CreateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateCustomToolBodyName, V>("name", value);
+            .field::<types::CreateCustomToolBodyName, V>("name", value, &[]);
         self
     }
     /// Body field `parameters`.
@@ -3296,7 +3356,7 @@ impl<'a> CreateCustomTool<'a> {
                     types::CustomToolParameter,
                 >,
                 V,
-            >("parameters", value);
+            >("parameters", value, &[]);
         self
     }
     /// Body field `workspace_id` (required).
@@ -3307,7 +3367,7 @@ impl<'a> CreateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("workspace_id", value);
+            .field::<::std::string::String, V>("workspace_id", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -3369,7 +3429,7 @@ impl<'a> GetCustomTool<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -3449,7 +3509,7 @@ impl<'a> UpdateCustomTool<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `code`.
@@ -3459,7 +3519,9 @@ impl<'a> UpdateCustomTool<'a> {
         V: TryInto<::std::string::String>,
         V::Error: Display,
     {
-        self.request = self.request.field::<::std::string::String, V>("code", value);
+        self.request = self
+            .request
+            .field::<::std::string::String, V>("code", value, &[]);
         self
     }
     /// Body field `description`.
@@ -3470,7 +3532,10 @@ impl<'a> UpdateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateCustomToolBodyDescription, V>("description", value);
+            .field::<
+                types::UpdateCustomToolBodyDescription,
+                V,
+            >("description", value, &[]);
         self
     }
     /// Body field `enable_globally`.
@@ -3479,7 +3544,7 @@ impl<'a> UpdateCustomTool<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("enable_globally", value);
+        self.request = self.request.field::<bool, V>("enable_globally", value, &[]);
         self
     }
     /// Body field `execution_message_description`.
@@ -3490,7 +3555,10 @@ impl<'a> UpdateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("execution_message_description", value);
+            .field::<
+                ::std::string::String,
+                V,
+            >("execution_message_description", value, &[]);
         self
     }
     /// Body field `language`.
@@ -3501,7 +3569,10 @@ impl<'a> UpdateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateCustomToolBodyLanguage, V>("language", value);
+            .field::<
+                types::UpdateCustomToolBodyLanguage,
+                V,
+            >("language", value, &["python", "javascript"]);
         self
     }
     /// Body field `name`.
@@ -3513,7 +3584,7 @@ impl<'a> UpdateCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateCustomToolBodyName, V>("name", value);
+            .field::<types::UpdateCustomToolBodyName, V>("name", value, &[]);
         self
     }
     /// Body field `parameters`.
@@ -3536,7 +3607,7 @@ impl<'a> UpdateCustomTool<'a> {
                     types::CustomToolParameter,
                 >,
                 V,
-            >("parameters", value);
+            >("parameters", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -3607,7 +3678,7 @@ impl<'a> RunCustomTool<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("workspace_id", value);
+            .field::<::std::string::String, V>("workspace_id", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -3708,7 +3779,7 @@ impl<'a> AssignEscalation<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `assignee_id` (required).
@@ -3720,7 +3791,7 @@ impl<'a> AssignEscalation<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("assignee_id", value);
+            .field::<::std::string::String, V>("assignee_id", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -3782,7 +3853,7 @@ impl<'a> ListEscalations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -3802,7 +3873,7 @@ impl<'a> ListEscalations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `status`.
@@ -3815,7 +3886,10 @@ impl<'a> ListEscalations<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListEscalationsStatus, V>("status", value);
+            .query::<
+                types::ListEscalationsStatus,
+                V,
+            >("status", value, &["pending", "reviewed", "resolved", "dismissed"]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -3896,7 +3970,7 @@ impl<'a> ResolveEscalation<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `status`.
@@ -3908,7 +3982,10 @@ impl<'a> ResolveEscalation<'a> {
     {
         self.request = self
             .request
-            .field::<types::ResolveEscalationBodyStatus, V>("status", value);
+            .field::<
+                types::ResolveEscalationBodyStatus,
+                V,
+            >("status", value, &["reviewed", "resolved", "dismissed"]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -3970,7 +4047,7 @@ impl<'a> GetHelpdeskTicket<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -4015,7 +4092,7 @@ impl<'a> ListInboxTypes<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -4060,7 +4137,7 @@ impl<'a> CreateKnowledgeNode<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `body`.
@@ -4070,7 +4147,9 @@ impl<'a> CreateKnowledgeNode<'a> {
         V: TryInto<::std::string::String>,
         V::Error: Display,
     {
-        self.request = self.request.field::<::std::string::String, V>("body", value);
+        self.request = self
+            .request
+            .field::<::std::string::String, V>("body", value, &[]);
         self
     }
     /// Body field `enabled`.
@@ -4080,7 +4159,7 @@ impl<'a> CreateKnowledgeNode<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("enabled", value);
+        self.request = self.request.field::<bool, V>("enabled", value, &[]);
         self
     }
     /// Body field `entity_ids`.
@@ -4092,7 +4171,10 @@ impl<'a> CreateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("entity_ids", value);
+            .field::<
+                ::std::vec::Vec<::std::string::String>,
+                V,
+            >("entity_ids", value, &[]);
         self
     }
     /// Body field `is_directory`.
@@ -4101,7 +4183,7 @@ impl<'a> CreateKnowledgeNode<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("is_directory", value);
+        self.request = self.request.field::<bool, V>("is_directory", value, &[]);
         self
     }
     /// Body field `metadata`.
@@ -4120,7 +4202,7 @@ impl<'a> CreateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("parent_id", value);
+            .field::<::std::string::String, V>("parent_id", value, &[]);
         self
     }
     /// Body field `title` (required).
@@ -4131,7 +4213,7 @@ impl<'a> CreateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateKnowledgeNodeBodyTitle, V>("title", value);
+            .field::<types::CreateKnowledgeNodeBodyTitle, V>("title", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -4193,7 +4275,7 @@ impl<'a> SearchKnowledgeNodes<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `filters`.
@@ -4210,7 +4292,7 @@ impl<'a> SearchKnowledgeNodes<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("include_body", value);
+        self.request = self.request.field::<bool, V>("include_body", value, &[]);
         self
     }
     /// Body field `pagination`.
@@ -4296,7 +4378,7 @@ impl<'a> SearchKnowledgeBase<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `entity_ids`.
@@ -4308,7 +4390,10 @@ impl<'a> SearchKnowledgeBase<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("entity_ids", value);
+            .field::<
+                ::std::vec::Vec<::std::string::String>,
+                V,
+            >("entity_ids", value, &[]);
         self
     }
     /// Body field `max_results`.
@@ -4330,7 +4415,7 @@ impl<'a> SearchKnowledgeBase<'a> {
     {
         self.request = self
             .request
-            .field::<types::SearchKnowledgeBaseBodyQuery, V>("query", value);
+            .field::<types::SearchKnowledgeBaseBodyQuery, V>("query", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -4392,7 +4477,7 @@ impl<'a> UpdateKnowledgeNode<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `body`.
@@ -4402,7 +4487,9 @@ impl<'a> UpdateKnowledgeNode<'a> {
         V: TryInto<::std::string::String>,
         V::Error: Display,
     {
-        self.request = self.request.field::<::std::string::String, V>("body", value);
+        self.request = self
+            .request
+            .field::<::std::string::String, V>("body", value, &[]);
         self
     }
     /// Body field `enabled`.
@@ -4411,7 +4498,7 @@ impl<'a> UpdateKnowledgeNode<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("enabled", value);
+        self.request = self.request.field::<bool, V>("enabled", value, &[]);
         self
     }
     /// Body field `entity_ids`.
@@ -4423,7 +4510,10 @@ impl<'a> UpdateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("entity_ids", value);
+            .field::<
+                ::std::vec::Vec<::std::string::String>,
+                V,
+            >("entity_ids", value, &[]);
         self
     }
     /// Body field `metadata`.
@@ -4442,7 +4532,7 @@ impl<'a> UpdateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("parent_id", value);
+            .field::<::std::string::String, V>("parent_id", value, &[]);
         self
     }
     /// Body field `tags`.
@@ -4454,7 +4544,7 @@ impl<'a> UpdateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("tags", value);
+            .field::<::std::vec::Vec<::std::string::String>, V>("tags", value, &[]);
         self
     }
     /// Body field `title`.
@@ -4465,7 +4555,7 @@ impl<'a> UpdateKnowledgeNode<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateKnowledgeNodeBodyTitle, V>("title", value);
+            .field::<types::UpdateKnowledgeNodeBodyTitle, V>("title", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -4527,7 +4617,7 @@ impl<'a> GetReservation<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -4572,7 +4662,7 @@ impl<'a> ListReservations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -4592,7 +4682,7 @@ impl<'a> ListReservations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `order`.
@@ -4605,7 +4695,7 @@ impl<'a> ListReservations<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListReservationsOrder, V>("order", value);
+            .query::<types::ListReservationsOrder, V>("order", value, &["asc", "desc"]);
         self
     }
     /// Query parameter `status`.
@@ -4615,7 +4705,7 @@ impl<'a> ListReservations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("status", value);
+        self.request = self.request.query::<String, V>("status", value, &[]);
         self
     }
     /// Query parameter `listing_id`.
@@ -4625,7 +4715,7 @@ impl<'a> ListReservations<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("listing_id", value);
+        self.request = self.request.query::<String, V>("listing_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -4704,7 +4794,7 @@ impl<'a> ListSkills<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -4724,7 +4814,7 @@ impl<'a> ListSkills<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -4804,7 +4894,10 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("allowed_tools", value);
+            .field::<
+                ::std::vec::Vec<::std::string::String>,
+                V,
+            >("allowed_tools", value, &[]);
         self
     }
     /// Body field `auto_assign_to_existing_v2_agents`.
@@ -4816,7 +4909,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<bool, V>("auto_assign_to_existing_v2_agents", value);
+            .field::<bool, V>("auto_assign_to_existing_v2_agents", value, &[]);
         self
     }
     /// Body field `body` (required).
@@ -4827,7 +4920,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateSkillBodyBody, V>("body", value);
+            .field::<types::CreateSkillBodyBody, V>("body", value, &[]);
         self
     }
     /// Body field `description` (required).
@@ -4838,7 +4931,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateSkillBodyDescription, V>("description", value);
+            .field::<types::CreateSkillBodyDescription, V>("description", value, &[]);
         self
     }
     /// Body field `display_name`.
@@ -4849,7 +4942,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateSkillBodyDisplayName, V>("display_name", value);
+            .field::<types::CreateSkillBodyDisplayName, V>("display_name", value, &[]);
         self
     }
     /// Body field `enabled`.
@@ -4858,7 +4951,7 @@ impl<'a> CreateSkill<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("enabled", value);
+        self.request = self.request.field::<bool, V>("enabled", value, &[]);
         self
     }
     /// Body field `name` (required).
@@ -4869,7 +4962,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateSkillBodyName, V>("name", value);
+            .field::<types::CreateSkillBodyName, V>("name", value, &[]);
         self
     }
     /// Body field `tags`.
@@ -4880,7 +4973,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("tags", value);
+            .field::<::std::vec::Vec<::std::string::String>, V>("tags", value, &[]);
         self
     }
     /// Body field `workspace_id` (required).
@@ -4891,7 +4984,7 @@ impl<'a> CreateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("workspace_id", value);
+            .field::<::std::string::String, V>("workspace_id", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -4953,7 +5046,7 @@ impl<'a> GetSkill<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -4998,7 +5091,7 @@ impl<'a> UpdateSkill<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `allowed_tools`.
@@ -5009,7 +5102,10 @@ impl<'a> UpdateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("allowed_tools", value);
+            .field::<
+                ::std::vec::Vec<::std::string::String>,
+                V,
+            >("allowed_tools", value, &[]);
         self
     }
     /// Body field `body`.
@@ -5020,7 +5116,7 @@ impl<'a> UpdateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateSkillBodyBody, V>("body", value);
+            .field::<types::UpdateSkillBodyBody, V>("body", value, &[]);
         self
     }
     /// Body field `description`.
@@ -5031,7 +5127,7 @@ impl<'a> UpdateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateSkillBodyDescription, V>("description", value);
+            .field::<types::UpdateSkillBodyDescription, V>("description", value, &[]);
         self
     }
     /// Body field `display_name`.
@@ -5042,7 +5138,7 @@ impl<'a> UpdateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<::std::string::String, V>("display_name", value);
+            .field::<::std::string::String, V>("display_name", value, &[]);
         self
     }
     /// Body field `enabled`.
@@ -5051,7 +5147,7 @@ impl<'a> UpdateSkill<'a> {
         V: TryInto<bool>,
         V::Error: Display,
     {
-        self.request = self.request.field::<bool, V>("enabled", value);
+        self.request = self.request.field::<bool, V>("enabled", value, &[]);
         self
     }
     /// Body field `name`.
@@ -5062,7 +5158,7 @@ impl<'a> UpdateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<types::UpdateSkillBodyName, V>("name", value);
+            .field::<types::UpdateSkillBodyName, V>("name", value, &[]);
         self
     }
     /// Body field `tags`.
@@ -5073,7 +5169,7 @@ impl<'a> UpdateSkill<'a> {
     {
         self.request = self
             .request
-            .field::<::std::vec::Vec<::std::string::String>, V>("tags", value);
+            .field::<::std::vec::Vec<::std::string::String>, V>("tags", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -5135,7 +5231,7 @@ impl<'a> CloseTicket<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -5180,7 +5276,7 @@ impl<'a> ListTicketNotes<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -5200,7 +5296,7 @@ impl<'a> ListTicketNotes<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `order`.
@@ -5213,7 +5309,7 @@ impl<'a> ListTicketNotes<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListTicketNotesOrder, V>("order", value);
+            .query::<types::ListTicketNotesOrder, V>("order", value, &["asc", "desc"]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -5292,7 +5388,7 @@ impl<'a> CreateTicketNote<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `body` (required).
@@ -5304,7 +5400,7 @@ impl<'a> CreateTicketNote<'a> {
     {
         self.request = self
             .request
-            .field::<types::CreateTicketNoteBodyBody, V>("body", value);
+            .field::<types::CreateTicketNoteBodyBody, V>("body", value, &[]);
         self
     }
     /// Body field `mention_user_ids`.
@@ -5319,7 +5415,7 @@ impl<'a> CreateTicketNote<'a> {
             .field::<
                 ::std::vec::Vec<::std::string::String>,
                 V,
-            >("mention_user_ids", value);
+            >("mention_user_ids", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -5381,7 +5477,7 @@ impl<'a> ListTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Query parameter `limit`.
@@ -5401,7 +5497,7 @@ impl<'a> ListTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Query parameter `status`.
@@ -5414,7 +5510,10 @@ impl<'a> ListTickets<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListTicketsStatus, V>("status", value);
+            .query::<
+                types::ListTicketsStatus,
+                V,
+            >("status", value, &["open", "new", "pending", "resolved", "closed"]);
         self
     }
     /// Query parameter `inbox_type_id`.
@@ -5424,7 +5523,7 @@ impl<'a> ListTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("inbox_type_id", value);
+        self.request = self.request.query::<String, V>("inbox_type_id", value, &[]);
         self
     }
     /// Query parameter `waiting_on`.
@@ -5437,7 +5536,10 @@ impl<'a> ListTickets<'a> {
     {
         self.request = self
             .request
-            .query::<types::ListTicketsWaitingOn, V>("waiting_on", value);
+            .query::<
+                types::ListTicketsWaitingOn,
+                V,
+            >("waiting_on", value, &["team", "customer", "third_party", "none"]);
         self
     }
     /// Query parameter `channel`.
@@ -5447,7 +5549,7 @@ impl<'a> ListTickets<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("channel", value);
+        self.request = self.request.query::<String, V>("channel", value, &[]);
         self
     }
     /// Query parameter `order`.
@@ -5458,7 +5560,9 @@ impl<'a> ListTickets<'a> {
         V: TryInto<types::ListTicketsOrder>,
         V::Error: Display,
     {
-        self.request = self.request.query::<types::ListTicketsOrder, V>("order", value);
+        self.request = self
+            .request
+            .query::<types::ListTicketsOrder, V>("order", value, &["asc", "desc"]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -5537,7 +5641,7 @@ impl<'a> SendTicketMessage<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("workspace_id", value);
+        self.request = self.request.query::<String, V>("workspace_id", value, &[]);
         self
     }
     /// Body field `body` (required).
@@ -5549,7 +5653,7 @@ impl<'a> SendTicketMessage<'a> {
     {
         self.request = self
             .request
-            .field::<types::SendTicketMessageBodyBody, V>("body", value);
+            .field::<types::SendTicketMessageBodyBody, V>("body", value, &[]);
         self
     }
     /// The whole body at once, from anything that serializes to
@@ -5621,7 +5725,7 @@ impl<'a> ListWorkspaceUsers<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only
@@ -5710,7 +5814,7 @@ impl<'a> ListWorkspaces<'a> {
         V: TryInto<String>,
         V::Error: Display,
     {
-        self.request = self.request.query::<String, V>("cursor", value);
+        self.request = self.request.query::<String, V>("cursor", value, &[]);
         self
     }
     /// Overrides the client's settings for this call only

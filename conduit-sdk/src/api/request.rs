@@ -92,9 +92,9 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// A query parameter, converted to its documented type (an enum's
-    /// value, a number in range) and sent as that type's text.
-    pub(crate) fn query<T, V>(mut self, name: &'static str, value: V) -> Self
+    /// A query parameter, converted to its documented type (one of the
+    /// `allowed` values of an enum) and sent as that type's text.
+    pub(crate) fn query<T, V>(mut self, name: &'static str, value: V, allowed: &[&str]) -> Self
     where
         V: TryInto<T>,
         V::Error: Display,
@@ -105,7 +105,7 @@ impl<'a> Request<'a> {
                 self.query.retain(|(n, _)| *n != name);
                 self.query.push((name, value.to_string()));
             }
-            Err(e) => self.refuse(format!("{name}: {e}")),
+            Err(e) => self.refuse(not_converted(name, e, allowed)),
         }
         self
     }
@@ -123,13 +123,13 @@ impl<'a> Request<'a> {
         V::Error: Display,
     {
         match in_range(value, min, max) {
-            Ok(v) => self.query::<i64, i64>(name, v),
+            Ok(v) => self.query::<i64, i64>(name, v, &[]),
             Err(e) => self.refused(format!("{name}: {e}")),
         }
     }
 
     /// A body field, converted to its documented type and kept as JSON.
-    pub(crate) fn field<T, V>(mut self, name: &'static str, value: V) -> Self
+    pub(crate) fn field<T, V>(mut self, name: &'static str, value: V, allowed: &[&str]) -> Self
     where
         V: TryInto<T>,
         V::Error: Display,
@@ -137,7 +137,7 @@ impl<'a> Request<'a> {
     {
         match value.try_into() {
             Ok(value) => self = self.json(name, &value),
-            Err(e) => self.refuse(format!("{name}: {e}")),
+            Err(e) => self.refuse(not_converted(name, e, allowed)),
         }
         self
     }
@@ -333,6 +333,14 @@ impl<'a> Request<'a> {
             None => Cow::Borrowed(self.client),
         };
         Ok((client, request, self.op, scope))
+    }
+}
+
+/// Why `name`'s value was refused, naming the values an enum allows.
+fn not_converted(name: &str, e: impl Display, allowed: &[&str]) -> String {
+    match allowed {
+        [] => format!("{name}: {e}"),
+        _ => format!("{name}: {e}; one of: {}", allowed.join(", ")),
     }
 }
 
