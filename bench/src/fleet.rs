@@ -113,6 +113,7 @@ async fn run(
     );
     Ok(json!({
         "calls": calls,
+        "ended": true,
         "succeeded": succeeded,
         "failed_share": share(calls - succeeded as usize, calls),
         "requests": requests,
