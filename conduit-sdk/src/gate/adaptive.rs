@@ -270,9 +270,8 @@ impl Adaptive {
             return Ok(());
         };
         let rate = pace.rate(now);
-        let next = self
-            .last
-            .map(|last| last + Duration::from_secs_f64(1.0 / rate));
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let next = self.last.map(|last| last + interval);
         match next {
             Some(next) if next > now => Err(next),
             _ if alone && rate >= RELEASE * pace.limit => {
@@ -280,7 +279,14 @@ impl Adaptive {
                 Ok(())
             }
             _ => {
-                self.last = Some(now);
+                // A slot taken late (a timer fires after its instant) keeps
+                // the schedule: lateness within an interval is made up by
+                // the next slot, so the pace holds instead of drifting
+                // below itself by every wake-up's delay.
+                self.last = Some(match next {
+                    Some(next) if now.saturating_duration_since(next) < interval => next,
+                    _ => now,
+                });
                 Ok(())
             }
         }

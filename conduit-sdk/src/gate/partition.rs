@@ -77,7 +77,11 @@ impl Partition {
     ) -> Self {
         let fixed = match mode {
             Mode::Fixed(rate) => governor::Quota::with_period(rate.interval()).map(|q| {
-                let q = q.allow_burst(NonZeroU32::MIN);
+                // A burst of two, so that a slot taken late (a timer fires
+                // after its instant) is made up by the next one instead of
+                // every wake-up's delay slowing the rate: in any span the
+                // rate allows at most one request more.
+                let q = q.allow_burst(NonZeroU32::MIN.saturating_add(1));
                 governor::RateLimiter::direct_with_clock(q, GateClock::new(clock.clone()))
             }),
             _ => None,
