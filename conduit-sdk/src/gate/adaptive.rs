@@ -22,8 +22,10 @@
 //!   the pace to β of it.
 //! - **Hold.** It stays there for a dwell: [`DWELL_MIN`] after the first 429,
 //!   doubling with each 429 met while paced (up to [`DWELL_MAX`]), so a
-//!   steady limit is probed more and more rarely (each probe past it costs
-//!   a whole `Retry-After` of silence).
+//!   steady limit is probed more and more rarely. Each probe past it costs
+//!   a whole `Retry-After` of silence, so the hold after one lasts at least
+//!   [`HOLD_PER_COST`] times that wait: probing costs a few percent of the
+//!   time whatever the server's window.
 //! - **Probe.** Then the pace doubles every [`DOUBLING`], each time on the
 //!   evidence of an accepted answer to a request sent at the pace before:
 //!   a lifted limit is found within seconds, a client with few calls does
@@ -54,11 +56,17 @@ const FIRST_BETA: f64 = 0.9;
 const BETA: f64 = 0.7;
 /// The share of the limit held: a 429 costs a whole `Retry-After` of
 /// silence, so the pace dwells just under the limit.
-pub(crate) const PLATEAU: f64 = 0.95;
+pub(crate) const PLATEAU: f64 = 0.97;
 /// How long the pace takes to climb from its start to the plateau.
 pub(crate) const RAMP: Duration = Duration::from_secs(1);
 /// The first hold at the plateau before probing.
 pub(crate) const DWELL_MIN: Duration = Duration::from_secs(1);
+/// A 429 met while paced costs its `Retry-After` of silence; the next hold
+/// lasts at least this many times that, so probing a steady limit costs
+/// at most about 5% of the time.
+pub(crate) const HOLD_PER_COST: u32 = 20;
+/// The longest hold a costly 429 can ask for.
+const HOLD_MAX: Duration = Duration::from_secs(3600);
 /// The longest hold at the plateau before probing.
 pub(crate) const DWELL_MAX: Duration = Duration::from_secs(60);
 /// While probing, the pace doubles at most this often.
@@ -248,7 +256,9 @@ impl Adaptive {
                 };
                 self.dwell = match was {
                     None => DWELL_MIN,
-                    Some(_) => (self.dwell * 2).min(DWELL_MAX),
+                    Some(_) => (self.dwell * 2)
+                        .min(DWELL_MAX)
+                        .max(wait.saturating_mul(HOLD_PER_COST).min(HOLD_MAX)),
                 };
                 Pace::seeded(limit, beta, from, self.dwell, seed)
             }
@@ -412,7 +422,36 @@ mod tests {
         a.throttled(later, later, Duration::from_millis(200));
         let after = a.rate(later).unwrap();
         assert!(after <= BETA * before + 1e-9, "{before} -> {after}");
-        assert_eq!(a.dwell, 2 * DWELL_MIN);
+        assert_eq!(a.dwell, HOLD_PER_COST * Duration::from_millis(200));
+    }
+
+    #[test]
+    fn the_hold_after_a_probes_429_is_twenty_times_what_it_cost() {
+        // About 10/s, held, probing after the first dwell.
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        for i in 0..10 {
+            accept(&mut a, t0 + secs(i as f64 * 0.001));
+        }
+        let at = t0 + secs(0.01);
+        a.throttled(at, at, Duration::from_secs(1));
+        let probe = at + secs(1.0) + RAMP + DWELL_MIN;
+        a.accepted(probe, probe + secs(0.01));
+        let probing = a.rate(probe).unwrap();
+        // The probe meets a 429 asking for 3 s: a 60 s hold, not 2 s.
+        let refused = probe + secs(0.1);
+        a.throttled(refused, refused, Duration::from_secs(3));
+        assert_eq!(a.dwell, Duration::from_secs(60));
+        let resumed = refused + secs(3.0) + RAMP;
+        let held = a.rate(resumed).unwrap();
+        assert!(held < probing, "{held} vs {probing}");
+        // Answers during the hold do not raise the pace; after it they do.
+        let late = resumed + secs(59.0);
+        a.accepted(late, late);
+        assert_eq!(a.rate(late).unwrap(), held);
+        let after = resumed + secs(60.0);
+        a.accepted(after, after);
+        assert!(a.rate(after).unwrap() > held);
     }
 
     #[test]

@@ -167,9 +167,9 @@ impl RateLimiter {
     }
 
     /// Paces each workspace evenly at `rate` from the first call (one
-    /// request every [`Rate::interval`], with one slot of room so that a
-    /// late timer does not slow the rate: never more than one request
-    /// above `rate` in any span), and holds it through 429 cooldowns as
+    /// request every [`Rate::interval`]; a waiting call is woken a tenth of
+    /// an interval before its slot, so a late timer does not slow the
+    /// rate), and holds it through 429 cooldowns as
     /// [`adaptive`](Self::adaptive) does.
     pub fn fixed(rate: Rate) -> Self {
         Self::new(Mode::Fixed(rate))

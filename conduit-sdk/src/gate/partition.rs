@@ -52,6 +52,9 @@ pub(crate) struct Partition {
     stats: Arc<Stats>,
 }
 
+/// The cells of governor's quota one request takes (see [`Partition::new`]).
+const SLOT_PARTS: NonZeroU32 = NonZeroU32::new(10).expect("ten is not zero");
+
 type Governor = governor::RateLimiter<NotKeyed, InMemoryState, GateClock, NoOpMiddleware<Nanos>>;
 
 #[derive(Debug, Default)]
@@ -76,14 +79,17 @@ impl Partition {
         store: Store,
     ) -> Self {
         let fixed = match mode {
-            Mode::Fixed(rate) => governor::Quota::with_period(rate.interval()).map(|q| {
-                // A burst of two, so that a slot taken late (a timer fires
-                // after its instant) is made up by the next one instead of
-                // every wake-up's delay slowing the rate: in any span the
-                // rate allows at most one request more.
-                let q = q.allow_burst(NonZeroU32::MIN.saturating_add(1));
-                governor::RateLimiter::direct_with_clock(q, GateClock::new(clock.clone()))
-            }),
+            // Each request takes `SLOT_PARTS` cells of a `SLOT_PARTS + 1`
+            // burst: GCRA with a delay-variation tolerance of a tenth of an
+            // interval. A waiter is woken that much before its slot, so a
+            // timer firing late by less still leaves the schedule as it
+            // was, instead of every wake-up's delay slowing the rate; a
+            // burst of two would let a whole request more into a span.
+            Mode::Fixed(rate) => governor::Quota::with_period(rate.interval() / SLOT_PARTS.get())
+                .map(|q| {
+                    let q = q.allow_burst(SLOT_PARTS.saturating_add(1));
+                    governor::RateLimiter::direct_with_clock(q, GateClock::new(clock.clone()))
+                }),
             _ => None,
         };
         Self {
@@ -350,11 +356,13 @@ impl Partition {
             return Step::Cooldown { until, jitter };
         }
         match (&self.fixed, self.mode) {
-            (Some(governor), _) => match governor.check() {
-                Ok(()) => Step::Go,
-                Err(not_until) => Step::Pace {
+            (Some(governor), _) => match governor.check_n(SLOT_PARTS) {
+                Ok(Ok(())) => Step::Go,
+                Ok(Err(not_until)) => Step::Pace {
                     until: now + not_until.wait_time_from(governor.clock().at(now)),
                 },
+                // Never: the burst holds more cells than a request takes.
+                Err(_) => Step::Go,
             },
             (None, Mode::Adaptive) => match state.adaptive.take_slot(now, self.alone()) {
                 Ok(()) => {

@@ -121,17 +121,47 @@ async fn an_explicit_rate_paces_evenly_from_the_first_call() {
         "token:x",
     );
     let times = release_times(&p, 30).await;
-    // One slot ahead (the room a late wake-up is made up from), then one
-    // every interval: never more than one above the rate in any span.
-    assert_eq!(times[..2], [Duration::ZERO; 2]);
+    assert_eq!(times[0], Duration::ZERO);
+    // Each at its slot, woken up to a tenth of an interval before it (the
+    // tolerance a late timer is absorbed in), never earlier or later.
     for (i, t) in times.iter().enumerate().skip(1) {
-        let expected = Duration::from_millis(100 * (i - 1) as u64);
-        let off = t.abs_diff(expected);
+        let slot = Duration::from_millis(100 * i as u64);
         assert!(
-            off <= Duration::from_millis(1),
+            *t >= slot - Duration::from_millis(10) && *t <= slot + TICK,
             "call {i} at {t:?}: {times:?}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_explicit_rate_keeps_its_schedule_when_a_wake_up_is_late() {
+    let p = partition(
+        &RateLimiter::fixed(Rate::per_second(10).unwrap()),
+        "token:x",
+    );
+    let start = TokioInstant::now();
+    p.wait(&TokioTime, MAX_WAIT).await.unwrap();
+    // A waiter is woken a tenth of an interval before its slot (90 ms);
+    // this one wakes 5 ms late...
+    tokio::time::advance(Duration::from_millis(95)).await;
+    assert_eq!(p.wait(&TokioTime, MAX_WAIT).await, Ok(Duration::ZERO));
+    // ...and the next is still woken for the slot at 200 ms, as if it had
+    // not been late: the delay is not carried forward.
+    p.wait(&TokioTime, MAX_WAIT).await.unwrap();
+    let third = start.elapsed();
+    assert!(
+        third >= Duration::from_millis(190) && third <= Duration::from_millis(190) + TICK,
+        "{third:?}"
+    );
+    // Nothing is banked over idle time: after a second, one at once and
+    // then one per interval again.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let times = release_times(&p, 3).await;
+    assert_eq!(times[0], Duration::ZERO);
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(89), "{times:?}");
+    }
+    assert!(times[2] >= Duration::from_millis(190), "{times:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,21 +177,24 @@ async fn an_explicit_rate_also_honours_cooldowns() {
         times[0] <= Duration::from_millis(3100) + TICK,
         "jitter ≤ one interval: {times:?}"
     );
-    // The slot of room may go with the first; after it, one per interval.
-    for pair in times[1..].windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(99), "{times:?}");
+    // Then one per interval, each woken up to a tenth before its slot.
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(89), "{times:?}");
     }
+    assert!(
+        times[4] - times[0] >= Duration::from_millis(390),
+        "{times:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_waiter_leaves_the_queue_at_once() {
     let p = partition(&RateLimiter::fixed(Rate::per_second(1).unwrap()), "token:x");
-    // Takes the slot at t = 0 and the slot of room.
-    p.wait(&TokioTime, MAX_WAIT).await.unwrap();
-    p.wait(&TokioTime, MAX_WAIT).await.unwrap();
+    p.wait(&TokioTime, MAX_WAIT).await.unwrap(); // takes the slot at t = 0
     let start = TokioInstant::now();
     // The head of the queue gives up after 100 ms; the call behind it
-    // then takes the slot at t = 1 s, not the one after.
+    // then takes the slot at t = 1 s (woken a tenth before it), not the
+    // one after.
     let head = {
         let p = p.clone();
         tokio::spawn(async move {
@@ -182,7 +215,7 @@ async fn a_cancelled_waiter_leaves_the_queue_at_once() {
         Duration::from_millis(100),
         "it left at once"
     );
-    assert_eq!(next.await.unwrap(), Duration::from_secs(1));
+    assert_eq!(next.await.unwrap(), Duration::from_millis(900));
 }
 
 #[tokio::test(start_paused = true)]
