@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;
+use clap::builder::StyledStr;
 use clap::{Arg, ArgAction, ArgMatches, Args as _, Command, value_parser};
 use serde_json::{Map, Value};
 
@@ -28,6 +29,27 @@ SIGTERM, SIGHUP, else the worst outcome of its items.";
 /// The group that `tools` also names, and its batch alias.
 const TOOLS: (&str, &str) = ("custom-tools", "tools");
 const RUN_BATCH: &str = "run-batch";
+
+/// The usage line of the deepest group or action `args` names, for a usage
+/// error clap printed without one: `conduit tickets list --status shut`
+/// shows how to call `tickets list`, not the whole tool.
+pub fn usage_of(command: &mut Command, args: impl IntoIterator<Item = String>) -> StyledStr {
+    command.build();
+    let mut current = &*command;
+    for arg in args.into_iter().skip(1) {
+        if arg == "--" {
+            break;
+        }
+        if let Some(sub) = current
+            .find_subcommand(&arg)
+            .filter(|_| !arg.starts_with('-'))
+        {
+            current = sub;
+        }
+    }
+    // Rendering needs `&mut`; this is the error path, so a copy will do.
+    current.clone().render_usage()
+}
 
 /// The whole command line.
 pub fn command() -> Command {

@@ -63,7 +63,7 @@ async fn main() -> ExitCode {
             let text = e.render().to_string();
             eprint!("{text}");
             if !text.contains("Usage:") {
-                eprintln!("\n{}", command.render_usage());
+                eprintln!("\n{}", commands::usage_of(&mut command, std::env::args()));
             }
             return ExitCode::from(2);
         }

@@ -142,6 +142,11 @@ async fn a_bad_enum_value_exits_2_naming_the_allowed_values_and_sends_nothing() 
     for value in ["open", "new", "pending", "resolved", "closed"] {
         assert!(out.stderr.contains(value), "{value}: {out:?}");
     }
+    // The usage shown is the action's, not the whole tool's.
+    assert!(
+        out.stderr.contains("Usage: conduit tickets list [OPTIONS]"),
+        "{out:?}"
+    );
     // The same value from a --batch line: the SDK refuses it.
     let out = run(
         &server,
