@@ -1676,7 +1676,7 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         name: "inbox-types",
-        about: "The inbox-types actions.",
+        about: "List inbox types.",
         actions: &[
             Action {
                 name: "list",

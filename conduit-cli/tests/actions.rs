@@ -432,6 +432,23 @@ async fn help_comes_from_the_spec() {
         );
     }
 
+    // Each group says what it holds: its tag's description, or, for a
+    // group whose page shows no tag, what its actions do.
+    let described = |group: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{group} ")))
+            .map(|l| l.trim_start()[group.len()..].trim().to_owned())
+    };
+    assert_eq!(
+        described("conversations").as_deref(),
+        Some("Canonical message threads.")
+    );
+    assert_eq!(
+        described("inbox-types").as_deref(),
+        Some("List inbox types.")
+    );
+
     let out = conduit(&["tickets", "--help"], &[]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(

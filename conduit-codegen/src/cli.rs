@@ -45,15 +45,26 @@ pub fn generate(spec: &Value, operations: &[SdkOperation]) -> Result<CliLayer> {
     for op in operations {
         let raw = &spec["paths"][&op.path][op.method.to_ascii_lowercase()];
         let action = Action::read(&spec, raw, op)?;
-        let about = Some(group_about(&spec, raw))
-            .filter(|a| !a.is_empty())
-            .unwrap_or_else(|| format!("The {} actions.", kebab(&op.group)));
-        let entry = groups
-            .entry(kebab(&op.group))
-            .or_insert_with(|| (about, Vec::new()));
+        let entry = groups.entry(kebab(&op.group)).or_default();
+        let tag_about = group_about(&spec, raw);
+        if !tag_about.is_empty() {
+            entry.0 = tag_about;
+        } else if let Some(summary) = raw["summary"].as_str() {
+            // No tag described (the reference shows none for the page):
+            // the group says what its actions do.
+            if !entry.0.is_empty() {
+                entry.0.push_str("; ");
+            }
+            entry.0.push_str(summary.trim_end_matches('.'));
+        }
         entry.1.push(action.table_entry());
         functions.push(action.function());
         invocations.push(action.invocation());
+    }
+    for (about, _) in groups.values_mut() {
+        if !about.is_empty() && !about.ends_with('.') {
+            about.push('.');
+        }
     }
     let group_entries = groups.iter().map(|(name, (about, actions))| {
         quote! {
