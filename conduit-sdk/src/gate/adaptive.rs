@@ -347,6 +347,19 @@ mod tests {
         a.accepted(t, t);
     }
 
+    /// 10 accepted within 10 ms, then a 429 asking for 1 s: a limit of
+    /// about 10/s. Returns the state and when the 429 came.
+    fn throttled_at_about_ten_a_second() -> (Adaptive, Instant) {
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        for i in 0..10 {
+            accept(&mut a, t0 + secs(i as f64 * 0.001));
+        }
+        let at = t0 + secs(0.01);
+        a.throttled(at, at, Duration::from_secs(1));
+        (a, at)
+    }
+
     #[test]
     fn unpaced_until_the_first_429() {
         let t0 = Instant::now();
@@ -428,13 +441,7 @@ mod tests {
     #[test]
     fn the_hold_after_a_probes_429_is_twenty_times_what_it_cost() {
         // About 10/s, held, probing after the first dwell.
-        let t0 = Instant::now();
-        let mut a = Adaptive::default();
-        for i in 0..10 {
-            accept(&mut a, t0 + secs(i as f64 * 0.001));
-        }
-        let at = t0 + secs(0.01);
-        a.throttled(at, at, Duration::from_secs(1));
+        let (mut a, at) = throttled_at_about_ten_a_second();
         let probe = at + secs(1.0) + RAMP + DWELL_MIN;
         a.accepted(probe, probe + secs(0.01));
         let probing = a.rate(probe).unwrap();
@@ -456,13 +463,8 @@ mod tests {
 
     #[test]
     fn pacing_spaces_slots_by_the_rate() {
-        let t0 = Instant::now();
-        let mut a = Adaptive::default();
-        for i in 0..10 {
-            accept(&mut a, t0 + secs(i as f64 * 0.001));
-        }
-        a.throttled(t0, t0, Duration::from_secs(1));
-        let start = t0 + Duration::from_secs(1);
+        let (mut a, at) = throttled_at_about_ten_a_second();
+        let start = at + Duration::from_secs(1);
         assert_eq!(a.take_slot(start, false), Ok(()));
         let next = a.take_slot(start, false).unwrap_err();
         let rate = a.rate(start).unwrap();
@@ -472,14 +474,7 @@ mod tests {
 
     #[test]
     fn probes_double_on_evidence_at_most_every_doubling_then_release_alone() {
-        // 10 accepted, then Retry-After: 1: a limit of about 10/s.
-        let t0 = Instant::now();
-        let mut a = Adaptive::default();
-        for i in 0..10 {
-            accept(&mut a, t0 + secs(i as f64 * 0.001));
-        }
-        let at = t0 + secs(0.01);
-        a.throttled(at, at, Duration::from_secs(1));
+        let (mut a, at) = throttled_at_about_ten_a_second();
         let limit = a.pace.unwrap().limit;
         let plateau = PLATEAU * limit;
         // Before the probe starts, answers do not raise the pace.
