@@ -40,10 +40,7 @@ pub fn usage_of(command: &mut Command, args: impl IntoIterator<Item = String>) -
         if arg == "--" {
             break;
         }
-        if let Some(sub) = current
-            .find_subcommand(&arg)
-            .filter(|_| !arg.starts_with('-'))
-        {
+        if let Some(sub) = current.find_subcommand(&arg) {
             current = sub;
         }
     }
