@@ -182,3 +182,24 @@ async fn a_decode_error_does_not_quote_the_token_through_its_source() {
     assert!(!chain.contains(TOKEN), "{chain}");
     assert!(e.body_snippet().unwrap().len() <= SNIPPET_LIMIT + 64);
 }
+
+#[tokio::test]
+async fn only_an_error_object_carries_a_server_message() {
+    let cases = [
+        (json!({"error": "bad id"}), Some("bad id")),
+        (json!({"error": ""}), Some("")),
+        // serde would read these into the generated ApiError in field
+        // order; they are not error objects.
+        (json!([""]), None),
+        (json!(["bad id"]), None),
+        (json!({"error": 7}), None),
+    ];
+    for (body, expected) in cases {
+        let server = MockServer::start().await;
+        always(&server, ResponseTemplate::new(400).set_body_json(&body)).await;
+        let (client, _) = client(&server);
+        let e = client.custom_tools().run(TOOL).send().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadRequest, "{body}");
+        assert_eq!(e.api_message(), expected, "{body}");
+    }
+}
