@@ -33,9 +33,7 @@ pub(crate) fn from_reply(
     now: SystemTime,
 ) -> Error {
     let retry_after = retry::retry_after(headers, now).or(learned.retry_after);
-    let api_message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| Some(redactor.message(v.get("error")?.as_str()?)));
+    let api_message = server_message(serde_json::from_slice(body).ok(), redactor);
     let mut error = Error::for_status(status);
     if status == StatusCode::TOO_MANY_REQUESTS {
         error = error.with_retry_after(retry_after);
@@ -142,9 +140,8 @@ pub(crate) async fn from_raw<E: Serialize>(
                 None => {}
             }
             let request_id = request_id(value.headers());
-            let api_message = serde_json::to_value(value.into_inner())
-                .ok()
-                .and_then(|v| Some(redactor.message(v.get("error")?.as_str()?)));
+            let api_message =
+                server_message(serde_json::to_value(value.into_inner()).ok(), redactor);
             let retry_after = (status == StatusCode::TOO_MANY_REQUESTS)
                 .then_some(retry_after)
                 .flatten();
@@ -217,9 +214,7 @@ async fn unexpected(
         }
     }
     body.truncate(UNEXPECTED_BODY_LIMIT);
-    let api_message = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| Some(redactor.message(v.get("error")?.as_str()?)));
+    let api_message = server_message(serde_json::from_slice(&body).ok(), redactor);
     let mut error = Error::for_status(status).with_retry_after(retry_after);
     if status.is_redirection()
         && let Some(to) = response.headers().get(reqwest::header::LOCATION)
@@ -231,4 +226,9 @@ async fn unexpected(
         Some(m) => error.with_api_message(Some(m)),
         None => error.with_body(redactor.snippet(&body)),
     }
+}
+
+/// The server's `error` text from a JSON error object, as shown.
+fn server_message(body: Option<serde_json::Value>, redactor: &Redactor) -> Option<String> {
+    Some(redactor.message(body?.get("error")?.as_str()?))
 }
