@@ -42,8 +42,8 @@ pub struct Globals {
     #[arg(long, value_name = "ID", global = true)]
     pub workspace: Option<String>,
 
-    /// Pace evenly at this rate, such as 120/min or 2/s [default: adaptive,
-    /// or $CONDUIT_RATE_LIMIT]
+    /// Send at most N requests in any minute (N/min) or second (N/s), such
+    /// as 120/min [default: adaptive, or $CONDUIT_RATE_LIMIT]
     #[arg(long, value_name = "N/min|N/s", value_parser = parse_rate, global = true)]
     pub rate: Option<Rate>,
 }

@@ -97,7 +97,7 @@ async fn partition_keys(
     let base = format!("conduit:gate:v1:{hex}");
     let redis = redis::Client::open(store).unwrap();
     let con = redis.get_multiplexed_async_connection().await.unwrap();
-    (con, [format!("{base}:cooldown"), format!("{base}:tat")])
+    (con, [format!("{base}:cooldown"), format!("{base}:window")])
 }
 
 fn free_port() -> u16 {
@@ -171,7 +171,7 @@ async fn keys_are_namespaced_hashed_and_expire() {
     let store = shared_redis();
     let client = builder(&server)
         .workspace_id("ws_fleet_keys")
-        .rate_limit(Rate::per_second(50).unwrap())
+        .rate_limit(Rate::new(10, Duration::from_millis(200)).unwrap())
         .rate_store(&store)
         .max_retries(0)
         .build()
@@ -467,38 +467,102 @@ async fn corrupt_cooldowns_hold_no_call_past_the_ceiling_and_are_repaired() {
 
 #[tokio::test]
 #[ignore = "needs redis-server: run through `cargo xtask test`"]
-async fn a_corrupt_slot_reservation_stalls_no_call() {
+async fn a_corrupt_window_stalls_no_call() {
     let redis = OwnRedis::start(&[]);
     let store = redis.url();
     let server = MockServer::start().await;
     always(&server, ok()).await;
     let mut con = connect(&store).await;
-    let rate = Rate::per_second(10).unwrap();
-    // One ceiling of queued slots, plus the interval, plus the next slot.
-    let bound = RateLimiter::MAX_COOLDOWN + rate.interval() * 2;
+    let rate = Rate::per_second(2).unwrap();
+    // A window full of slots taken far ahead (by a bug, a person, an older
+    // SDK): the call waits no more than a ceiling and a span.
+    let bound = RateLimiter::MAX_COOLDOWN + rate.per();
     let now = redis_now(&mut con).await;
-    for (i, value) in [
-        "1e30".to_owned(),
-        (now + 365 * 24 * 3_600 * 1_000_000_i64).to_string(),
-        "inf".into(),
-        "garbage".into(),
-        (now + 3_000_000).to_string(),
+    let year = 365 * 24 * 3_600 * 1_000_000_i64;
+    for (i, scores) in [
+        vec!["1e30".to_owned(), "1e30".to_owned()],
+        vec![(now + year).to_string(), (now + year).to_string()],
+        vec!["inf".to_owned(), "inf".to_owned()],
+        vec![(now + 3_000_000).to_string(), (now + 3_000_000).to_string()],
     ]
     .into_iter()
     .enumerate()
     {
-        let workspace = format!("ws_corrupt_tat_{i}");
-        let (_, [_, tat]) = partition_keys(&store, &workspace).await;
-        run::<()>(&mut con, &["SET", &tat, &value]).await;
+        let workspace = format!("ws_corrupt_window_{i}");
+        let (_, [_, window]) = partition_keys(&store, &workspace).await;
+        for (j, score) in scores.iter().enumerate() {
+            run::<()>(&mut con, &["ZADD", &window, score, &format!("m{j}")]).await;
+        }
         let (client, time) = patient_process(&server, &workspace, &store, RateLimiter::fixed(rate));
         client.custom_tools().run(TOOL).send().await.unwrap();
         let waited = time.total_waited();
+        assert!(waited <= bound, "{scores:?}: waited {waited:?}");
+        // What is left in the window is sane: no score past the bound,
+        // and the key expires.
+        let newest: Vec<(String, f64)> =
+            run(&mut con, &["ZRANGE", &window, "-1", "-1", "WITHSCORES"]).await;
+        let ahead = newest[0].1 - redis_now(&mut con).await as f64;
         assert!(
-            waited <= RateLimiter::MAX_COOLDOWN + rate.interval(),
-            "{value:?}: waited {waited:?}"
+            ahead <= bound.as_micros() as f64,
+            "{scores:?}: {ahead} µs ahead"
         );
-        assert_sane(&mut con, &tat, bound).await;
+        let ttl: i64 = run(&mut con, &["PTTL", &window]).await;
+        assert!(ttl > 0, "{scores:?}: the window never expires ({ttl})");
     }
+}
+
+/// A fleet at an explicit rate takes the window's allowance together: the
+/// first `count` requests of all processes at once, the next a span later.
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn a_fleet_shares_one_window() {
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
+    let server = MockServer::start().await;
+    always(&server, ok()).await;
+    let rate = Rate::new(4, Duration::from_secs(30)).unwrap();
+    let processes: Vec<_> = (0..3)
+        .map(|_| patient_process(&server, "ws_fleet_window", &store, RateLimiter::fixed(rate)))
+        .collect();
+    // Two calls each: six requests against an allowance of four.
+    for (client, _) in &processes {
+        for _ in 0..2 {
+            client.custom_tools().run(TOOL).send().await.unwrap();
+        }
+    }
+    let waits: Vec<Duration> = processes.iter().map(|(_, t)| t.total_waited()).collect();
+    // The first four went at once (processes one and two); the last two
+    // (process three) waited about a span for the first slots to free.
+    assert_eq!(&waits[..2], &[Duration::ZERO; 2], "{waits:?}");
+    let span = rate.per();
+    assert!(
+        waits[2] > span * 2 - Duration::from_secs(2)
+            && waits[2] <= span * 2 + Duration::from_secs(1),
+        "{waits:?}"
+    );
+}
+
+/// The server may count a request as late as its answer: a slot in the
+/// fleet's window is held a span after the answer, not after the send.
+#[tokio::test]
+#[ignore = "needs redis-server: run through `cargo xtask test`"]
+async fn a_slot_is_held_a_span_after_its_answer() {
+    let redis = OwnRedis::start(&[]);
+    let store = redis.url();
+    let server = MockServer::start().await;
+    always(&server, ok().set_delay(Duration::from_millis(600))).await;
+    let rate = Rate::new(1, Duration::from_secs(2)).unwrap();
+    let (a, _) = patient_process(&server, "ws_fleet_answer", &store, RateLimiter::fixed(rate));
+    let (b, time) = patient_process(&server, "ws_fleet_answer", &store, RateLimiter::fixed(rate));
+    a.custom_tools().run(TOOL).send().await.unwrap();
+    // a's answer came 600 ms after its slot: b's turn is two seconds after
+    // the answer, not 1.4 s from now.
+    b.custom_tools().run(TOOL).send().await.unwrap();
+    let waited = time.total_waited();
+    assert!(
+        waited > Duration::from_millis(1_900) && waited <= Duration::from_secs(2),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -575,8 +639,8 @@ async fn a_store_failing_its_scripts_costs_no_call_and_warns_once_per_outage() {
     }
     let log = out.text();
     assert_eq!(log.matches("paces together again").count(), 1, "{log}");
-    let (_, [_, tat]) = partition_keys(&store, "ws_fleet_script").await;
-    let used: bool = run(&mut con, &["EXISTS", &tat]).await;
+    let (_, [_, window]) = partition_keys(&store, "ws_fleet_script").await;
+    let used: bool = run(&mut con, &["EXISTS", &window]).await;
     assert!(used, "the store is not used again:\n{log}");
     // A new outage is a new warning.
     run::<()>(&mut con, &["ACL", "SETUSER", "default", "-@scripting"]).await;

@@ -257,22 +257,22 @@ async fn total_timeout_covers_waiting_in_the_gate() {
 }
 
 #[tokio::test]
-async fn an_explicit_rate_paces_calls_from_the_first() {
+async fn an_explicit_rate_lets_its_allowance_go_then_waits_for_a_slot() {
     let server = MockServer::start().await;
     always(&server, ok()).await;
     let time = ManualTime::new();
     let client = builder(&server)
         .manual_time(&time)
-        .rate_limit(Rate::per_minute(120).unwrap())
+        .rate_limit(Rate::per_second(2).unwrap())
         .build()
         .unwrap();
-    for _ in 0..4 {
+    for _ in 0..5 {
         client.custom_tools().run(TOOL).send().await.unwrap();
     }
-    // Slots every 500 ms; a waiter is woken a tenth of an interval before
-    // its slot, so only the first wait is shorter than an interval.
-    let ms = Duration::from_millis;
-    assert_eq!(time.waits(), vec![ms(450), ms(500), ms(500)]);
+    // Two at t = 0; the third waits for the first's slot (t = 1 s), the
+    // fourth goes with it on the second's, the fifth waits for the third's.
+    let s = Duration::from_secs;
+    assert_eq!(time.waits(), vec![s(1), s(1)]);
 }
 
 #[tokio::test]

@@ -226,8 +226,9 @@ impl ClientBuilder {
             .sleeper(Arc::new(time.clone()))
     }
 
-    /// Paces every workspace evenly at `rate` from the first call: shorthand
-    /// for `rate_limiter(RateLimiter::fixed(rate))`. Also read from
+    /// Keeps every workspace to `rate` (at most [`Rate::count`] requests in
+    /// any [`Rate::per`]) from the first call: shorthand for
+    /// `rate_limiter(RateLimiter::fixed(rate))`. Also read from
     /// `CONDUIT_RATE_LIMIT` (such as `120/min`).
     pub fn rate_limit(self, rate: Rate) -> Self {
         self.rate_limiter(RateLimiter::fixed(rate))
@@ -236,7 +237,7 @@ impl ClientBuilder {
     /// Keeps the rate-limit gate's state in Redis at `url`
     /// (`redis://[:password@]host[:port][/db]`), so that every process using
     /// the same store and workspace keeps to one limit together: the 429
-    /// cooldowns, and the even pacing of an explicit
+    /// cooldowns, and the allowance of an explicit
     /// [`rate_limit`](Self::rate_limit). Also read from
     /// `CONDUIT_RATE_STORE`.
     ///

@@ -10,7 +10,7 @@
 //!   part of one pacing interval later, the rest follow at the pacing rate;
 //! - a **pacer**: none until the first 429 in adaptive mode (the default),
 //!   then the adaptive rate of [`adaptive`]; or, with an explicit [`Rate`],
-//!   even pacing from the first call by `governor`'s GCRA.
+//!   the rate's allowance from the first call ([`window`]).
 //!
 //! Waiting calls queue in order (a fair async mutex), so only the head of
 //! the queue watches the clock: no herd wakes at each slot, and a cancelled
@@ -38,6 +38,7 @@ mod partition;
 mod rate;
 #[cfg(feature = "redis")]
 mod store;
+mod window;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -166,11 +167,12 @@ impl RateLimiter {
         Self::new(Mode::Adaptive)
     }
 
-    /// Paces each workspace evenly at `rate` from the first call (one
-    /// request every [`Rate::interval`]; a waiting call is woken a tenth of
-    /// an interval before its slot, so a late timer does not slow the
-    /// rate), and holds it through 429 cooldowns as
-    /// [`adaptive`](Self::adaptive) does.
+    /// Keeps each workspace to `rate` from the first call: at most
+    /// [`Rate::count`] requests in any [`Rate::per`], so a job within the
+    /// allowance goes at once and a larger one takes each slot as it frees
+    /// (a span, and the longest recent round trip, after it was taken);
+    /// and holds it through 429 cooldowns as [`adaptive`](Self::adaptive)
+    /// does.
     pub fn fixed(rate: Rate) -> Self {
         Self::new(Mode::Fixed(rate))
     }

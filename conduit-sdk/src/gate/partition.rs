@@ -2,18 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::num::NonZeroU32;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::Clock as GovernorClock;
-use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
-use governor::state::{InMemoryState, NotKeyed};
-
 use super::adaptive::Adaptive;
+use super::window::Window;
 use super::{MAX_COOLDOWN, MAX_JITTER, MAX_ROUNDS, Mode, Stats, Store};
 use crate::learned::Refused;
 use crate::time::{Clock, Sleep};
@@ -27,6 +22,10 @@ pub(crate) struct Partition {
     /// The partition's name in the store (a hash).
     #[cfg(feature = "redis")]
     store_key: String,
+    /// The slots this process took in the store's window and has not had
+    /// an answer for, oldest first.
+    #[cfg(feature = "redis")]
+    slots: Mutex<std::collections::VecDeque<String>>,
     mode: Mode,
     /// False while nothing can hold a call: the fast path is one load.
     engaged: AtomicBool,
@@ -47,20 +46,16 @@ pub(crate) struct Partition {
     last_used: AtomicU64,
     origin: Instant,
     state: Mutex<State>,
-    fixed: Option<Governor>,
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
 }
-
-/// The cells of governor's quota one request takes (see [`Partition::new`]).
-const SLOT_PARTS: NonZeroU32 = NonZeroU32::new(10).expect("ten is not zero");
-
-type Governor = governor::RateLimiter<NotKeyed, InMemoryState, GateClock, NoOpMiddleware<Nanos>>;
 
 #[derive(Debug, Default)]
 struct State {
     cooldown_until: Option<Instant>,
     adaptive: Adaptive,
+    /// The allowance of an explicit rate.
+    window: Option<Window>,
 }
 
 /// What the head of the queue does next.
@@ -78,23 +73,18 @@ impl Partition {
         stats: Arc<Stats>,
         store: Store,
     ) -> Self {
-        let fixed = match mode {
-            // Each request takes `SLOT_PARTS` cells of a `SLOT_PARTS + 1`
-            // burst: GCRA with a delay-variation tolerance of a tenth of an
-            // interval. A waiter is woken that much before its slot, so a
-            // timer firing late by less still leaves the schedule as it
-            // was, instead of every wake-up's delay slowing the rate; a
-            // burst of two would let a whole request more into a span.
-            Mode::Fixed(rate) => governor::Quota::with_period(rate.interval() / SLOT_PARTS.get())
-                .map(|q| {
-                    let q = q.allow_burst(SLOT_PARTS.saturating_add(1));
-                    governor::RateLimiter::direct_with_clock(q, GateClock::new(clock.clone()))
-                }),
-            _ => None,
+        let state = State {
+            window: match mode {
+                Mode::Fixed(rate) => Some(Window::new(rate)),
+                _ => None,
+            },
+            ..State::default()
         };
         Self {
             #[cfg(feature = "redis")]
             store_key: super::store::key(&label),
+            #[cfg(feature = "redis")]
+            slots: Mutex::default(),
             label,
             store,
             mode,
@@ -106,8 +96,7 @@ impl Partition {
             progress: AtomicU64::new(0),
             last_used: AtomicU64::new(0),
             origin: clock.now(),
-            state: Mutex::default(),
-            fixed,
+            state: Mutex::new(state),
             clock,
             stats,
         }
@@ -199,14 +188,33 @@ impl Partition {
         sleep: &dyn Sleep,
         budget: Duration,
     ) -> Option<Result<bool, Refused>> {
-        use super::store::Acquired;
-        let interval = match self.mode {
-            Mode::Fixed(rate) => Some(rate.interval()),
+        use super::store::{Acquired, Allowance};
+        let allowance = match self.mode {
+            Mode::Fixed(rate) => Some(Allowance {
+                count: rate.count(),
+                span: rate.per(),
+            }),
             _ => None,
         };
-        match store.acquire(&self.store_key, interval, budget).await? {
+        match store.acquire(&self.store_key, allowance, budget).await? {
             Acquired::Refused(left) => Some(Err(Refused::Cooldown(left))),
-            Acquired::After { wait, cooldown } => {
+            Acquired::Full(_) => Some(Err(Refused::Turn {
+                waited: Duration::ZERO,
+            })),
+            Acquired::After {
+                wait,
+                cooldown,
+                slot,
+            } => {
+                if let Some(slot) = slot {
+                    let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+                    slots.push_back(slot);
+                    // Slots past the allowance are out of the window anyway.
+                    let most = allowance.map_or(0, |a| a.count as usize);
+                    while slots.len() > most {
+                        slots.pop_front();
+                    }
+                }
                 if !wait.is_zero() {
                     let reason = if cooldown.is_zero() {
                         "pacing"
@@ -217,9 +225,26 @@ impl Partition {
                     sleep.sleep(wait).await;
                     self.count_wait(wait);
                 }
-                Some(Ok(interval.is_some()))
+                Some(Ok(allowance.is_some()))
             }
         }
+    }
+
+    /// An answer came: the oldest slot this process holds in the store's
+    /// window is held a span from now (see [`window`](super::window)).
+    #[cfg(feature = "redis")]
+    async fn answered_in_store(&self) {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        let (Some(slot), Some(store), Mode::Fixed(rate)) =
+            (slot, self.store.get().filter(|s| s.is_up()), self.mode)
+        else {
+            return;
+        };
+        Box::pin(store.answered(&self.store_key, &slot, rate.per())).await;
     }
 
     /// One wait of the gate, in the limiter's stats.
@@ -355,16 +380,14 @@ impl Partition {
                 .jitter(self.interval(&state, now).min(MAX_JITTER));
             return Step::Cooldown { until, jitter };
         }
-        match (&self.fixed, self.mode) {
-            (Some(governor), _) => match governor.check_n(SLOT_PARTS) {
-                Ok(Ok(())) => Step::Go,
-                Ok(Err(not_until)) => Step::Pace {
-                    until: now + not_until.wait_time_from(governor.clock().at(now)),
-                },
-                // Never: the burst holds more cells than a request takes.
-                Err(_) => Step::Go,
-            },
-            (None, Mode::Adaptive) => match state.adaptive.take_slot(now, self.alone()) {
+        if let Some(window) = &mut state.window {
+            return match window.take(now) {
+                Ok(()) => Step::Go,
+                Err(until) => Step::Pace { until },
+            };
+        }
+        match self.mode {
+            Mode::Adaptive => match state.adaptive.take_slot(now, self.alone()) {
                 Ok(()) => {
                     if state.adaptive.rate(now).is_none() {
                         // Unpaced and no cooldown ahead: nothing can hold a
@@ -376,7 +399,7 @@ impl Partition {
                 }
                 Err(until) => Step::Pace { until },
             },
-            _ => Step::Go,
+            Mode::Off | Mode::Fixed(_) => Step::Go,
         }
     }
 
@@ -392,21 +415,23 @@ impl Partition {
     }
 
     /// A request sent at `sent` was answered with something other than 429.
-    pub(crate) fn accepted(&self, sent: Instant) {
+    pub(crate) async fn accepted(&self, sent: Instant) {
         self.progress.fetch_add(1, Ordering::AcqRel);
-        if self.mode == Mode::Adaptive {
+        if self.mode != Mode::Off {
             let now = self.clock.now();
-            self.state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .adaptive
-                .accepted(sent, now);
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match &mut state.window {
+                Some(window) => window.answered(now),
+                None => state.adaptive.accepted(sent, now),
+            }
         }
         // A pace that grew shortens the head's sleep at once; with nothing
         // engaged, nobody sleeps.
         if self.engaged.load(Ordering::Acquire) {
             self.tick.notify_waiters();
         }
+        #[cfg(feature = "redis")]
+        self.answered_in_store().await;
     }
 
     /// A request sent at `sent` got a 429 asking to wait `wait`: the whole
@@ -418,6 +443,7 @@ impl Partition {
         #[cfg(feature = "redis")]
         if let Some(store) = self.store.get().filter(|s| s.is_up()) {
             store.cooldown(&self.store_key, wait).await;
+            self.answered_in_store().await;
         }
     }
 
@@ -427,8 +453,9 @@ impl Partition {
         let until = now.checked_add(wait).unwrap_or(now);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.cooldown_until = Some(state.cooldown_until.map_or(until, |u| u.max(until)));
-        if self.mode == Mode::Adaptive {
-            state.adaptive.throttled(sent, now, wait);
+        match &mut state.window {
+            Some(window) => window.answered(now),
+            None => state.adaptive.throttled(sent, now, wait),
         }
         self.engaged.store(true, Ordering::Release);
     }
@@ -490,32 +517,5 @@ impl Drop for Deadline<'_> {
                 deadlines.remove(&at);
             }
         }
-    }
-}
-
-/// The SDK's [`Clock`] as `governor` reads time: nanoseconds since the
-/// clock's first reading.
-#[derive(Clone)]
-struct GateClock {
-    clock: Arc<dyn Clock>,
-    origin: Instant,
-}
-
-impl GateClock {
-    fn new(clock: Arc<dyn Clock>) -> Self {
-        let origin = clock.now();
-        Self { clock, origin }
-    }
-
-    fn at(&self, now: Instant) -> Nanos {
-        Nanos::from(now.saturating_duration_since(self.origin))
-    }
-}
-
-impl GovernorClock for GateClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        self.at(self.clock.now())
     }
 }

@@ -5,8 +5,10 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A number of requests per period, for explicit pacing
-/// ([`RateLimiter::fixed`](crate::RateLimiter::fixed)).
+/// At most `count` requests in any span of `per`: a limit as a server
+/// states it, for [`RateLimiter::fixed`](crate::RateLimiter::fixed). State
+/// it as the server does: Conduit's default is `120/min`, which lets a
+/// burst of 120 go at once where `2/s` would not.
 ///
 /// Parsed from `N/min` or `N/s` (also `N/m`, `N/sec`, `N/second`,
 /// `N/minute`), as `CONDUIT_RATE_LIMIT` and the CLI's `--rate` take it.
@@ -44,7 +46,17 @@ impl Rate {
         (!per.is_zero()).then_some(Self { count, per })
     }
 
-    /// The time between two requests at this rate.
+    /// The requests allowed in a span.
+    pub fn count(&self) -> u32 {
+        self.count.get()
+    }
+
+    /// The span the count is allowed in.
+    pub fn per(&self) -> Duration {
+        self.per
+    }
+
+    /// The time between two requests at this rate, on average.
     pub fn interval(&self) -> Duration {
         self.per / self.count.get()
     }

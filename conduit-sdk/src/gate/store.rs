@@ -1,20 +1,22 @@
 //! The gate's state in Redis, so that a fleet of processes keeps to one
 //! workspace limit (feature `redis`).
 //!
-//! Two atomic server-side scripts, timed by Redis's own clock (`TIME`) so
+//! Three atomic server-side scripts, timed by Redis's own clock (`TIME`) so
 //! that machines whose clocks differ still agree:
 //! - `acquire`: waits out the partition's cooldown and, at an explicit
-//!   rate, reserves the partition's next slot (GCRA with no burst: the
-//!   theoretical arrival time moves one interval per request);
+//!   rate, reserves a slot in the fleet's window (the allowance of
+//!   [`window`](super::window), kept as a sorted set);
+//! - `answered`: holds an answered request's slot until a span after the
+//!   answer;
 //! - `cooldown`: records a 429's deadline, keeping the later one.
 //!
 //! No deadline in the store holds calls more than
-//! [`RateLimiter::MAX_COOLDOWN`] (plus the pacing queue, for the slot
-//! reservation) ahead: the scripts write none further, and validate what
+//! [`RateLimiter::MAX_COOLDOWN`] (plus a span, for a slot in the window)
+//! ahead: the scripts write none further, and validate what
 //! they read, so a corrupt or foreign value is repaired, never obeyed
 //! forever (see [`DEADLINE`]).
 //!
-//! Keys are `conduit:gate:v1:<hash>:{cooldown,tat}`, the hash being the first
+//! Keys are `conduit:gate:v1:<hash>:{cooldown,window}`, the hash being the first
 //! 16 hex digits of the partition name's SHA-256 (the name itself may be a
 //! workspace id; the token is never part of it), and expire on their own a
 //! second after they stop mattering.
@@ -74,35 +76,69 @@ local function deadline(key, now, limit)
 end
 ";
 
-/// Waits out the cooldown, then (at a rate) reserves the next slot.
-/// KEYS: cooldown, tat. ARGV: interval µs (0: no pacing), max wait µs,
-/// ceiling µs ([`RateLimiter::MAX_COOLDOWN`]). Returns {0, wait µs, of
-/// which cooldown µs}, or {1, cooldown µs left, 0} when that is over the
-/// max wait.
+/// Waits out the cooldown, then (at a rate) reserves a slot in the
+/// window. KEYS: cooldown, window. ARGV: count (0: no rate), span µs, max
+/// wait µs, member; `CEILING` is [`RateLimiter::MAX_COOLDOWN`] in µs,
+/// written into the script because Redis refuses a command of more than
+/// ten parts before authentication, and a wrong password must read as
+/// one. Returns {0, wait µs, of which cooldown µs}; {1, cooldown µs left,
+/// 0} when that is over the max wait; {2, wait µs, 0} when the slot is,
+/// and nothing is reserved.
 ///
-/// The cooldown read is at most the ceiling ahead. The tat is at most one
-/// ceiling of reserved slots, plus one interval, past the cooldown's end:
-/// processes waiting for their slots legitimately push it ahead (one
-/// interval each), but no queue of a sane fleet spans minutes, while a
-/// corrupt value would stall every call; past that bound, late arrivals
-/// share the last slot and the server's 429s take over.
+/// The window is a sorted set of the fleet's last `count` requests, each
+/// scored with the latest time the server may have counted it: its slot,
+/// then its answer ([`ANSWERED`]). A request goes no sooner than a span
+/// after the `count`-th latest. Scores are validated as deadlines are: a
+/// window that is not a sorted set is deleted, and scores further ahead
+/// than a ceiling and a span are dropped, so a corrupt value never holds
+/// calls for long.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local ceiling = tonumber(ARGV[3])
+local count = tonumber(ARGV[1])
+local span = tonumber(ARGV[2])
+local ceiling = CEILING
 local cool = deadline(KEYS[1], now, ceiling)
-if cool - now > tonumber(ARGV[2]) then
+if cool - now > tonumber(ARGV[3]) then
   return {1, cool - now, 0}
 end
 local start = math.max(now, cool)
-if interval > 0 then
-  local limit = start - now + ceiling + interval
-  start = math.max(start, deadline(KEYS[2], now, limit))
-  local tat = start + interval
-  redis.call('SET', KEYS[2], tat, 'PX', math.ceil((tat - now) / 1000) + 1000)
+if count > 0 then
+  local stale = redis.pcall('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - span)
+  if type(stale) == 'table' and stale.err then
+    redis.call('DEL', KEYS[2])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. (now + ceiling + span), '+inf')
+  local n = redis.call('ZCARD', KEYS[2])
+  if n >= count then
+    local oldest = redis.call('ZRANGE', KEYS[2], n - count, n - count, 'WITHSCORES')
+    start = math.max(start, tonumber(oldest[2]) + span)
+  end
+  if start - now > tonumber(ARGV[3]) then
+    return {2, start - now, 0}
+  end
+  redis.call('ZADD', KEYS[2], start, ARGV[4])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -count - 1)
+  redis.call('PEXPIRE', KEYS[2], math.ceil((start + span - now) / 1000) + 1000)
 end
 return {0, start - now, math.max(cool - now, 0)}
+";
+
+/// An answer came for a request of the window: its slot (KEYS[1], member
+/// ARGV[1]) is held until a span (ARGV[2] µs) after now, if it is still in
+/// the window and held less.
+const ANSWERED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local score = redis.pcall('ZSCORE', KEYS[1], ARGV[1])
+if type(score) == 'string' and tonumber(score) < now then
+  redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+  local want = math.ceil(tonumber(ARGV[2]) / 1000) + 1000
+  if redis.call('PTTL', KEYS[1]) < want then
+    redis.call('PEXPIRE', KEYS[1], want)
+  end
+end
+return 0
 ";
 
 /// Records a cooldown of ARGV[1] µs from now, at most the ceiling ARGV[2]
@@ -120,13 +156,27 @@ return 0
 ";
 
 /// What `acquire` said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Acquired {
     /// Go after `wait` (the cooldown, then the reserved slot); `cooldown`
-    /// of it is the cooldown's.
-    After { wait: Duration, cooldown: Duration },
+    /// of it is the cooldown's; `slot` names the slot taken in the window.
+    After {
+        wait: Duration,
+        cooldown: Duration,
+        slot: Option<String>,
+    },
     /// The cooldown left is over the caller's `max_wait`; nothing reserved.
     Refused(Duration),
+    /// The window's next slot is further off than the caller's
+    /// `max_wait`; nothing reserved.
+    Full(Duration),
+}
+
+/// An explicit rate as the store applies it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Allowance {
+    pub(crate) count: u32,
+    pub(crate) span: Duration,
 }
 
 /// A Redis store, shared by every partition of a limiter.
@@ -141,6 +191,7 @@ pub(crate) struct RedisStore {
     shown: String,
     acquire: Script,
     cooldown: Script,
+    answered: Script,
     /// Whether calls use the store: false from a failure until the probe
     /// gets an answer.
     up: Arc<AtomicBool>,
@@ -163,8 +214,12 @@ impl RedisStore {
             client,
             connection: OnceCell::new(),
             shown,
-            acquire: Script::new(&format!("{DEADLINE}{ACQUIRE}")),
+            acquire: Script::new(&format!(
+                "{DEADLINE}{}",
+                ACQUIRE.replace("CEILING", &micros(RateLimiter::MAX_COOLDOWN).to_string())
+            )),
             cooldown: Script::new(&format!("{DEADLINE}{COOLDOWN}")),
+            answered: Script::new(ANSWERED),
             up: Arc::new(AtomicBool::new(true)),
             outage: AtomicBool::new(false),
             probing: Arc::new(AtomicBool::new(false)),
@@ -186,36 +241,41 @@ impl RedisStore {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Waits out `key`'s cooldown and, with an `interval`, reserves its next
-    /// slot. `None` when the store did not answer: the call goes on under
-    /// the in-process gate.
+    /// Waits out `key`'s cooldown and, with an `allowance`, reserves a
+    /// slot in its window. `None` when the store did not answer: the call
+    /// goes on under the in-process gate.
     pub(crate) async fn acquire(
         &self,
         key: &str,
-        interval: Option<Duration>,
+        allowance: Option<Allowance>,
         max_wait: Duration,
     ) -> Option<Acquired> {
+        let (count, span) = allowance.map_or((0, Duration::ZERO), |a| (a.count, a.span));
+        // Unique within the window: two requests are two members.
+        let member = format!("{:016x}", fastrand::u64(..));
         let answer: Option<(u8, i64, i64)> = self
             .guard(|| async {
                 let mut invocation = self.acquire.key(format!("{key}:cooldown"));
                 invocation
-                    .key(format!("{key}:tat"))
-                    .arg(micros(interval.unwrap_or_default()))
+                    .key(format!("{key}:window"))
+                    .arg(count)
+                    .arg(micros(span))
                     .arg(micros(max_wait))
-                    .arg(micros(RateLimiter::MAX_COOLDOWN));
+                    .arg(&member);
                 let mut connection = self.connection().await?;
                 invocation.invoke_async(&mut connection).await
             })
             .await;
         let (code, wait, cooldown) = answer?;
         let duration = |us: i64| Duration::from_micros(us.max(0).unsigned_abs());
-        Some(if code == 1 {
-            Acquired::Refused(duration(wait))
-        } else {
-            Acquired::After {
+        Some(match code {
+            1 => Acquired::Refused(duration(wait)),
+            2 => Acquired::Full(duration(wait)),
+            _ => Acquired::After {
                 wait: duration(wait),
                 cooldown: duration(cooldown),
-            }
+                slot: allowance.map(|_| member),
+            },
         })
     }
 
@@ -229,6 +289,19 @@ impl RedisStore {
                 invocation
                     .arg(micros(wait.min(RateLimiter::MAX_COOLDOWN)))
                     .arg(micros(RateLimiter::MAX_COOLDOWN));
+                let mut connection = self.connection().await?;
+                invocation.invoke_async(&mut connection).await
+            })
+            .await;
+    }
+
+    /// An answer came for a request that took `slot` in `key`'s window of
+    /// `span`: the slot is held until a span from now.
+    pub(crate) async fn answered(&self, key: &str, slot: &str, span: Duration) {
+        let _: Option<i64> = self
+            .guard(|| async {
+                let mut invocation = self.answered.key(format!("{key}:window"));
+                invocation.arg(slot).arg(micros(span));
                 let mut connection = self.connection().await?;
                 invocation.invoke_async(&mut connection).await
             })

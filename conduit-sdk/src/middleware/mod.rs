@@ -273,7 +273,7 @@ impl Pipeline {
                             None => self.limiter.count_throttled(),
                         }
                     }
-                    (_, Some(p)) if result.is_ok() => p.accepted(sent_at),
+                    (_, Some(p)) if result.is_ok() => p.accepted(sent_at).await,
                     _ => {}
                 }
                 let (Decision::RetryAfter(wait), Some(next)) = (&decision, replay) else {

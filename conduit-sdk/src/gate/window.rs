@@ -1,0 +1,131 @@
+//! An explicit rate as a window's allowance: at most `count` requests in
+//! any span of `per`, the way Conduit states its limit (120 a minute).
+//!
+//! A job smaller than the allowance goes at once, and a larger one takes
+//! each slot as it frees: all that a server counting in a sliding window
+//! of that size accepts, and nothing a server counting in fixed windows or
+//! in a token bucket of that size would refuse, since both allow at least
+//! as much.
+//!
+//! The server counts a request when it arrives, somewhere between when it
+//! was sent and when its answer came back. So a slot is held from when the
+//! request was let through and, once answered, until a span after the
+//! answer: otherwise a request that arrived late would let the one sent a
+//! span after it arrive too early, and meet a 429. Answers are not matched
+//! to their requests: each answer ends the oldest slot still waiting for
+//! one, which gives the window the same times as matching them would.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::Rate;
+
+#[derive(Debug)]
+pub(super) struct Window {
+    count: usize,
+    span: Duration,
+    /// When the requests not answered yet were let through, oldest first.
+    sent: VecDeque<Instant>,
+    /// When the answers came, oldest first.
+    answered: VecDeque<Instant>,
+}
+
+impl Window {
+    pub(super) fn new(rate: Rate) -> Self {
+        Self {
+            count: usize::try_from(rate.count()).unwrap_or(usize::MAX),
+            span: rate.per(),
+            sent: VecDeque::new(),
+            answered: VecDeque::new(),
+        }
+    }
+
+    /// Lets a request through at `now` if the window has room, else says
+    /// when it will.
+    pub(super) fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        if self.sent.len() + self.answered.len() >= self.count {
+            let (oldest, queue) = match (self.sent.front(), self.answered.front()) {
+                (Some(s), Some(a)) if a < s => (*a, &mut self.answered),
+                (Some(s), _) => (*s, &mut self.sent),
+                (None, Some(a)) => (*a, &mut self.answered),
+                // Never: the window holds `count` (at least one) slots.
+                (None, None) => (now, &mut self.sent),
+            };
+            let free = oldest + self.span;
+            if now < free {
+                return Err(free);
+            }
+            queue.pop_front();
+        }
+        self.sent.push_back(now);
+        Ok(())
+    }
+
+    /// An answer (a 429 or not) came at `now`.
+    pub(super) fn answered(&mut self, now: Instant) {
+        if self.sent.pop_front().is_some() {
+            self.answered.push_back(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn window(count: u32, per: Duration) -> Window {
+        Window::new(Rate::new(count, per).unwrap())
+    }
+
+    #[test]
+    fn the_allowance_goes_at_once_then_each_slot_a_span_after_it_was_taken() {
+        let t0 = Instant::now();
+        let mut w = window(3, Duration::from_secs(1));
+        for i in 0..3 {
+            assert_eq!(w.take(t0 + i * 10 * MS), Ok(()), "request {i}");
+        }
+        assert_eq!(w.take(t0 + 500 * MS), Err(t0 + 1000 * MS));
+        assert_eq!(w.take(t0 + 1000 * MS), Ok(()));
+        // The next slot is the second request's, a span after it.
+        assert_eq!(w.take(t0 + 1000 * MS), Err(t0 + 1010 * MS));
+        assert_eq!(w.take(t0 + 1020 * MS), Ok(()));
+        assert_eq!(w.take(t0 + 1020 * MS), Ok(()));
+        assert_eq!(w.take(t0 + 1020 * MS), Err(t0 + 2000 * MS));
+    }
+
+    #[test]
+    fn an_answered_slot_frees_a_span_after_its_answer() {
+        let t0 = Instant::now();
+        let mut w = window(2, Duration::from_secs(1));
+        w.take(t0).unwrap();
+        w.take(t0 + 10 * MS).unwrap();
+        // The first answer comes at 80 ms: the server may have counted a
+        // request as late as that.
+        w.answered(t0 + 80 * MS);
+        // The slot still waiting for its answer (taken at 10 ms) is the
+        // oldest now.
+        assert_eq!(w.take(t0 + 500 * MS), Err(t0 + 1010 * MS));
+        assert_eq!(w.take(t0 + 1010 * MS), Ok(()));
+        assert_eq!(w.take(t0 + 1010 * MS), Err(t0 + 1080 * MS));
+        assert_eq!(w.take(t0 + 1080 * MS), Ok(()));
+        // Two answers end the two slots held; more change nothing.
+        for _ in 0..5 {
+            w.answered(t0 + 1500 * MS);
+        }
+        assert_eq!(w.take(t0 + 1600 * MS), Err(t0 + 2500 * MS));
+    }
+
+    #[test]
+    fn nothing_is_banked_over_idle_time() {
+        let t0 = Instant::now();
+        let mut w = window(2, Duration::from_secs(1));
+        let later = t0 + Duration::from_secs(60);
+        w.take(t0).unwrap();
+        w.answered(t0);
+        w.take(later).unwrap();
+        w.take(later).unwrap();
+        assert_eq!(w.take(later), Err(later + Duration::from_secs(1)));
+    }
+}
