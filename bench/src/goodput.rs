@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::scenario::{
-    Caller, Kind, LIMIT, WINDOW, compared, drive, explicit_rate, limit_per_second,
-};
+use crate::scenario::{Caller, Kind, LIMIT, WINDOW, compared, drive, limit_per_second};
 use crate::server::Server;
 
 /// Tasks sharing each client.
@@ -43,7 +41,6 @@ pub async fn steady(server: &Server, calls: usize) -> Result<Value, String> {
     ));
     out["calls"] = json!(calls);
     out["tasks"] = json!(TASKS);
-    out["explicit_rate_per_s"] = json!(crate::stats::round(explicit_rate().per_second_f64()));
     out["budget_s"] = json!(BUDGET.as_secs());
     Ok(out)
 }

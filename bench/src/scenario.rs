@@ -26,12 +26,11 @@ pub fn limit_per_second() -> f64 {
     LIMIT as f64 / WINDOW.as_secs_f64()
 }
 
-/// The explicit rate an application sets: 98 % of the limit, per minute.
-/// The server counts requests as they arrive; a rate at the limit itself
-/// would meet a 429 whenever one request is delayed more than the next.
+/// The explicit rate an application sets: the server's limit, as the
+/// server states it (Conduit's `120/min`).
 pub fn explicit_rate() -> Rate {
-    let per_minute = (limit_per_second() * 60.0 * 0.98).round() as u32;
-    Rate::per_minute(per_minute).expect("a limit above zero")
+    let limit = u32::try_from(LIMIT).expect("a small limit");
+    Rate::new(limit, WINDOW).expect("a limit above zero")
 }
 
 /// How long a run may go on before it is reported as not ended, so that a
@@ -431,9 +430,9 @@ mod tests {
     }
 
     #[test]
-    fn the_explicit_rate_is_just_under_the_limit() {
-        let rate = explicit_rate().per_second_f64();
-        assert!((rate / limit_per_second() - 0.98).abs() < 0.005, "{rate}");
+    fn the_explicit_rate_is_the_limit() {
+        let rate = explicit_rate();
+        assert_eq!((rate.count() as usize, rate.per()), (LIMIT, WINDOW));
         for kind in Kind::ALL {
             assert_eq!(Kind::named(kind.name()), Some(kind));
         }

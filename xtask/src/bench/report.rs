@@ -523,7 +523,8 @@ answering the rest 429 with `Retry-After` in whole seconds. Conduit allows
 seconds, not minutes.
 
 - **Clients** (`bench/src/scenario.rs`): the SDK's default client (adaptive
-  gate); the SDK with an explicit rate of {explicit}/s, 98 % of the limit;
+  gate); the SDK with the server's limit as its explicit rate ({limit}:
+  at most that many requests in any window);
   the peer, reqwest-middleware 0.5 + reqwest-retry 0.9 retrying 429s and
   other transient errors with exponential backoff within the same budget
   as the SDK's `max_wait` ({budget} s; it does not read `Retry-After`); and
@@ -583,7 +584,6 @@ Reproduce: `cargo xtask bench` (writes this file) or `cargo xtask bench
         h = h,
         runs = runs_table(m),
         limit = text(&steady["server"]),
-        explicit = steady["explicit_rate_per_s"],
         budget = steady["budget_s"],
         steady_calls = steady["calls"],
         steady_tasks = steady["tasks"],
