@@ -23,9 +23,9 @@ pub(crate) struct Partition {
     #[cfg(feature = "redis")]
     store_key: String,
     /// The slots this process took in the store's window and has not had
-    /// an answer for, oldest first.
+    /// an answer for, with when each was due.
     #[cfg(feature = "redis")]
-    slots: Mutex<std::collections::VecDeque<String>>,
+    slots: Mutex<Vec<(Instant, String)>>,
     mode: Mode,
     /// False while nothing can hold a call: the fast path is one load.
     engaged: AtomicBool,
@@ -207,12 +207,13 @@ impl Partition {
                 slot,
             } => {
                 if let Some(slot) = slot {
+                    let due = self.clock.now() + wait;
                     let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-                    slots.push_back(slot);
+                    slots.push((due, slot));
                     // Slots past the allowance are out of the window anyway.
                     let most = allowance.map_or(0, |a| a.count as usize);
                     while slots.len() > most {
-                        slots.pop_front();
+                        take_earliest(&mut slots);
                     }
                 }
                 if !wait.is_zero() {
@@ -230,15 +231,14 @@ impl Partition {
         }
     }
 
-    /// An answer came: the oldest slot this process holds in the store's
-    /// window is held a span from now (see [`window`](super::window)).
+    /// An answer came: the earliest slot this process holds in the store's
+    /// window is held a span from now (see [`window`](super::window)). The
+    /// earliest due, not the first taken: calls take their slots in one
+    /// order and note them in another, and a slot not yet due belongs to a
+    /// request not yet sent.
     #[cfg(feature = "redis")]
     async fn answered_in_store(&self) {
-        let slot = self
-            .slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
+        let slot = take_earliest(&mut self.slots.lock().unwrap_or_else(|e| e.into_inner()));
         let (Some(slot), Some(store), Mode::Fixed(rate)) =
             (slot, self.store.get().filter(|s| s.is_up()), self.mode)
         else {
@@ -454,7 +454,10 @@ impl Partition {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.cooldown_until = Some(state.cooldown_until.map_or(until, |u| u.max(until)));
         match &mut state.window {
-            Some(window) => window.answered(now),
+            Some(window) => {
+                window.answered(now);
+                window.throttled(until);
+            }
             None => state.adaptive.throttled(sent, now, wait),
         }
         self.engaged.store(true, Ordering::Release);
@@ -468,6 +471,13 @@ impl fmt::Debug for Partition {
             .field("engaged", &self.engaged.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
+}
+
+/// Removes the slot due first.
+#[cfg(feature = "redis")]
+fn take_earliest(slots: &mut Vec<(Instant, String)>) -> Option<String> {
+    let (i, _) = slots.iter().enumerate().min_by_key(|(_, (due, _))| *due)?;
+    Some(slots.swap_remove(i).1)
 }
 
 /// Counts a call in [`Partition::wait`]'s slow path while it is there,
@@ -517,5 +527,26 @@ impl Drop for Deadline<'_> {
                 deadlines.remove(&at);
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_ends_the_slot_due_first_not_the_first_noted() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Noted out of order: a call that took a later slot noted it first.
+        let mut slots = vec![
+            (t0 + ms(2_000), "next window".to_owned()),
+            (t0, "sent".to_owned()),
+            (t0 + ms(5), "sent too".to_owned()),
+        ];
+        assert_eq!(take_earliest(&mut slots).as_deref(), Some("sent"));
+        assert_eq!(take_earliest(&mut slots).as_deref(), Some("sent too"));
+        assert_eq!(take_earliest(&mut slots).as_deref(), Some("next window"));
+        assert_eq!(take_earliest(&mut slots), None);
     }
 }

@@ -161,7 +161,7 @@ async fn an_explicit_rate_holds_an_answered_slot_a_span_past_its_answer() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_explicit_rate_also_honours_cooldowns() {
+async fn an_explicit_rate_also_honours_cooldowns_then_spreads_its_slots_for_a_span() {
     let p = partition(
         &RateLimiter::fixed(Rate::new(10, Duration::from_secs(1)).unwrap()),
         "token:x",
@@ -173,9 +173,11 @@ async fn an_explicit_rate_also_honours_cooldowns() {
         times[0] <= Duration::from_millis(3100) + TICK,
         "jitter ≤ one interval: {times:?}"
     );
-    // Then the allowance: ten within the jitter, the rest a span later.
-    assert!(times[9] <= Duration::from_millis(3100) + TICK, "{times:?}");
-    assert!(times[10] - times[0] >= Duration::from_secs(1), "{times:?}");
+    // Someone else may be using the limit: for a span after the cooldown,
+    // one slot per interval (100 ms), not the allowance at once.
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(100), "{times:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

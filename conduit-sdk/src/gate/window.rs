@@ -14,6 +14,12 @@
 //! span after it arrive too early, and meet a 429. Answers are not matched
 //! to their requests: each answer ends the oldest slot still waiting for
 //! one, which gives the window the same times as matching them would.
+//!
+//! A 429 says the server sees more than this window does: another client
+//! uses the limit too, or it is lower than the rate given. For a span after
+//! the cooldown, slots then go one [`Rate::interval`] apart instead of at
+//! once, so that clients sharing a limit unknowingly take turns rather
+//! than bursting into each other's 429s.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,6 +34,11 @@ pub(super) struct Window {
     sent: VecDeque<Instant>,
     /// When the answers came, oldest first.
     answered: VecDeque<Instant>,
+    /// Until when slots go one `interval` apart, after a 429.
+    spread_until: Option<Instant>,
+    interval: Duration,
+    /// When the last slot was taken.
+    last: Option<Instant>,
 }
 
 impl Window {
@@ -37,12 +48,24 @@ impl Window {
             span: rate.per(),
             sent: VecDeque::new(),
             answered: VecDeque::new(),
+            spread_until: None,
+            interval: rate.interval(),
+            last: None,
         }
     }
 
     /// Lets a request through at `now` if the window has room, else says
     /// when it will.
     pub(super) fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        if let Some(last) = self
+            .last
+            .filter(|_| self.spread_until.is_some_and(|u| now < u))
+        {
+            let next = last + self.interval;
+            if now < next {
+                return Err(next);
+            }
+        }
         if self.sent.len() + self.answered.len() >= self.count {
             let (oldest, queue) = match (self.sent.front(), self.answered.front()) {
                 (Some(s), Some(a)) if a < s => (*a, &mut self.answered),
@@ -58,7 +81,15 @@ impl Window {
             queue.pop_front();
         }
         self.sent.push_back(now);
+        self.last = Some(now);
         Ok(())
+    }
+
+    /// A 429 came, and the partition cools down until `until`: slots go
+    /// one interval apart for a span after that.
+    pub(super) fn throttled(&mut self, until: Instant) {
+        let spread = until + self.span;
+        self.spread_until = Some(self.spread_until.map_or(spread, |u| u.max(spread)));
     }
 
     /// An answer (a 429 or not) came at `now`.
@@ -115,6 +146,28 @@ mod tests {
             w.answered(t0 + 1500 * MS);
         }
         assert_eq!(w.take(t0 + 1600 * MS), Err(t0 + 2500 * MS));
+    }
+
+    #[test]
+    fn after_a_429_slots_go_one_interval_apart_for_a_span() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = window(4, s(4));
+        w.take(t0).unwrap();
+        w.answered(t0);
+        // Cooled down until 1 s: until 5 s, one a second at most.
+        w.throttled(t0 + s(1));
+        assert_eq!(w.take(t0 + s(1)), Ok(()));
+        assert_eq!(w.take(t0 + s(1)), Err(t0 + s(2)));
+        assert_eq!(w.take(t0 + s(2)), Ok(()));
+        assert_eq!(w.take(t0 + s(3)), Ok(()));
+        // The window is full until the first slot frees at 4 s.
+        assert_eq!(w.take(t0 + s(3) + 500 * MS), Err(t0 + s(4)));
+        assert_eq!(w.take(t0 + s(4)), Ok(()));
+        // Past 5 s, the allowance goes at once again.
+        assert_eq!(w.take(t0 + s(6)), Ok(()));
+        assert_eq!(w.take(t0 + s(6)), Ok(()));
+        assert_eq!(w.take(t0 + s(6)), Err(t0 + s(7)));
     }
 
     #[test]
