@@ -76,7 +76,7 @@ const SWEEP_FROM: usize = 1024;
 /// use conduit_sdk::{Client, Rate, RateLimiter};
 ///
 /// // Two clients (say, with different timeouts) that keep to one limit.
-/// let limiter = RateLimiter::fixed(Rate::per_minute(114).unwrap());
+/// let limiter = RateLimiter::fixed(Rate::per_minute(120).unwrap());
 /// let a = Client::builder().token("t").rate_limiter(limiter.clone()).build()?;
 /// let b = Client::builder().token("t").rate_limiter(limiter.clone()).build()?;
 /// assert_eq!(limiter.stats().throttled, 0);
@@ -170,9 +170,10 @@ impl RateLimiter {
     /// Keeps each workspace to `rate` from the first call: at most
     /// [`Rate::count`] requests in any [`Rate::per`], so a job within the
     /// allowance goes at once and a larger one takes each slot as it frees
-    /// (a span, and the longest recent round trip, after it was taken);
-    /// and holds it through 429 cooldowns as [`adaptive`](Self::adaptive)
-    /// does.
+    /// (a span after the request that held it was answered); holds it
+    /// through 429 cooldowns as [`adaptive`](Self::adaptive) does, and for
+    /// a span after each cooldown lets slots go one [`Rate::interval`]
+    /// apart rather than at once.
     pub fn fixed(rate: Rate) -> Self {
         Self::new(Mode::Fixed(rate))
     }

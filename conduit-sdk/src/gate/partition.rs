@@ -23,7 +23,7 @@ pub(crate) struct Partition {
     #[cfg(feature = "redis")]
     store_key: String,
     /// The slots this process took in the store's window and has not had
-    /// an answer for, with when each was due.
+    /// an answer for, with when each was taken.
     #[cfg(feature = "redis")]
     slots: Mutex<Vec<(Instant, String)>>,
     mode: Mode,
@@ -196,46 +196,64 @@ impl Partition {
             }),
             _ => None,
         };
-        match store.acquire(&self.store_key, allowance, budget).await? {
-            Acquired::Refused(left) => Some(Err(Refused::Cooldown(left))),
-            Acquired::Full(_) => Some(Err(Refused::Turn {
-                waited: Duration::ZERO,
-            })),
-            Acquired::After {
-                wait,
-                cooldown,
-                slot,
-            } => {
-                if let Some(slot) = slot {
-                    let due = self.clock.now() + wait;
-                    let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-                    slots.push((due, slot));
-                    // Slots past the allowance are out of the window anyway.
-                    let most = allowance.map_or(0, |a| a.count as usize);
-                    while slots.len() > most {
-                        take_earliest(&mut slots);
+        let mut waited = Duration::ZERO;
+        let outcome = loop {
+            let left = budget.saturating_sub(waited);
+            match store.acquire(&self.store_key, allowance, left).await? {
+                Acquired::Refused(left) => break Err(Refused::Cooldown(left)),
+                Acquired::Full(_) => break Err(Refused::Turn { waited }),
+                Acquired::Later { wait, cooldown } => {
+                    if waited.is_zero() {
+                        let reason = if cooldown.is_zero() {
+                            "pacing"
+                        } else {
+                            "cooldown"
+                        };
+                        self.event(wait, reason);
                     }
-                }
-                if !wait.is_zero() {
-                    let reason = if cooldown.is_zero() {
-                        "pacing"
-                    } else {
-                        "cooldown"
-                    };
-                    self.event(wait, reason);
+                    // Never a busy loop, even on a store that says "now".
+                    let wait = wait.max(Duration::from_millis(1));
                     sleep.sleep(wait).await;
-                    self.count_wait(wait);
+                    waited += wait;
                 }
-                Some(Ok(allowance.is_some()))
+                Acquired::After {
+                    wait,
+                    cooldown,
+                    slot,
+                } => {
+                    if let Some(slot) = slot {
+                        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+                        slots.push((self.clock.now(), slot));
+                        // Slots past the allowance are out of the window anyway.
+                        let most = allowance.map_or(0, |a| a.count as usize);
+                        while slots.len() > most {
+                            take_earliest(&mut slots);
+                        }
+                    }
+                    if !wait.is_zero() {
+                        let reason = if cooldown.is_zero() {
+                            "pacing"
+                        } else {
+                            "cooldown"
+                        };
+                        self.event(wait, reason);
+                        sleep.sleep(wait).await;
+                        waited += wait;
+                    }
+                    break Ok(allowance.is_some());
+                }
             }
+        };
+        if !waited.is_zero() {
+            self.count_wait(waited);
         }
+        Some(outcome)
     }
 
     /// An answer came: the earliest slot this process holds in the store's
     /// window is held a span from now (see [`window`](super::window)). The
-    /// earliest due, not the first taken: calls take their slots in one
-    /// order and note them in another, and a slot not yet due belongs to a
-    /// request not yet sent.
+    /// earliest taken, not the first noted: calls take their slots in one
+    /// order and may note them in another.
     #[cfg(feature = "redis")]
     async fn answered_in_store(&self) {
         let slot = take_earliest(&mut self.slots.lock().unwrap_or_else(|e| e.into_inner()));
@@ -473,7 +491,7 @@ impl fmt::Debug for Partition {
     }
 }
 
-/// Removes the slot due first.
+/// Removes the slot taken first.
 #[cfg(feature = "redis")]
 fn take_earliest(slots: &mut Vec<(Instant, String)>) -> Option<String> {
     let (i, _) = slots.iter().enumerate().min_by_key(|(_, (due, _))| *due)?;
@@ -535,18 +553,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_answer_ends_the_slot_due_first_not_the_first_noted() {
+    fn an_answer_ends_the_slot_taken_first_not_the_first_noted() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         // Noted out of order: a call that took a later slot noted it first.
         let mut slots = vec![
-            (t0 + ms(2_000), "next window".to_owned()),
-            (t0, "sent".to_owned()),
-            (t0 + ms(5), "sent too".to_owned()),
+            (t0 + ms(7), "third".to_owned()),
+            (t0, "first".to_owned()),
+            (t0 + ms(5), "second".to_owned()),
         ];
-        assert_eq!(take_earliest(&mut slots).as_deref(), Some("sent"));
-        assert_eq!(take_earliest(&mut slots).as_deref(), Some("sent too"));
-        assert_eq!(take_earliest(&mut slots).as_deref(), Some("next window"));
+        assert_eq!(take_earliest(&mut slots).as_deref(), Some("first"));
+        assert_eq!(take_earliest(&mut slots).as_deref(), Some("second"));
+        assert_eq!(take_earliest(&mut slots).as_deref(), Some("third"));
         assert_eq!(take_earliest(&mut slots), None);
     }
 }

@@ -81,14 +81,19 @@ end
 /// wait µs, member; `CEILING` is [`RateLimiter::MAX_COOLDOWN`] in µs,
 /// written into the script because Redis refuses a command of more than
 /// ten parts before authentication, and a wrong password must read as
-/// one. Returns {0, wait µs, of which cooldown µs}; {1, cooldown µs left,
-/// 0} when that is over the max wait; {2, wait µs, 0} when the slot is,
-/// and nothing is reserved.
+/// one. Returns {0, wait µs, of which cooldown µs}: go after the cooldown
+/// (no rate), or now, the slot taken; {1, cooldown µs left, 0} when that is
+/// over the max wait; {2, wait µs, 0} when the window's next slot is; {3,
+/// wait µs, of which cooldown µs} when the cooldown or the next slot is
+/// that far off: ask again then.
 ///
 /// The window is a sorted set of the fleet's last `count` requests, each
-/// scored with the latest time the server may have counted it: its slot,
-/// then its answer ([`ANSWERED`]). A request goes no sooner than a span
-/// after the `count`-th latest. Scores are validated as deadlines are: a
+/// scored with the latest time the server may have counted it: when it
+/// was let through, then its answer ([`ANSWERED`]). A request goes no
+/// sooner than a span after the `count`-th latest, and takes its slot only
+/// when it is due: a slot promised ahead would be reckoned from requests
+/// still unanswered, which the server may count later than they were let
+/// through. Scores are validated as deadlines are: a
 /// window that is not a sorted set is deleted, and scores further ahead
 /// than a ceiling and a span are dropped, so a corrupt value never holds
 /// calls for long.
@@ -104,6 +109,9 @@ if cool - now > tonumber(ARGV[3]) then
 end
 local start = math.max(now, cool)
 if count > 0 then
+  if start > now then
+    return {3, start - now, start - now}
+  end
   local stale = redis.pcall('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - span)
   if type(stale) == 'table' and stale.err then
     redis.call('DEL', KEYS[2])
@@ -117,9 +125,12 @@ if count > 0 then
   if start - now > tonumber(ARGV[3]) then
     return {2, start - now, 0}
   end
-  redis.call('ZADD', KEYS[2], start, ARGV[4])
+  if start > now then
+    return {3, start - now, 0}
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[4])
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -count - 1)
-  redis.call('PEXPIRE', KEYS[2], math.ceil((start + span - now) / 1000) + 1000)
+  redis.call('PEXPIRE', KEYS[2], math.ceil(span / 1000) + 1000)
 end
 return {0, start - now, math.max(cool - now, 0)}
 ";
@@ -170,6 +181,9 @@ pub(crate) enum Acquired {
     /// The window's next slot is further off than the caller's
     /// `max_wait`; nothing reserved.
     Full(Duration),
+    /// The cooldown or the window's next slot is `wait` away (`cooldown`
+    /// of it the cooldown's): ask again then.
+    Later { wait: Duration, cooldown: Duration },
 }
 
 /// An explicit rate as the store applies it.
@@ -271,6 +285,10 @@ impl RedisStore {
         Some(match code {
             1 => Acquired::Refused(duration(wait)),
             2 => Acquired::Full(duration(wait)),
+            3 => Acquired::Later {
+                wait: duration(wait),
+                cooldown: duration(cooldown),
+            },
             _ => Acquired::After {
                 wait: duration(wait),
                 cooldown: duration(cooldown),
