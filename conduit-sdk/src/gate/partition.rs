@@ -256,13 +256,13 @@ impl Partition {
     /// order and may note them in another.
     #[cfg(feature = "redis")]
     async fn answered_in_store(&self) {
-        let slot = take_earliest(&mut self.slots.lock().unwrap_or_else(|e| e.into_inner()));
-        let (Some(slot), Some(store), Mode::Fixed(rate)) =
-            (slot, self.store.get().filter(|s| s.is_up()), self.mode)
-        else {
+        let (Mode::Fixed(rate), Some(store)) = (self.mode, self.store.get()) else {
             return;
         };
-        Box::pin(store.answered(&self.store_key, &slot, rate.per())).await;
+        let slot = take_earliest(&mut self.slots.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(slot) = slot.filter(|_| store.is_up()) {
+            Box::pin(store.answered(&self.store_key, &slot, rate.per())).await;
+        }
     }
 
     /// One wait of the gate, in the limiter's stats.
