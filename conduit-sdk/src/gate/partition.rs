@@ -131,14 +131,17 @@ impl Partition {
     }
 
     /// Whether dropping this partition loses nothing that matters: not
-    /// looked up for `idle`, no cooldown ahead, nobody waiting.
+    /// looked up for `idle`, no cooldown ahead, no slot of an explicit
+    /// rate still held, nobody waiting.
     pub(super) fn is_idle(&self, now: Instant, idle: Duration) -> bool {
         let used = self.origin + Duration::from_millis(self.last_used.load(Ordering::Relaxed));
         if now.saturating_duration_since(used) < idle {
             return false;
         }
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.cooldown_until.is_none_or(|until| until <= now) && self.queue.try_lock().is_ok()
+        state.cooldown_until.is_none_or(|until| until <= now)
+            && state.window.as_ref().is_none_or(|w| w.is_idle(now))
+            && self.queue.try_lock().is_ok()
     }
 
     /// Waits until a request may be sent; returns how long that took. A

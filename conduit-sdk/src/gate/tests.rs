@@ -268,6 +268,29 @@ async fn idle_partitions_are_dropped_but_held_and_cooling_ones_are_kept() {
     assert!(Arc::ptr_eq(&held, &same), "a partition in use is kept");
 }
 
+#[tokio::test]
+async fn a_partition_whose_window_still_holds_a_slot_is_kept() {
+    let limiter = RateLimiter::fixed(Rate::new(1, Duration::from_secs(3_600)).unwrap());
+    let time = crate::time::ManualTime::new();
+    let clock: Arc<dyn Clock> = Arc::new(time.clone());
+    let hourly = limiter.partition("workspace:hourly", &clock).unwrap();
+    hourly.wait(&time, MAX_WAIT).await.unwrap();
+    drop(hourly);
+    drop(limiter.partition("workspace:unused", &clock));
+    time.advance(IDLE + Duration::from_secs(1));
+    for i in 0..2 * SWEEP_FROM {
+        limiter
+            .partition(&format!("workspace:{i}"), &clock)
+            .unwrap();
+    }
+    // The sweep dropped the unused one and kept the one holding a slot.
+    assert_eq!(limiter.partition_count(), 2 * SWEEP_FROM + 1);
+    // Its one slot an hour is still taken: the next call may not go.
+    let hourly = limiter.partition("workspace:hourly", &clock).unwrap();
+    let refused = hourly.wait(&time, MAX_WAIT).await.unwrap_err();
+    assert!(matches!(refused, Refused::Turn { .. }), "{refused:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_queued_call_leaves_when_its_budget_runs_out_and_the_head_waits_on() {
     let p = partition(&RateLimiter::adaptive(), "workspace:a");

@@ -92,6 +92,18 @@ impl Window {
         self.spread_until = Some(self.spread_until.map_or(spread, |u| u.max(spread)));
     }
 
+    /// Whether no slot holds the window at `now`: forgetting it loses
+    /// nothing.
+    pub(super) fn is_idle(&self, now: Instant) -> bool {
+        let newest = self
+            .sent
+            .back()
+            .into_iter()
+            .chain(self.answered.back())
+            .max();
+        newest.is_none_or(|t| *t + self.span <= now)
+    }
+
     /// An answer (a 429 or not) came at `now`.
     pub(super) fn answered(&mut self, now: Instant) {
         if self.sent.pop_front().is_some() {
@@ -168,6 +180,18 @@ mod tests {
         assert_eq!(w.take(t0 + s(6)), Ok(()));
         assert_eq!(w.take(t0 + s(6)), Ok(()));
         assert_eq!(w.take(t0 + s(6)), Err(t0 + s(7)));
+    }
+
+    #[test]
+    fn a_window_is_idle_once_its_last_slot_has_freed() {
+        let t0 = Instant::now();
+        let mut w = window(2, Duration::from_secs(600));
+        assert!(w.is_idle(t0));
+        w.take(t0).unwrap();
+        w.answered(t0 + MS);
+        w.take(t0 + 2 * MS).unwrap();
+        assert!(!w.is_idle(t0 + Duration::from_secs(300)));
+        assert!(w.is_idle(t0 + Duration::from_secs(600) + 2 * MS));
     }
 
     #[test]
