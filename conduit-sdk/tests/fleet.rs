@@ -355,6 +355,17 @@ fn process(
     (client, time)
 }
 
+/// A new "process" in `workspace` at an explicit `rate`, on real time:
+/// for rules that depend on Redis's clock.
+fn at_rate(server: &MockServer, workspace: &str, store: &str, rate: Rate) -> Client {
+    builder(server)
+        .workspace_id(workspace)
+        .rate_limit(rate)
+        .rate_store(store)
+        .build()
+        .unwrap()
+}
+
 /// A process that may wait ten minutes: longer than any cooldown.
 fn patient_process(
     server: &MockServer,
@@ -522,14 +533,7 @@ async fn a_fleet_shares_one_window() {
     let server = MockServer::start().await;
     always(&server, ok()).await;
     let rate = Rate::new(4, Duration::from_secs(1)).unwrap();
-    let process = || {
-        builder(&server)
-            .workspace_id("ws_fleet_window")
-            .rate_limit(rate)
-            .rate_store(&store)
-            .build()
-            .unwrap()
-    };
+    let process = || at_rate(&server, "ws_fleet_window", &store, rate);
     let processes = [process(), process(), process()];
     let start = Instant::now();
     // Two calls each: six requests against an allowance of four.
@@ -557,14 +561,7 @@ async fn a_slot_is_held_a_span_after_its_answer() {
     let server = MockServer::start().await;
     always(&server, ok().set_delay(Duration::from_millis(400))).await;
     let rate = Rate::new(1, Duration::from_secs(1)).unwrap();
-    let process = || {
-        builder(&server)
-            .workspace_id("ws_fleet_answer")
-            .rate_limit(rate)
-            .rate_store(&store)
-            .build()
-            .unwrap()
-    };
+    let process = || at_rate(&server, "ws_fleet_answer", &store, rate);
     let (a, b) = (process(), process());
     a.custom_tools().run(TOOL).send().await.unwrap();
     let answered = Instant::now();

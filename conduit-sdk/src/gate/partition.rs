@@ -204,15 +204,10 @@ impl Partition {
             let left = budget.saturating_sub(waited);
             match store.acquire(&self.store_key, allowance, left).await? {
                 Acquired::Refused(left) => break Err(Refused::Cooldown(left)),
-                Acquired::Full(_) => break Err(Refused::Turn { waited }),
+                Acquired::Full => break Err(Refused::Turn { waited }),
                 Acquired::Later { wait, cooldown } => {
                     if waited.is_zero() {
-                        let reason = if cooldown.is_zero() {
-                            "pacing"
-                        } else {
-                            "cooldown"
-                        };
-                        self.event(wait, reason);
+                        self.event(wait, reason(cooldown));
                     }
                     // Never a busy loop, even on a store that says "now".
                     let wait = wait.max(Duration::from_millis(1));
@@ -234,12 +229,7 @@ impl Partition {
                         }
                     }
                     if !wait.is_zero() {
-                        let reason = if cooldown.is_zero() {
-                            "pacing"
-                        } else {
-                            "cooldown"
-                        };
-                        self.event(wait, reason);
+                        self.event(wait, reason(cooldown));
                         sleep.sleep(wait).await;
                         waited += wait;
                     }
@@ -491,6 +481,16 @@ impl fmt::Debug for Partition {
             .field("label", &self.label)
             .field("engaged", &self.engaged.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+/// Why a wait of the store is: the part of it that is a cooldown, if any.
+#[cfg(feature = "redis")]
+fn reason(cooldown: Duration) -> &'static str {
+    if cooldown.is_zero() {
+        "pacing"
+    } else {
+        "cooldown"
     }
 }
 

@@ -4,8 +4,8 @@
 //! Three atomic server-side scripts, timed by Redis's own clock (`TIME`) so
 //! that machines whose clocks differ still agree:
 //! - `acquire`: waits out the partition's cooldown and, at an explicit
-//!   rate, reserves a slot in the fleet's window (the allowance of
-//!   [`window`](super::window), kept as a sorted set);
+//!   rate, takes a slot in the fleet's window once one is free (the
+//!   allowance of [`window`](super::window), kept as a sorted set);
 //! - `answered`: holds an answered request's slot until a span after the
 //!   answer;
 //! - `cooldown`: records a 429's deadline, keeping the later one.
@@ -109,9 +109,6 @@ if cool - now > tonumber(ARGV[3]) then
 end
 local start = math.max(now, cool)
 if count > 0 then
-  if start > now then
-    return {3, start - now, start - now}
-  end
   local stale = redis.pcall('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - span)
   if type(stale) == 'table' and stale.err then
     redis.call('DEL', KEYS[2])
@@ -126,7 +123,7 @@ if count > 0 then
     return {2, start - now, 0}
   end
   if start > now then
-    return {3, start - now, 0}
+    return {3, start - now, math.max(cool - now, 0)}
   end
   redis.call('ZADD', KEYS[2], now, ARGV[4])
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -count - 1)
@@ -169,8 +166,9 @@ return 0
 /// What `acquire` said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Acquired {
-    /// Go after `wait` (the cooldown, then the reserved slot); `cooldown`
-    /// of it is the cooldown's; `slot` names the slot taken in the window.
+    /// Go after `wait` (without a rate, the cooldown; with one, none), of
+    /// which `cooldown` is the cooldown's; `slot` names the slot taken in
+    /// the window.
     After {
         wait: Duration,
         cooldown: Duration,
@@ -179,8 +177,8 @@ pub(crate) enum Acquired {
     /// The cooldown left is over the caller's `max_wait`; nothing reserved.
     Refused(Duration),
     /// The window's next slot is further off than the caller's
-    /// `max_wait`; nothing reserved.
-    Full(Duration),
+    /// `max_wait`; nothing taken.
+    Full,
     /// The cooldown or the window's next slot is `wait` away (`cooldown`
     /// of it the cooldown's): ask again then.
     Later { wait: Duration, cooldown: Duration },
@@ -255,8 +253,8 @@ impl RedisStore {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Waits out `key`'s cooldown and, with an `allowance`, reserves a
-    /// slot in its window. `None` when the store did not answer: the call
+    /// Waits out `key`'s cooldown and, with an `allowance`, takes a slot
+    /// in its window if one is free now. `None` when the store did not answer: the call
     /// goes on under the in-process gate.
     pub(crate) async fn acquire(
         &self,
@@ -284,7 +282,7 @@ impl RedisStore {
         let duration = |us: i64| Duration::from_micros(us.max(0).unsigned_abs());
         Some(match code {
             1 => Acquired::Refused(duration(wait)),
-            2 => Acquired::Full(duration(wait)),
+            2 => Acquired::Full,
             3 => Acquired::Later {
                 wait: duration(wait),
                 cooldown: duration(cooldown),

@@ -22,21 +22,19 @@
 //! than bursting into each other's 429s.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Rate;
 
 #[derive(Debug)]
 pub(super) struct Window {
-    count: usize,
-    span: Duration,
+    rate: Rate,
     /// When the requests not answered yet were let through, oldest first.
     sent: VecDeque<Instant>,
     /// When the answers came, oldest first.
     answered: VecDeque<Instant>,
-    /// Until when slots go one `interval` apart, after a 429.
+    /// Until when slots go one interval apart, after a 429.
     spread_until: Option<Instant>,
-    interval: Duration,
     /// When the last slot was taken.
     last: Option<Instant>,
 }
@@ -44,12 +42,10 @@ pub(super) struct Window {
 impl Window {
     pub(super) fn new(rate: Rate) -> Self {
         Self {
-            count: usize::try_from(rate.count()).unwrap_or(usize::MAX),
-            span: rate.per(),
+            rate,
             sent: VecDeque::new(),
             answered: VecDeque::new(),
             spread_until: None,
-            interval: rate.interval(),
             last: None,
         }
     }
@@ -61,12 +57,13 @@ impl Window {
             .last
             .filter(|_| self.spread_until.is_some_and(|u| now < u))
         {
-            let next = last + self.interval;
+            let next = last + self.rate.interval();
             if now < next {
                 return Err(next);
             }
         }
-        if self.sent.len() + self.answered.len() >= self.count {
+        let count = usize::try_from(self.rate.count()).unwrap_or(usize::MAX);
+        if self.sent.len() + self.answered.len() >= count {
             let (oldest, queue) = match (self.sent.front(), self.answered.front()) {
                 (Some(s), Some(a)) if a < s => (*a, &mut self.answered),
                 (Some(s), _) => (*s, &mut self.sent),
@@ -74,7 +71,7 @@ impl Window {
                 // Never: the window holds `count` (at least one) slots.
                 (None, None) => (now, &mut self.sent),
             };
-            let free = oldest + self.span;
+            let free = oldest + self.rate.per();
             if now < free {
                 return Err(free);
             }
@@ -88,7 +85,7 @@ impl Window {
     /// A 429 came, and the partition cools down until `until`: slots go
     /// one interval apart for a span after that.
     pub(super) fn throttled(&mut self, until: Instant) {
-        let spread = until + self.span;
+        let spread = until + self.rate.per();
         self.spread_until = Some(self.spread_until.map_or(spread, |u| u.max(spread)));
     }
 
@@ -101,7 +98,7 @@ impl Window {
             .into_iter()
             .chain(self.answered.back())
             .max();
-        newest.is_none_or(|t| *t + self.span <= now)
+        newest.is_none_or(|t| *t + self.rate.per() <= now)
     }
 
     /// An answer (a 429 or not) came at `now`.
@@ -114,6 +111,8 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
