@@ -1,5 +1,9 @@
-//! The adaptive rate: none until a partition's first 429, then paced near
-//! the rate the server accepted, climbing back once 429s stop.
+//! The adaptive rate: none until a partition's first 429; then the window
+//! that 429 shows, if the server counts in windows
+//! ([`assumed`](super::assumed)); else paced near the rate the server
+//! accepted, climbing back once 429s stop. A window assumed and refuted
+//! (by a 429 it did not foresee) is not assumed again: the partition paces
+//! from then on, as described here.
 //!
 //! The anchor is the AWS SDKs' adaptive retry mode (smithy-rs
 //! `client_rate_limiter.rs`: CUBIC on the measured send rate, cut by β at
@@ -45,6 +49,9 @@
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use super::assumed::{Assumed, Verdict};
+use super::{Sent, Slot};
 
 /// How far back accepted requests count for the estimate.
 const LOOKBACK: Duration = Duration::from_secs(120);
@@ -96,6 +103,10 @@ pub(crate) struct Adaptive {
     last: Option<Instant>,
     /// The hold before the next probe.
     dwell: Duration,
+    /// The window assumed from the first 429 of a burst, while it holds.
+    assumed: Option<Assumed>,
+    /// A window assumed here was refuted: pace from then on.
+    refuted: bool,
 }
 
 impl Default for Adaptive {
@@ -106,6 +117,8 @@ impl Default for Adaptive {
             lowered_at: None,
             last: None,
             dwell: DWELL_MIN,
+            assumed: None,
+            refuted: false,
         }
     }
 }
@@ -175,15 +188,40 @@ impl Pace {
 }
 
 impl Adaptive {
-    /// A request sent at `sent` got an answer other than 429 at `now`.
-    pub(crate) fn accepted(&mut self, sent: Instant, now: Instant) {
+    /// A request got an answer other than 429 at `now`.
+    pub(crate) fn accepted(&mut self, request: impl Into<Sent>, now: Instant) {
+        let request = request.into();
+        let sent = request.at;
         if self.accepted.len() == MAX_SAMPLES {
             self.accepted.pop_front();
         }
         self.accepted.push_back(sent);
+        if let Some(assumed) = &mut self.assumed {
+            if assumed.accepted(request, now) == Verdict::Lifted {
+                // What was accepted under the old limit says nothing of
+                // the new one.
+                self.assumed = None;
+                self.accepted.clear();
+            }
+            return;
+        }
         let Some(mut pace) = self.pace else {
             return;
         };
+        if !self.refuted
+            && sent <= pace.seed.at
+            && pace.blind
+            && pace.seed.cap.is_infinite()
+            && now < pace.from
+        {
+            // The 429 of an unpaced burst came before the answers to the
+            // requests accepted with it: the burst was not blind after all.
+            if let Some(assumed) = self.assume(pace.seed.at, pace.seed.wait, pace.from) {
+                self.assumed = Some(assumed);
+                self.pace = None;
+                return;
+            }
+        }
         if sent <= pace.seed.at {
             // An answer to a request sent before the last 429 came after
             // it: the server accepted more than the estimate knew, or, for
@@ -208,14 +246,31 @@ impl Adaptive {
         self.pace = Some(pace);
     }
 
-    /// A request sent at `sent` got a 429 at `now`, asking to wait `wait`.
-    pub(crate) fn throttled(&mut self, sent: Instant, now: Instant, wait: Duration) {
+    /// A request got a 429 at `now`, asking to wait `wait`.
+    pub(crate) fn throttled(&mut self, request: impl Into<Sent>, now: Instant, wait: Duration) {
+        let request = request.into();
+        let sent = request.at;
+        if let Some(assumed) = &mut self.assumed {
+            if assumed.throttled(request) == Verdict::Holds {
+                return;
+            }
+            self.assumed = None;
+            self.refuted = true;
+        }
         if self.lowered_at.is_some_and(|at| sent <= at) {
             return;
         }
         self.forget_before(now);
-        let was = self.pace.map(|p| p.rate(now));
         let from = now.checked_add(wait).unwrap_or(now);
+        if self.pace.is_none()
+            && !self.refuted
+            && let Some(assumed) = self.assume(now, wait, from)
+        {
+            self.assumed = Some(assumed);
+            self.lowered_at = Some(now);
+            return;
+        }
+        let was = self.pace.map(|p| p.rate(now));
         let seed = Seed {
             at: now,
             wait,
@@ -268,16 +323,32 @@ impl Adaptive {
     }
 
     /// The pace now, `None` while unpaced.
-    pub(crate) fn rate(&self, now: Instant) -> Option<f64> {
+    fn rate(&self, now: Instant) -> Option<f64> {
         self.pace.map(|p| p.rate(now))
+    }
+
+    /// Whether nothing holds a call: no window assumed, no pace.
+    pub(crate) fn is_free(&self) -> bool {
+        self.pace.is_none() && self.assumed.is_none()
+    }
+
+    /// The time between two requests now, on average; `None` while free.
+    pub(crate) fn interval(&self, now: Instant) -> Option<Duration> {
+        match &self.assumed {
+            Some(assumed) => Some(assumed.rate().interval()),
+            None => self.rate(now).map(|r| Duration::from_secs_f64(1.0 / r)),
+        }
     }
 
     /// Takes the next slot if it has come; else says when it comes.
     /// `Ok` when unpaced. A call `alone` (nobody else waiting) past
     /// [`RELEASE`] times the limit ends pacing.
-    pub(crate) fn take_slot(&mut self, now: Instant, alone: bool) -> Result<(), Instant> {
+    pub(crate) fn take_slot(&mut self, now: Instant, alone: bool) -> Result<Slot, Instant> {
+        if let Some(assumed) = &mut self.assumed {
+            return assumed.take(now);
+        }
         let Some(pace) = self.pace else {
-            return Ok(());
+            return Ok(Slot::Within);
         };
         let rate = pace.rate(now);
         let interval = Duration::from_secs_f64(1.0 / rate);
@@ -286,7 +357,7 @@ impl Adaptive {
             Some(next) if next > now => Err(next),
             _ if alone && rate >= RELEASE * pace.limit => {
                 self.release();
-                Ok(())
+                Ok(Slot::Within)
             }
             _ => {
                 // A slot taken late (a timer fires after its instant) keeps
@@ -297,7 +368,7 @@ impl Adaptive {
                     Some(next) if now.saturating_duration_since(next) < interval => next,
                     _ => now,
                 });
-                Ok(())
+                Ok(Slot::Within)
             }
         }
     }
@@ -311,16 +382,37 @@ impl Adaptive {
     /// The most requests accepted over a recent span, per that span plus
     /// the wait the server asked for; `None` when none was accepted.
     fn estimate(&self, now: Instant, wait: Duration) -> Option<f64> {
-        let wait = wait.max(MIN_RETRY_AFTER).as_secs_f64();
+        let (count, span) = self.busiest(now, wait)?;
+        Some((count as f64 / span.as_secs_f64()).max(MIN_RATE))
+    }
+
+    /// The recent requests accepted at the highest rate, counted over the
+    /// span from the first of them to the end of the wait asked for at
+    /// `now`: the window a 429 at `now` shows.
+    fn busiest(&self, now: Instant, wait: Duration) -> Option<(usize, Duration)> {
+        let wait = wait.max(MIN_RETRY_AFTER);
         self.accepted
             .iter()
             .rev()
             .enumerate()
-            .map(|(i, sent)| {
-                (i + 1) as f64 / (now.saturating_duration_since(*sent).as_secs_f64() + wait)
+            .map(|(i, sent)| (i + 1, now.saturating_duration_since(*sent) + wait))
+            .max_by(|(a, x), (b, y)| {
+                let rate = |n: usize, span: &Duration| n as f64 / span.as_secs_f64();
+                rate(*a, x).total_cmp(&rate(*b, y))
             })
-            .reduce(f64::max)
-            .map(|r| r.max(MIN_RATE))
+    }
+
+    /// The window a 429 at `now` asking for `wait` shows, the cooldown
+    /// ending at `from`: the burst's slots held.
+    fn assume(&self, now: Instant, wait: Duration, from: Instant) -> Option<Assumed> {
+        let (count, span) = self.busiest(now, wait)?;
+        let mut held: Vec<Instant> = self
+            .accepted
+            .range(self.accepted.len() - count..)
+            .copied()
+            .collect();
+        held.sort_unstable();
+        Assumed::new(count, span, held, from)
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -342,6 +434,15 @@ mod tests {
         Duration::from_secs_f64(s)
     }
 
+    /// An adaptive state that paces after its first 429, as it does once
+    /// an assumed window was refuted.
+    fn pacing() -> Adaptive {
+        Adaptive {
+            refuted: true,
+            ..Adaptive::default()
+        }
+    }
+
     /// Accepts a request sent at `t`, answered at once.
     fn accept(a: &mut Adaptive, t: Instant) {
         a.accepted(t, t);
@@ -351,7 +452,7 @@ mod tests {
     /// about 10/s. Returns the state and when the 429 came.
     fn throttled_at_about_ten_a_second() -> (Adaptive, Instant) {
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         for i in 0..10 {
             accept(&mut a, t0 + secs(i as f64 * 0.001));
         }
@@ -361,12 +462,82 @@ mod tests {
     }
 
     #[test]
-    fn unpaced_until_the_first_429() {
+    fn the_first_429_of_a_burst_assumes_the_window_it_shows() {
+        // 120 accepted within a second, then Retry-After: 59.
         let t0 = Instant::now();
         let mut a = Adaptive::default();
+        for i in 0..120 {
+            accept(&mut a, t0 + secs(i as f64 / 120.0));
+        }
+        let now = t0 + secs(1.0);
+        a.throttled(now, now, Duration::from_secs(59));
+        assert!(a.pace.is_none() && !a.is_free());
+        // 120 in the burst's second plus the wait.
+        let rate = a.assumed.as_ref().unwrap().rate();
+        assert_eq!((rate.count(), rate.per()), (120, Duration::from_secs(60)));
+        assert_eq!(a.interval(now), Some(Duration::from_millis(500)));
+        // Its first slot frees a minute after the burst's first request.
+        assert_eq!(a.take_slot(t0 + secs(59.9), false), Err(t0 + secs(60.0)));
+        assert_eq!(a.take_slot(t0 + secs(60.0), false), Ok(Slot::Within));
+    }
+
+    #[test]
+    fn a_429_the_window_did_not_foresee_falls_back_to_pacing_for_good() {
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        for i in 0..10 {
+            accept(&mut a, t0 + secs(i as f64 * 0.001));
+        }
+        let at = t0 + secs(0.01);
+        a.throttled(at, at, Duration::from_secs(1));
+        let open = at + secs(1.0);
+        assert_eq!(a.take_slot(open, false), Ok(Slot::Within));
+        // Refused at the window's first slot: not a window, or not this one.
+        a.throttled(open, open + secs(0.01), Duration::from_secs(1));
+        assert!(a.assumed.is_none());
+        // From the burst: 10 in the 1.02 s since it began plus the 1 s wait.
+        let rate = a.rate(open).unwrap();
+        assert!((rate - FIRST_BETA * 10.0 / 2.02).abs() < 0.01, "{rate}");
+        // Released, a new burst and its 429: paced again, no window.
+        a.release();
+        let later = open + secs(100.0);
+        for i in 0..10 {
+            accept(&mut a, later + secs(i as f64 * 0.001));
+        }
+        a.throttled(
+            later + secs(0.01),
+            later + secs(0.01),
+            Duration::from_secs(1),
+        );
+        assert!(a.assumed.is_none() && a.pace.is_some());
+    }
+
+    #[test]
+    fn a_blind_429_becomes_a_window_once_the_burst_is_answered() {
+        // The 429 is handled before the answers to the requests sent with
+        // it.
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        let got = t0 + secs(0.01);
+        a.throttled(t0, got, Duration::from_secs(1));
+        assert!(a.pace.unwrap().blind);
+        for _ in 0..10 {
+            a.accepted(t0, got + secs(0.001));
+        }
+        assert!(a.pace.is_none());
+        assert_eq!(a.assumed.as_ref().unwrap().rate().count(), 10);
+    }
+
+    #[test]
+    fn unpaced_until_the_first_429() {
+        let t0 = Instant::now();
+        let mut a = pacing();
         for i in 0..1000 {
             accept(&mut a, t0 + secs(i as f64 * 0.001));
-            assert_eq!(a.take_slot(t0 + secs(i as f64 * 0.001), false), Ok(()));
+            assert_eq!(
+                a.take_slot(t0 + secs(i as f64 * 0.001), false),
+                Ok(Slot::Within)
+            );
         }
         assert_eq!(a.rate(t0 + secs(1.0)), None);
     }
@@ -375,7 +546,7 @@ mod tests {
     fn a_burst_then_retry_after_seeds_the_rate_from_what_was_accepted() {
         // 120 accepted within a second, then Retry-After: 59 (a minute window).
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         for i in 0..120 {
             accept(&mut a, t0 + secs(i as f64 / 120.0));
         }
@@ -395,7 +566,7 @@ mod tests {
     #[test]
     fn an_idle_past_does_not_dilute_the_estimate() {
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         // Sparse traffic for 100 s, then a burst of 40 and Retry-After: 2.
         for i in 0..10 {
             accept(&mut a, t0 + secs(i as f64 * 10.0));
@@ -413,7 +584,7 @@ mod tests {
     #[test]
     fn later_429s_cut_by_beta_once_per_round_and_lengthen_the_dwell() {
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         for i in 0..20 {
             accept(&mut a, t0 + secs(i as f64 * 0.01));
         }
@@ -465,7 +636,7 @@ mod tests {
     fn pacing_spaces_slots_by_the_rate() {
         let (mut a, at) = throttled_at_about_ten_a_second();
         let start = at + Duration::from_secs(1);
-        assert_eq!(a.take_slot(start, false), Ok(()));
+        assert_eq!(a.take_slot(start, false), Ok(Slot::Within));
         let next = a.take_slot(start, false).unwrap_err();
         let rate = a.rate(start).unwrap();
         let gap = (next - start).as_secs_f64();
@@ -507,7 +678,7 @@ mod tests {
         assert!(a.take_slot(t, false).is_ok());
         assert!(a.rate(t).is_some());
         let next = t + secs(1.0);
-        assert_eq!(a.take_slot(next, true), Ok(()));
+        assert_eq!(a.take_slot(next, true), Ok(Slot::Within));
         assert_eq!(a.rate(next), None);
         assert_eq!(a.dwell, DWELL_MIN);
     }
@@ -516,7 +687,7 @@ mod tests {
     fn a_blind_429_starts_at_one_per_round_trip_and_doubles_per_answer() {
         // Nothing accepted; the 429 took 20 ms to come back.
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         let got = t0 + secs(0.02);
         a.throttled(t0, got, Duration::from_secs(2));
         let end = got + Duration::from_secs(2);
@@ -535,7 +706,7 @@ mod tests {
         // The 429 is handled before the answers to the requests sent with
         // it: blind at first, then seeded once they come in.
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         let got = t0 + secs(0.01);
         a.throttled(t0, got, Duration::from_secs(1));
         assert!(a.pace.unwrap().blind);
@@ -551,7 +722,7 @@ mod tests {
     #[test]
     fn never_below_the_minimum_rate() {
         let t0 = Instant::now();
-        let mut a = Adaptive::default();
+        let mut a = pacing();
         a.throttled(t0, t0, Duration::from_secs(3600));
         assert!(a.rate(t0).unwrap() >= MIN_RATE);
         for i in 1..50 {

@@ -34,6 +34,7 @@
 //! [`RateLimiter::MAX_COOLDOWN`].
 
 mod adaptive;
+mod assumed;
 mod partition;
 mod rate;
 #[cfg(feature = "redis")]
@@ -50,6 +51,40 @@ use std::time::{Duration, Instant};
 
 pub(crate) use partition::Partition;
 pub use rate::Rate;
+
+/// How a call got through the gate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Passed {
+    /// How long it waited.
+    pub(crate) waited: Duration,
+    /// Its request goes beyond an assumed window, to probe it
+    /// ([`assumed`]).
+    pub(crate) probe: bool,
+}
+
+/// A request sent through the gate, for its answer to be told to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    pub(crate) at: Instant,
+    /// See [`Passed::probe`].
+    pub(crate) probe: bool,
+}
+
+impl From<Instant> for Sent {
+    /// A request that was no probe.
+    fn from(at: Instant) -> Self {
+        Self { at, probe: false }
+    }
+}
+
+/// What a pacer let a request through as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// Within the allowance or the pace.
+    Within,
+    /// Beyond an assumed window, to probe it.
+    Probe,
+}
 
 use crate::time::Clock;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::adaptive::Adaptive;
 use super::window::Window;
-use super::{MAX_COOLDOWN, MAX_JITTER, MAX_ROUNDS, Mode, Stats, Store};
+use super::{MAX_COOLDOWN, MAX_JITTER, MAX_ROUNDS, Mode, Passed, Sent, Slot, Stats, Store};
 use crate::learned::Refused;
 use crate::time::{Clock, Sleep};
 
@@ -60,7 +60,7 @@ struct State {
 
 /// What the head of the queue does next.
 enum Step {
-    Go,
+    Go(Slot),
     Cooldown { until: Instant, jitter: Duration },
     Pace { until: Instant },
 }
@@ -144,7 +144,7 @@ impl Partition {
             && self.queue.try_lock().is_ok()
     }
 
-    /// Waits until a request may be sent; returns how long that took. A
+    /// Waits until a request may be sent; says how long that took. A
     /// call waits `budget` at most: a cooldown or a turn further off than
     /// that is not waited for, and a call still queued when its budget runs
     /// out leaves the queue; either way it is refused, unsent.
@@ -152,13 +152,18 @@ impl Partition {
         &self,
         sleep: &dyn Sleep,
         budget: Duration,
-    ) -> Result<Duration, Refused> {
+    ) -> Result<Passed, Refused> {
         #[cfg(feature = "redis")]
         if let Some(store) = self.store.get().filter(|s| s.is_up()) {
             let entered = self.clock.now();
             match self.wait_in_store(store, sleep, budget).await {
                 // The store paced this call (explicit rate): done.
-                Some(Ok(true)) => return Ok(self.clock.now().saturating_duration_since(entered)),
+                Some(Ok(true)) => {
+                    return Ok(Passed {
+                        waited: self.clock.now().saturating_duration_since(entered),
+                        probe: false,
+                    });
+                }
                 Some(Err(refused)) => return Err(refused),
                 // Only the shared cooldown is in the store: pace here too.
                 Some(Ok(false)) => {
@@ -172,7 +177,10 @@ impl Partition {
                             },
                             cooldown => cooldown,
                         })?;
-                    return Ok(spent + here);
+                    return Ok(Passed {
+                        waited: spent + here.waited,
+                        ..here
+                    });
                 }
                 // The store did not answer: this process alone.
                 None => {}
@@ -277,9 +285,9 @@ impl Partition {
 
     /// The in-process gate: the call queues for its turn, then the head of
     /// the queue waits out cooldowns and pacing while the rest stay parked.
-    async fn wait_here(&self, sleep: &dyn Sleep, budget: Duration) -> Result<Duration, Refused> {
+    async fn wait_here(&self, sleep: &dyn Sleep, budget: Duration) -> Result<Passed, Refused> {
         if !self.engaged.load(Ordering::Acquire) {
-            return Ok(Duration::ZERO);
+            return Ok(Passed::default());
         }
         let entered = self.clock.now();
         // `None`: a budget too large to matter.
@@ -310,6 +318,7 @@ impl Partition {
             }
         };
         let mut waited = false;
+        let mut probe = false;
         // Rounds that slept without the clock moving: only a sleeper that
         // does not advance it makes more than a few.
         let mut still = 0;
@@ -317,7 +326,10 @@ impl Partition {
             let now = self.clock.now();
             let stuck = still > MAX_ROUNDS;
             let (target, reason) = match self.next_step(now) {
-                Step::Go => break,
+                Step::Go(slot) => {
+                    probe = slot == Slot::Probe;
+                    break;
+                }
                 Step::Cooldown { until, .. } if stuck => {
                     // Never sent inside a cooldown, even then.
                     return Err(Refused::Cooldown(until - now));
@@ -364,7 +376,10 @@ impl Partition {
         if waited || !total.is_zero() {
             self.count_wait(total);
         }
-        Ok(total)
+        Ok(Passed {
+            waited: total,
+            probe,
+        })
     }
 
     /// Whether the head of the queue is the only call waiting.
@@ -393,24 +408,24 @@ impl Partition {
         }
         if let Some(window) = &mut state.window {
             return match window.take(now) {
-                Ok(()) => Step::Go,
+                Ok(()) => Step::Go(Slot::Within),
                 Err(until) => Step::Pace { until },
             };
         }
         match self.mode {
             Mode::Adaptive => match state.adaptive.take_slot(now, self.alone()) {
-                Ok(()) => {
-                    if state.adaptive.rate(now).is_none() {
+                Ok(slot) => {
+                    if state.adaptive.is_free() {
                         // Unpaced and no cooldown ahead: nothing can hold a
                         // call until the next 429.
                         state.cooldown_until = None;
                         self.engaged.store(false, Ordering::Release);
                     }
-                    Step::Go
+                    Step::Go(slot)
                 }
                 Err(until) => Step::Pace { until },
             },
-            Mode::Off | Mode::Fixed(_) => Step::Go,
+            Mode::Off | Mode::Fixed(_) => Step::Go(Slot::Within),
         }
     }
 
@@ -418,15 +433,12 @@ impl Partition {
     fn interval(&self, state: &State, now: Instant) -> Duration {
         match self.mode {
             Mode::Fixed(rate) => rate.interval(),
-            _ => state
-                .adaptive
-                .rate(now)
-                .map_or(MAX_JITTER, |r| Duration::from_secs_f64(1.0 / r)),
+            _ => state.adaptive.interval(now).unwrap_or(MAX_JITTER),
         }
     }
 
-    /// A request sent at `sent` was answered with something other than 429.
-    pub(crate) async fn accepted(&self, sent: Instant) {
+    /// A request was answered with something other than 429.
+    pub(crate) async fn accepted(&self, sent: impl Into<Sent>) {
         self.progress.fetch_add(1, Ordering::AcqRel);
         if self.mode != Mode::Off {
             let now = self.clock.now();
@@ -445,12 +457,12 @@ impl Partition {
         self.answered_in_store().await;
     }
 
-    /// A request sent at `sent` got a 429 asking to wait `wait`: the whole
+    /// A request got a 429 asking to wait `wait`: the whole
     /// partition cools down until then (for [`MAX_COOLDOWN`] at most), in
     /// this process and, with a store, in every process of the fleet.
-    pub(crate) async fn throttled(&self, sent: Instant, wait: Duration) {
+    pub(crate) async fn throttled(&self, sent: impl Into<Sent>, wait: Duration) {
         let wait = wait.min(MAX_COOLDOWN);
-        self.throttled_here(sent, wait);
+        self.throttled_here(sent.into(), wait);
         #[cfg(feature = "redis")]
         if let Some(store) = self.store.get().filter(|s| s.is_up()) {
             store.cooldown(&self.store_key, wait).await;
@@ -458,7 +470,7 @@ impl Partition {
         }
     }
 
-    fn throttled_here(&self, sent: Instant, wait: Duration) {
+    fn throttled_here(&self, sent: Sent, wait: Duration) {
         self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         let until = now.checked_add(wait).unwrap_or(now);

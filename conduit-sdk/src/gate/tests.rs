@@ -66,18 +66,14 @@ async fn a_cooldown_holds_every_call_until_retry_after_then_spreads_them() {
     assert!(times[0] >= deadline, "undercut Retry-After: {times:?}");
     // Jitter after the deadline, at most one pacing interval (≤ 1 s).
     assert!(times[0] <= deadline + MAX_JITTER + TICK, "{times:?}");
-    // Paced near what the server accepted (10 per 10 s = 1/s, less 10 %),
-    // then faster as the rate probes up, never as one burst: at most twice
-    // the rate found.
-    let gap = times[1] - times[0];
-    assert!(
-        gap >= Duration::from_secs(1) && gap <= Duration::from_secs_f64(1.0 / 0.9) + TICK,
-        "{times:?}"
-    );
+    // The burst shows a window of 10 per 10 s. With no answers to confirm
+    // it, its slow start lets one go an interval (1 s), and the window
+    // then frees each slot 10 s after it was taken: never a burst.
     for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
         assert!(
-            pair[1] - pair[0] >= Duration::from_millis(499),
-            "a burst: {times:?}"
+            gap >= Duration::from_secs(1) && gap <= Duration::from_secs(1) + TICK,
+            "{times:?}"
         );
     }
 }
@@ -106,12 +102,15 @@ async fn partitions_are_independent() {
     let a = partition(&limiter, "workspace:a");
     let b = partition(&limiter, "workspace:b");
     a.throttled(now(), Duration::from_secs(30)).await;
-    assert_eq!(b.wait(&TokioTime, MAX_WAIT).await, Ok(Duration::ZERO));
+    assert_eq!(b.wait(&TokioTime, MAX_WAIT).await, Ok(Passed::default()));
     // The same key is the same partition, from any client of the limiter.
     let a2 = partition(&limiter, "workspace:a");
     assert!(Arc::ptr_eq(&a, &a2));
     let other = partition(&RateLimiter::adaptive(), "workspace:a");
-    assert_eq!(other.wait(&TokioTime, MAX_WAIT).await, Ok(Duration::ZERO));
+    assert_eq!(
+        other.wait(&TokioTime, MAX_WAIT).await,
+        Ok(Passed::default())
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -50,6 +50,27 @@ impl Window {
         }
     }
 
+    /// A window already holding a slot answered at each of `held` (oldest
+    /// first): the requests of a burst it is assumed from.
+    pub(super) fn holding(rate: Rate, held: impl IntoIterator<Item = Instant>) -> Self {
+        let mut window = Self::new(rate);
+        window.answered.extend(held);
+        window
+    }
+
+    pub(super) fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// The allowance is one more than thought: one more slot, answered at
+    /// `at`, is held.
+    pub(super) fn grow(&mut self, at: Instant) {
+        if let Some(rate) = Rate::new(self.rate.count().saturating_add(1), self.rate.per()) {
+            self.rate = rate;
+            self.answered.push_back(at);
+        }
+    }
+
     /// Lets a request through at `now` if the window has room, else says
     /// when it will.
     pub(super) fn take(&mut self, now: Instant) -> Result<(), Instant> {
@@ -99,6 +120,13 @@ impl Window {
             .chain(self.answered.back())
             .max();
         newest.is_none_or(|t| *t + self.rate.per() <= now)
+    }
+
+    /// Requests let through since `since` (all, for `None`) and not
+    /// answered yet.
+    pub(super) fn unanswered_since(&self, since: Option<Instant>) -> usize {
+        let since = since.map_or(0, |t| self.sent.partition_point(|s| *s < t));
+        self.sent.len() - since
     }
 
     /// An answer (a 429 or not) came at `now`.

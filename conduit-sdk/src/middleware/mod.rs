@@ -44,7 +44,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AG
 use tracing::Instrument;
 
 use crate::body;
-use crate::gate::{Partition, RateLimiter};
+use crate::gate::{Partition, RateLimiter, Sent};
 use crate::learned::{Learned, NOT_SENT, Refused, request_id};
 use crate::retry::{Decision, Outcome, RetryPolicy};
 use crate::time::{Clock, Sleep};
@@ -184,6 +184,8 @@ impl Pipeline {
             // What the call has waited so far, against `max_wait`.
             let mut waited = Duration::ZERO;
             loop {
+                // Whether the gate let this attempt through as a probe.
+                let mut probe = false;
                 if let Some(partition) = partition.filter(|p| p.must_wait()) {
                     // Boxed, as the 429 path below: the wait (with a store, a
                     // Redis round trip) is a large future, and only calls that
@@ -191,9 +193,10 @@ impl Pipeline {
                     let budget = self.retry.max_wait().saturating_sub(waited);
                     let wait = Box::pin(partition.wait(&*self.sleeper, budget));
                     match wait.await {
-                        Ok(w) => {
-                            waited += w;
-                            learned.add_waited(w);
+                        Ok(passed) => {
+                            waited += passed.waited;
+                            learned.add_waited(passed.waited);
+                            probe = passed.probe;
                         }
                         Err(refused) => {
                             let left = match refused {
@@ -232,7 +235,10 @@ impl Pipeline {
                 // sent it.
                 learned.attempts = attempt;
                 let progress = partition.map(|p| p.progress());
-                let sent_at = self.clock.now();
+                let sent = Sent {
+                    at: self.clock.now(),
+                    probe,
+                };
                 let result = send(request).instrument(span.clone()).await;
                 let outcome = match &result {
                     Ok(response) => {
@@ -269,11 +275,11 @@ impl Pipeline {
                             (_, None) => self.retry.backoff(retry.max(1), &*self.clock),
                         };
                         match &partition {
-                            Some(p) => Box::pin(p.throttled(sent_at, cooldown)).await,
+                            Some(p) => Box::pin(p.throttled(sent, cooldown)).await,
                             None => self.limiter.count_throttled(),
                         }
                     }
-                    (_, Some(p)) if result.is_ok() => p.accepted(sent_at).await,
+                    (_, Some(p)) if result.is_ok() => p.accepted(sent).await,
                     _ => {}
                 }
                 let (Decision::RetryAfter(wait), Some(next)) = (&decision, replay) else {

@@ -26,6 +26,9 @@ enum Limit {
     },
     /// 429 `Retry-After: retry_after` to everything.
     Always { retry_after: u64 },
+    /// A token bucket of `burst` filling at `rate` a second, 429 with the
+    /// whole seconds until a token is there.
+    Bucket { rate: f64, burst: f64 },
 }
 
 /// One thing the simulated network saw, in the client's time.
@@ -40,6 +43,8 @@ struct Server {
     limit: Limit,
     start: Instant,
     accepted: VecDeque<Instant>,
+    /// The bucket's tokens, and when they were counted.
+    tokens: (f64, Instant),
     events: Vec<Event>,
     requests: usize,
 }
@@ -50,6 +55,10 @@ impl Server {
             limit,
             start: TokioTime.now(),
             accepted: VecDeque::new(),
+            tokens: match limit {
+                Limit::Bucket { burst, .. } => (burst, TokioTime.now()),
+                _ => (0.0, TokioTime.now()),
+            },
             events: Vec::new(),
             requests: 0,
         }))
@@ -63,6 +72,16 @@ impl Server {
             Limit::Storm { until, retry_after } if t < until => Err(retry_after),
             Limit::Storm { .. } => Ok(()),
             Limit::Always { retry_after } => Err(retry_after),
+            Limit::Bucket { rate, burst } => {
+                let (tokens, at) = self.tokens;
+                let tokens = (tokens + now.duration_since(at).as_secs_f64() * rate).min(burst);
+                if tokens >= 1.0 {
+                    self.tokens = (tokens - 1.0, now);
+                    return Ok(());
+                }
+                self.tokens = (tokens, now);
+                Err(((1.0 - tokens) / rate).ceil() as u64)
+            }
             Limit::Window { open_at, .. } if open_at.is_some_and(|o| t >= o) => Ok(()),
             Limit::Window { limit, window, .. } => {
                 let window = Duration::from_secs_f64(window);
@@ -425,6 +444,89 @@ async fn under_sustained_overload_the_adaptive_gate_turns_429s_into_waiting() {
         off.throttled(),
         gated.throttled()
     );
+}
+
+/// 400 calls from 50 tasks against 40 per 2 s.
+const WINDOW: Limit = Limit::Window {
+    limit: 40,
+    window: 2.0,
+    open_at: None,
+};
+
+#[tokio::test(start_paused = true)]
+async fn the_default_client_ends_within_a_few_percent_of_what_a_window_allows() {
+    // The first 40 at once, then nine more windows: no client can end
+    // before 18 s. Pacing evenly at the limit found ends a window later.
+    let ideal = Duration::from_secs(18);
+    for seed in 0..4 {
+        fastrand::seed(seed);
+        let p = pipeline(RateLimiter::adaptive(), RetryPolicy::default());
+        let (run, start) = run(p, WINDOW, 50, 400).await;
+        assert_eq!(inside_cooldowns(&run, start), vec![], "seed {seed}");
+        assert_eq!(run.succeeded(), 400, "seed {seed}");
+        // After the first window: a probe or two a window.
+        let later = run
+            .events
+            .iter()
+            .filter(
+                |e| matches!(e, Event::Throttled(at, _) if *at - start > Duration::from_secs(2)),
+            )
+            .count();
+        eprintln!(
+            "window seed {seed}: {:?}, {} requests, {} 429s, {later} after the first window",
+            run.elapsed,
+            run.requests,
+            run.throttled()
+        );
+        // Pacing evenly at the limit would end at 20 s at best.
+        assert!(
+            run.elapsed <= ideal + ideal * 8 / 100,
+            "seed {seed}: {:?} against {ideal:?}",
+            run.elapsed
+        );
+        // A refused probe a window at most.
+        assert!(
+            later <= 9,
+            "seed {seed}: {later} 429s after the first window"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn against_a_token_bucket_the_window_is_refuted_at_once_and_pacing_takes_over() {
+    // 200 calls from 20 tasks; a bucket of 20 filling at 10 a second. The
+    // burst's 429 shows a window of 20 per 1-2 s that the bucket does not
+    // keep: the slow start meets a 429 when the window first frees.
+    let bucket = Limit::Bucket {
+        rate: 10.0,
+        burst: 20.0,
+    };
+    let ideal = Duration::from_secs(18);
+    for seed in 0..4 {
+        fastrand::seed(seed);
+        let p = pipeline(RateLimiter::adaptive(), RetryPolicy::default());
+        let (run, start) = run(p, bucket, 20, 200).await;
+        assert_eq!(inside_cooldowns(&run, start), vec![], "seed {seed}");
+        assert_eq!(run.succeeded(), 200, "seed {seed}");
+        eprintln!(
+            "bucket seed {seed}: {:?}, {} requests, {} 429s",
+            run.elapsed,
+            run.requests,
+            run.throttled()
+        );
+        assert!(
+            run.elapsed <= ideal + ideal / 10,
+            "seed {seed}: {:?} against {ideal:?}",
+            run.elapsed
+        );
+        // The burst's 429s (one a task), then a few from the slow start
+        // and the pace settling.
+        assert!(
+            run.throttled() <= 20 + 15,
+            "seed {seed}: {} 429s",
+            run.throttled()
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
