@@ -79,6 +79,31 @@ async fn a_cooldown_holds_every_call_until_retry_after_then_spreads_them() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_probes_429_holds_calls_for_its_retry_after_and_not_a_jitter_longer() {
+    let limiter = RateLimiter::adaptive();
+    for i in 0..20 {
+        let p = partition(&limiter, &format!("workspace:{i}"));
+        // A burst of 10, whose 429 shows a window of 10 per 10 s.
+        for _ in 0..10 {
+            p.accepted(now()).await;
+        }
+        p.throttled(now(), Duration::from_secs(10)).await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // A probe of that window is refused for 2 s: the window holds the
+        // calls from then on, so they need no jitter of up to an interval
+        // (1 s) to spread them.
+        let probe = Sent {
+            at: now(),
+            probe: true,
+        };
+        p.throttled(probe, Duration::from_secs(2)).await;
+        let start = TokioInstant::now();
+        p.wait(&TokioTime, MAX_WAIT).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(2), "partition {i}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_later_longer_429_extends_the_cooldown_for_calls_already_waiting() {
     let p = partition(&RateLimiter::adaptive(), "workspace:a");
     p.throttled(now(), Duration::from_secs(2)).await;
