@@ -66,6 +66,7 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
         async move {
             let base = server.url();
             let steady = goodput::steady(&server, config.steady_calls).await?;
+            let bucket = goodput::bucket(&server, config.steady_calls).await?;
             let recovery = recovery::recovery().await?;
             let fleet = fleet::fleet(&server, config.fleet_calls).await?;
             eprintln!("conduit-bench: memory over a long run and per workspace");
@@ -74,6 +75,7 @@ fn run(config: &Config) -> Result<serde_json::Value, String> {
             let overhead = overhead::overhead(&clients, &config).await?;
             Ok::<_, String>(json!({
                 "steady": steady,
+                "bucket": bucket,
                 "recovery": recovery,
                 "fleet": fleet,
                 "memory": memory,

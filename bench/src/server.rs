@@ -4,7 +4,8 @@
 //!
 //! It answers every request with a fixed `200` JSON body (a run, or an
 //! empty page for a `GET`), or, with [`Server::limit`], as a sliding window
-//! rate limit would, or, with [`Server::refuse_all`], with `429` to
+//! rate limit would, or, with [`Server::bucket`], as a token bucket would,
+//! or, with [`Server::refuse_all`], with `429` to
 //! everything. [`Server::limit_for`] and `refuse_all` can hold for a while
 //! only, counted from the first request that follows, and then accept
 //! everything: a server that recovers. The server runs on its own thread
@@ -118,6 +119,8 @@ enum Refuse {
     All(Bytes),
     /// Beyond a sliding window's limit.
     Window(SlidingWindow),
+    /// When a token bucket is empty.
+    Bucket(TokenBucket),
 }
 
 impl Rule {
@@ -142,41 +145,56 @@ impl Rule {
         }
         match &mut self.refuse {
             Refuse::All(bytes) => Some(bytes.clone()),
-            Refuse::Window(w) => w.admit(now).err().map(|secs| w.throttled(secs)),
+            Refuse::Window(w) => w.admit(now).err().map(|secs| w.throttled.answer(secs)),
+            Refuse::Bucket(b) => b.admit(now).err().map(|secs| b.throttled.answer(secs)),
         }
     }
 }
 
-/// At most `limit` requests accepted in any `window`; the rest are answered
-/// 429 with the whole seconds until a slot frees, as HTTP servers send
+/// The 429s by their `Retry-After` seconds, rendered when a limit is set
+/// so that answering is a clone.
+struct Throttled(Vec<Bytes>);
+
+impl Throttled {
+    /// Those of up to `most` seconds (at most a minute's).
+    fn up_to(most: Duration) -> Self {
+        let secs = most.as_secs() + u64::from(most.subsec_nanos() > 0);
+        Self((0..=secs.min(60)).map(throttled).collect())
+    }
+
+    /// The 429 telling the client to retry after `secs`.
+    fn answer(&self, secs: u64) -> Bytes {
+        usize::try_from(secs)
+            .ok()
+            .and_then(|i| self.0.get(i).cloned())
+            // Longer waits, which the bench never sets, are rendered as needed.
+            .unwrap_or_else(|| throttled(secs))
+    }
+}
+
+/// The whole seconds in `wait`, rounded up, as HTTP servers send
 /// `Retry-After`.
+fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// At most `limit` requests accepted in any `window`; the rest are answered
+/// 429 with the whole seconds until a slot frees.
 struct SlidingWindow {
     limit: usize,
     window: Duration,
     accepted: VecDeque<Instant>,
-    /// The 429s by their `Retry-After` seconds (at most the window's),
-    /// rendered when the limit is set so that answering is a clone.
-    throttled: Vec<Bytes>,
+    throttled: Throttled,
 }
 
 impl SlidingWindow {
     fn new(limit: usize, window: Duration) -> Self {
-        let most = window.as_secs() + u64::from(window.subsec_nanos() > 0);
         Self {
             limit,
             window,
             accepted: VecDeque::new(),
-            // Longer waits, which the bench never sets, are rendered as needed.
-            throttled: (0..=most.min(60)).map(throttled).collect(),
+            throttled: Throttled::up_to(window),
         }
-    }
-
-    /// The 429 telling the client to retry after `secs`.
-    fn throttled(&self, secs: u64) -> Bytes {
-        usize::try_from(secs)
-            .ok()
-            .and_then(|i| self.throttled.get(i).cloned())
-            .unwrap_or_else(|| throttled(secs))
     }
 
     /// `Ok` to accept now, else the `Retry-After` seconds.
@@ -190,14 +208,54 @@ impl SlidingWindow {
         }
         match self.accepted.front() {
             Some(oldest) if self.accepted.len() >= self.limit => {
-                let free = *oldest + self.window - now;
-                Err(free.as_secs() + u64::from(free.subsec_nanos() > 0))
+                Err(whole_seconds(*oldest + self.window - now))
             }
             _ => {
                 self.accepted.push_back(now);
                 Ok(())
             }
         }
+    }
+}
+
+/// A bucket of `burst` tokens filling at `per_second`: a request takes a
+/// token, or is answered 429 with the whole seconds until one is there.
+struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    /// When `tokens` was counted.
+    at: Option<Instant>,
+    throttled: Throttled,
+}
+
+impl TokenBucket {
+    fn new(per_second: f64, burst: usize) -> Self {
+        let burst = burst as f64;
+        Self {
+            per_second,
+            burst,
+            tokens: burst,
+            at: None,
+            throttled: Throttled::up_to(Duration::from_secs_f64(1.0 / per_second)),
+        }
+    }
+
+    /// `Ok` to accept now, else the `Retry-After` seconds.
+    fn admit(&mut self, now: Instant) -> Result<(), u64> {
+        // Requests are answered concurrently: `now` may precede `at`, and
+        // saturates to no time passed.
+        let passed = self
+            .at
+            .map_or(0.0, |at| now.duration_since(at).as_secs_f64());
+        self.tokens = (self.tokens + passed * self.per_second).min(self.burst);
+        self.at = Some(self.at.map_or(now, |at| at.max(now)));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = (1.0 - self.tokens) / self.per_second;
+        Err(whole_seconds(Duration::from_secs_f64(wait)))
     }
 }
 
@@ -233,6 +291,15 @@ impl Server {
         self.set_rule(limit.map(|(limit, window)| {
             Rule::new(Refuse::Window(SlidingWindow::new(limit, window)), None)
         }));
+    }
+
+    /// From now on, accepts requests as a token bucket of `burst` filling at
+    /// `per_second` would, and answers the rest 429 with `Retry-After` in
+    /// whole seconds, until the next [`limit`](Self::limit). Also resets
+    /// [`counts`](Self::counts).
+    pub fn bucket(&self, per_second: f64, burst: usize) {
+        let bucket = TokenBucket::new(per_second, burst);
+        self.set_rule(Some(Rule::new(Refuse::Bucket(bucket), None)));
     }
 
     /// Like [`limit`](Self::limit), for `lasts` from the first request that
@@ -365,6 +432,24 @@ mod tests {
         assert!(rule.refusal(at(1_000)).is_none());
         assert!(rule.refusal(at(1_050)).is_some());
         assert!((0..10).all(|_| rule.refusal(at(3_000)).is_none()));
+    }
+
+    #[test]
+    fn a_bucket_lets_its_burst_go_then_one_a_token() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 3 tokens, filling at 4 a second.
+        let mut rule = Rule::new(Refuse::Bucket(TokenBucket::new(4.0, 3)), None);
+        assert!((0..3).all(|_| rule.refusal(at(0)).is_none()));
+        let refused = rule.refusal(at(0)).expect("the bucket is empty");
+        assert_eq!(retry_after(&refused).as_deref(), Some("1"));
+        // A token a quarter second.
+        assert!(rule.refusal(at(200)).is_some());
+        assert!(rule.refusal(at(250)).is_none());
+        assert!(rule.refusal(at(250)).is_some());
+        // Never more than the burst, however long it stood.
+        assert!((0..3).all(|_| rule.refusal(at(60_000)).is_none()));
+        assert!(rule.refusal(at(60_000)).is_some());
     }
 
     #[test]

@@ -10,8 +10,9 @@ use super::machine::Machine;
 
 /// The scenarios the SDK is compared in, as (headline name, where in the
 /// measurement its runs and ratios are).
-const COMPARED: [(&str, &[&str]); 6] = [
+const COMPARED: [(&str, &[&str]); 7] = [
     ("steady", &["steady"]),
+    ("bucket", &["bucket"]),
     ("storm", &["recovery", "storm"]),
     ("lift", &["recovery", "lift"]),
     ("all_429", &["recovery", "all_429"]),
@@ -536,6 +537,9 @@ seconds, not minutes.
   until the last ended ÷ the limit. The adaptive client learns the limit
   from its first 429s, so its 429 share counts only requests arriving after
   the server's first window.
+- **Token bucket**: as steady, against {bucket_server}: the same
+  rate, counted otherwise. The adaptive client reads its first 429 as a
+  window, and must find out that it is not one.
 - **Storm then open**: {storm_calls} calls from {storm_tasks} tasks;
   {storm_server}. The ideal is the first 429's answer + its `Retry-After`.
 - **Limit lifted**: {lift_calls} calls from {lift_tasks} tasks; {lift_server}.
@@ -587,6 +591,7 @@ Reproduce: `cargo xtask bench` (writes this file) or `cargo xtask bench
         budget = steady["budget_s"],
         steady_calls = steady["calls"],
         steady_tasks = steady["tasks"],
+        bucket_server = text(&m["bucket"]["server"]),
         storm_calls = m["recovery"]["storm"]["calls"],
         storm_tasks = m["recovery"]["storm"]["tasks"],
         storm_server = text(&m["recovery"]["storm"]["server"]),
