@@ -9,19 +9,21 @@
 //!   server's `Retry-After` deadline; the first one after it goes a random
 //!   part of one pacing interval later, the rest follow at the pacing rate;
 //! - a **pacer**: none until the first 429 in adaptive mode (the default),
-//!   then the adaptive rate of [`adaptive`]; or, with an explicit [`Rate`],
-//!   the rate's allowance from the first call ([`window`]).
+//!   then the window that 429 shows ([`assumed`]), or where that proves
+//!   wrong, the adaptive rate of [`adaptive`]; or, with an explicit
+//!   [`Rate`], the rate's allowance from the first call ([`window`]).
 //!
 //! Waiting calls queue in order (a fair async mutex), so only the head of
 //! the queue watches the clock: no herd wakes at each slot, and a cancelled
 //! call leaves the queue at once.
 //!
-//! **How pacing rises after 429s stop** is [`adaptive`]'s to say: back to
-//! just under the limit found within a second of the cooldown, a hold that
-//! lengthens with each 429 met, then doubling on evidence every 250 ms, so a
-//! lifted limit is found in seconds (smithy-rs's CUBIC, our anchor, takes
-//! tens of seconds to pass ten times its last limit, and ignores
-//! `Retry-After`).
+//! **How the rate rises after 429s stop** is [`assumed`]'s and
+//! [`adaptive`]'s to say: a window assumed is probed once a window for a
+//! lifted limit; a pace goes back to just under the limit found within a
+//! second of the cooldown, holds for a time that lengthens with each 429
+//! met, then doubles on evidence every 250 ms. Either way a lifted limit is
+//! found in seconds (smithy-rs's CUBIC, our anchor, takes tens of seconds
+//! to pass ten times its last limit, and ignores `Retry-After`).
 //!
 //! **The bound on every wait.** Each call brings a budget, what is left of
 //! its [`RetryPolicy::max_wait`](crate::RetryPolicy::max_wait). A cooldown or
@@ -196,8 +198,11 @@ impl RateLimiter {
 
     /// The default: no pacing and no cost until a workspace gets its first
     /// 429; from then on its calls wait out each `Retry-After` together and
-    /// are paced near the rate the server accepted, probing back up over
-    /// time.
+    /// keep to the window that 429 showed (the requests accepted, over the
+    /// time they took plus the `Retry-After`), as [`fixed`](Self::fixed)
+    /// keeps to a rate given. A 429 that window did not foresee (a server
+    /// that does not count in windows) and they are paced near the rate the
+    /// server accepted instead. Either way they probe for a lifted limit.
     pub fn adaptive() -> Self {
         Self::new(Mode::Adaptive)
     }
