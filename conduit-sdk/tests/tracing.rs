@@ -153,6 +153,43 @@ async fn every_gate_wait_is_an_event_naming_partition_wait_and_reason() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn the_window_a_429_shows_is_an_event_naming_its_allowance() {
+    let out = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(&out));
+    let server = MockServer::start().await;
+    sequence(&server, ok(), 3, throttled(Some("2"))).await;
+    let time = conduit_sdk::test_util::ManualTime::new();
+    let client = builder(&server)
+        .manual_time(&time)
+        .workspace_id("ws_window")
+        .max_retries(0)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        client.custom_tools().run(TOOL).send().await.unwrap();
+    }
+    client.custom_tools().run(TOOL).send().await.unwrap_err();
+    let text = out.text();
+    let event = text
+        .lines()
+        .find(|l| l.contains("keeping to the window a 429 showed"))
+        .unwrap_or_else(|| panic!("no window event in:\n{text}"));
+    // Three accepted at once (the clock stands still), then 2 s to wait.
+    for part in ["partition=workspace:ws_window", "requests=3", "per_ms=2000"] {
+        assert!(event.contains(part), "{part} missing from {event}");
+    }
+    // The window's first request, once it frees, is refused too: it was
+    // not a window, and the partition paces instead.
+    client.custom_tools().run(TOOL).send().await.unwrap_err();
+    let text = out.text();
+    let paced = text
+        .lines()
+        .find(|l| l.contains("pacing near the rate the server accepted"))
+        .unwrap_or_else(|| panic!("no pacing event in:\n{text}"));
+    assert!(paced.contains("refuted=true"), "{paced}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_partition_without_workspace_is_named_by_a_hash_not_the_token() {
     let out = Captured::default();
     let _guard = tracing::subscriber::set_default(subscriber(&out));

@@ -51,7 +51,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::assumed::{Assumed, Verdict};
-use super::{Sent, Slot};
+use super::{Rate, Sent, Slot};
 
 /// How far back accepted requests count for the estimate.
 const LOOKBACK: Duration = Duration::from_secs(120);
@@ -88,6 +88,16 @@ pub(crate) const MIN_RATE: f64 = 0.05;
 const MIN_ROUND_TRIP: Duration = Duration::from_millis(1);
 /// The shortest `Retry-After` used in the estimate.
 const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// What holds a partition's calls, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holds {
+    Nothing,
+    /// The window a 429 showed.
+    Window(Rate),
+    /// A pace near the rate the server accepted.
+    Pace,
+}
 
 /// The adaptive state of one partition.
 #[derive(Debug)]
@@ -329,7 +339,15 @@ impl Adaptive {
 
     /// Whether nothing holds a call: no window assumed, no pace.
     pub(crate) fn is_free(&self) -> bool {
-        self.pace.is_none() && self.assumed.is_none()
+        self.holds() == Holds::Nothing
+    }
+
+    pub(crate) fn holds(&self) -> Holds {
+        match (&self.assumed, &self.pace) {
+            (Some(assumed), _) => Holds::Window(assumed.rate()),
+            (None, Some(_)) => Holds::Pace,
+            (None, None) => Holds::Nothing,
+        }
     }
 
     /// The time between two requests now, on average; `None` while free.

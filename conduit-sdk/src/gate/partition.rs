@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::adaptive::Adaptive;
+use super::adaptive::{Adaptive, Holds};
 use super::window::Window;
 use super::{MAX_COOLDOWN, MAX_JITTER, MAX_ROUNDS, Mode, Passed, Sent, Slot, Stats, Store};
 use crate::learned::Refused;
@@ -452,7 +452,11 @@ impl Partition {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             match &mut state.window {
                 Some(window) => window.answered(now),
-                None => state.adaptive.accepted(sent, now),
+                None => {
+                    let before = state.adaptive.holds();
+                    state.adaptive.accepted(sent, now);
+                    self.log_change(before, &state.adaptive, now);
+                }
             }
         }
         // A pace that grew shortens the head's sleep at once; with nothing
@@ -490,9 +494,40 @@ impl Partition {
                 window.answered(now);
                 window.throttled(until);
             }
-            None => state.adaptive.throttled(sent, now, wait),
+            None => {
+                let before = state.adaptive.holds();
+                state.adaptive.throttled(sent, now, wait);
+                self.log_change(before, &state.adaptive, now);
+            }
         }
         self.engaged.store(true, Ordering::Release);
+    }
+
+    /// An event when what holds the calls changed from `before`: a window
+    /// assumed, pacing begun, a limit found lifted. A window that grows as
+    /// the rest of its burst is answered is the same window.
+    fn log_change(&self, before: Holds, adaptive: &Adaptive, now: Instant) {
+        let partition = &self.label;
+        match (before, adaptive.holds()) {
+            (Holds::Window(_), Holds::Window(_)) | (Holds::Pace, Holds::Pace) => {}
+            (_, Holds::Window(rate)) => tracing::info!(
+                %partition,
+                requests = rate.count(),
+                per_ms = rate.per().as_millis() as u64,
+                "rate limit: keeping to the window a 429 showed"
+            ),
+            (before, Holds::Pace) => tracing::info!(
+                %partition,
+                per_s = adaptive.interval(now).map_or(0.0, |i| 1.0 / i.as_secs_f64()),
+                refuted = matches!(before, Holds::Window(_)),
+                "rate limit: pacing near the rate the server accepted"
+            ),
+            (Holds::Window(_), Holds::Nothing) => tracing::info!(
+                %partition,
+                "rate limit: a probe found the limit above the window; calls go freely until the next 429"
+            ),
+            (_, Holds::Nothing) => {}
+        }
     }
 }
 
