@@ -65,7 +65,7 @@ fn timed(name: &str, doc: &Value, runs: usize) -> Result<Value, String> {
         let generated =
             conduit_codegen::generate(doc).map_err(|e| format!("generate ({name}): {e}"))?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
-        lines = generated.code.lines().count();
+        lines = generated.code.lines().count() + generated.types.lines().count();
     }
     eprintln!(
         "  {name}: median {:.0} ms over {runs} run(s)",

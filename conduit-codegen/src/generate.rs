@@ -13,8 +13,14 @@ use crate::{Error, Result, Surface, normalize::normalize};
 /// The outcome of generating the raw client.
 #[derive(Debug)]
 pub struct Generated {
-    /// Formatted Rust source for `conduit-api-gen`.
+    /// Formatted Rust source for `conduit-api-gen`: the client, which takes
+    /// its types from `conduit-api-types`.
     pub code: String,
+    /// Formatted Rust source for `conduit-api-types`: the spec's schemas
+    /// (progenitor's `types` module). A crate of their own, they need no
+    /// HTTP stack, so an application's build compiles them alongside it
+    /// rather than after it.
+    pub types: String,
     /// Formatted Rust source of the typed `httpmock` extensions for the
     /// same operations (`conduit-api-gen`'s `mock` module).
     pub mock: String,
@@ -76,12 +82,37 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     let table: syn::File = syn::parse2(operation_table(&surface))
         .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
     file.items.extend(table.items);
+    let types = split_types(&mut file)?;
     Ok(Generated {
         code: prettyplease::unparse(&file),
+        types: prettyplease::unparse(&types),
         mock: mock_doc_links(&prettyplease::unparse(&mock)),
         sdk,
         surface,
         notes,
+    })
+}
+
+/// Moves progenitor's `pub mod types` out of `file` into a file of its own,
+/// leaving `pub use conduit_api_types::types;` in its place: the client's
+/// `crate::types::..` paths, and its users' `conduit_api_gen::types::..`,
+/// stay as they were.
+fn split_types(file: &mut syn::File) -> Result<syn::File> {
+    let at = file
+        .items
+        .iter()
+        .position(|item| matches!(item, syn::Item::Mod(m) if m.ident == "types"))
+        .ok_or_else(|| Error::Generate("progenitor's output has no `types` module".into()))?;
+    let types = std::mem::replace(
+        &mut file.items[at],
+        syn::parse_quote!(
+            pub use conduit_api_types::types;
+        ),
+    );
+    Ok(syn::File {
+        shebang: None,
+        attrs: Vec::new(),
+        items: vec![types],
     })
 }
 
@@ -195,7 +226,7 @@ mod tests {
         assert_eq!(op.response, "types::RunCustomToolResponse");
         // Without normalisation progenitor types errors as the success body.
         assert_eq!(op.error, "types::ApiError");
-        assert!(generated.code.contains("pub struct ApiError"));
+        assert!(generated.types.contains("pub struct ApiError"));
         // The pages share the run page's error shape, so every operation has it.
         assert!(ops.iter().all(|op| op.error == "types::ApiError"));
     }
@@ -211,6 +242,20 @@ mod tests {
         )));
         // Code naming httpmock is left alone.
         assert!(mock.contains("-> ::httpmock::Mock<'_>"));
+    }
+
+    #[test]
+    fn the_types_are_a_file_apart_that_the_client_re_exports() {
+        let generated = generate(&vendored()).unwrap();
+        let types: syn::File = syn::parse_str(&generated.types).unwrap();
+        assert!(
+            matches!(&types.items[..], [syn::Item::Mod(m)] if m.ident == "types"),
+            "the types file holds the types module alone"
+        );
+        assert!(generated.types.contains("pub struct RunCustomToolResponse"));
+        assert!(generated.code.contains("pub use conduit_api_types::types;"));
+        assert!(!generated.code.contains("pub mod types"));
+        assert!(!generated.code.contains("pub struct RunCustomToolResponse"));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub const VENDORED_SPEC: &str = "openapi/conduit.yaml";
 /// Where the checked-in copy of the generated client lives.
 pub const GENERATED_FILE: &str = "conduit-api-gen/src/generated.rs";
 
+/// Where the checked-in schemas live (`conduit-api-types`).
+pub const TYPES_FILE: &str = "conduit-api-types/src/generated.rs";
+
 /// Where the SDK's generated per-operation layer lives.
 pub const SDK_FILE: &str = "conduit-sdk/src/api/generated.rs";
 

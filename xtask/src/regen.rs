@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use crate::surface_diff::section_changes;
 use conduit_codegen::{
     CLI_FILE, EVERY_ACTION_FILE, EVERY_OPERATION_FILE, EVERY_OPERATION_MOCKED_FILE, GENERATED_FILE,
-    GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE, SURFACE_FILE, Source, VENDORED_SPEC,
-    generate, json::METHODS, merge::merge,
+    GENERATED_HEADER, MOCK_FILE, PAGES_DIR, SDK_FILE, SURFACE_FILE, Source, TYPES_FILE,
+    VENDORED_SPEC, generate, json::METHODS, merge::merge,
 };
 
 use crate::{cargo, root, run_step};
@@ -79,6 +79,7 @@ pub fn regen(root: &Path, sources: &[PathBuf], check: bool) -> Result<Vec<String
     // The checked-in generated code, each with what it should now hold.
     let outputs: Vec<(&str, PathBuf, String)> = [
         (GENERATED_FILE, &generated.code),
+        (TYPES_FILE, &generated.types),
         (MOCK_FILE, &generated.mock),
         (SDK_FILE, &generated.sdk.code),
         (EVERY_OPERATION_FILE, &generated.sdk.every_operation),
@@ -360,7 +361,13 @@ mod tests {
     /// generated from it.
     fn scratch() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        for file in [VENDORED_SPEC, SURFACE_FILE, GENERATED_FILE, MOCK_FILE] {
+        for file in [
+            VENDORED_SPEC,
+            SURFACE_FILE,
+            GENERATED_FILE,
+            TYPES_FILE,
+            MOCK_FILE,
+        ] {
             let to = dir.path().join(file);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(root().join(file), to).unwrap();
