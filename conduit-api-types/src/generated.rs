@@ -4,14 +4,8 @@
 #[allow(clippy::all)]
 pub mod types {
     ///A V2 chat agent. Fields as in the reference's examples; none is marked required there.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Agent {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auto_mark_as_done: ::std::option::Option<bool>,
@@ -67,14 +61,8 @@ pub mod types {
         }
     }
     ///`AgentGuardrailsItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentGuardrailsItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::std::string::String>,
@@ -89,14 +77,8 @@ pub mod types {
         }
     }
     ///One field of the structured output an agent produces.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentOutputField {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
@@ -113,14 +95,8 @@ pub mod types {
         }
     }
     ///One run of an agent, as listed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentRun {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_id: ::std::option::Option<::std::string::String>,
@@ -165,14 +141,8 @@ pub mod types {
         }
     }
     ///One run of an agent with its response, reflection and tool calls.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentRunDetail {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_id: ::std::option::Option<::std::string::String>,
@@ -232,14 +202,8 @@ pub mod types {
         }
     }
     ///Model tokens consumed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentRunDetailTokenUsage {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input: ::std::option::Option<f64>,
@@ -252,14 +216,8 @@ pub mod types {
         }
     }
     ///`AgentRunDetailToolTraceItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentRunDetailToolTraceItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input: ::std::option::Option<::serde_json::Value>,
@@ -274,14 +232,8 @@ pub mod types {
         }
     }
     ///Model tokens consumed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AgentRunTokenUsage {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub input: ::std::option::Option<f64>,
@@ -294,13 +246,8 @@ pub mod types {
         }
     }
     ///Standard error response.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ApiError {
         pub error: ::std::string::String,
     }
@@ -310,14 +257,8 @@ pub mod types {
         }
     }
     ///A booking held by the Conduit booking service.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Appointment {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub booking_info: ::std::option::Option<AppointmentBookingInfo>,
@@ -365,14 +306,8 @@ pub mod types {
         }
     }
     ///`AppointmentBookingInfo`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AppointmentBookingInfo {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -389,14 +324,8 @@ pub mod types {
         }
     }
     ///`AppointmentReferencesItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AppointmentReferencesItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::std::string::String>,
@@ -411,13 +340,8 @@ pub mod types {
         }
     }
     ///Who takes it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssignEscalationBody {
         ///A member of the escalation's workspace.
         pub assignee_id: ::std::string::String,
@@ -428,13 +352,8 @@ pub mod types {
         }
     }
     ///The escalation after the change.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct AssignEscalationResponse {
         pub data: Escalation,
     }
@@ -444,14 +363,8 @@ pub mod types {
         }
     }
     ///A phone call with its summary, transcript and recording.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Call {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub call_id: ::std::option::Option<::std::string::String>,
@@ -505,14 +418,8 @@ pub mod types {
         }
     }
     ///`CallCallStatus`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CallCallStatus {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub is_transferred: ::std::option::Option<bool>,
@@ -527,14 +434,8 @@ pub mod types {
         }
     }
     ///`CallTranscriptItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CallTranscriptItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub author: ::std::option::Option<::std::string::String>,
@@ -553,13 +454,8 @@ pub mod types {
         }
     }
     ///The ticket after closing.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CloseTicketResponse {
         pub data: Ticket,
     }
@@ -569,14 +465,8 @@ pub mod types {
         }
     }
     ///A contact with its channels.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Contact {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ai_paused: ::std::option::Option<bool>,
@@ -612,14 +502,8 @@ pub mod types {
         }
     }
     ///`ContactChannelsItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ContactChannelsItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::std::string::String>,
@@ -634,14 +518,8 @@ pub mod types {
         }
     }
     ///A message accepted for a contact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ContactMessageResult {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub channel: ::std::option::Option<::std::string::String>,
@@ -665,14 +543,8 @@ pub mod types {
         }
     }
     ///A contact as the list returns it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ContactSummary {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ai_paused: ::std::option::Option<bool>,
@@ -712,13 +584,8 @@ pub mod types {
         }
     }
     ///A conversation's metadata and state: contact summary, ticket state, assignee, reservation context, summary, sentiment and a preview of the latest message, but not the transcript. The reference does not name the fields.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct Conversation(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -747,13 +614,8 @@ pub mod types {
         }
     }
     ///A conversation as the list returns it. The reference does not show the fields.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct ConversationSummary(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -782,14 +644,8 @@ pub mod types {
         }
     }
     ///The agent to create. The page does not show which fields are required, so none is marked required.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAgentBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auto_mark_as_done: ::std::option::Option<bool>,
@@ -825,17 +681,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateAgentBodyDescription(::std::string::String);
     impl ::std::ops::Deref for CreateAgentBodyDescription {
@@ -889,14 +736,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyGuardrailsItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAgentBodyGuardrailsItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub knowledge: ::std::option::Option<::std::string::String>,
@@ -909,17 +750,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyInstructions`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateAgentBodyInstructions(::std::string::String);
     impl ::std::ops::Deref for CreateAgentBodyInstructions {
@@ -973,17 +805,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateAgentBodyName(::std::string::String);
     impl ::std::ops::Deref for CreateAgentBodyName {
@@ -1047,9 +870,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateAgentBodyOperationMode {
         #[serde(rename = "autopilot")]
         Autopilot,
@@ -1098,14 +921,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyOutputSchemaItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAgentBodyOutputSchemaItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
@@ -1132,9 +949,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateAgentBodyResponseLanguage {
         English,
         Original,
@@ -1192,14 +1009,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyTriggersItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAgentBodyTriggersItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub config: ::std::option::Option<CreateAgentBodyTriggersItemConfig>,
@@ -1218,14 +1029,8 @@ pub mod types {
         }
     }
     ///`CreateAgentBodyTriggersItemConfig`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAgentBodyTriggersItemConfig {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub channels: ::std::vec::Vec<::std::string::String>,
@@ -1241,13 +1046,8 @@ pub mod types {
         }
     }
     ///The agent as created.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateAgentResponse {
         pub data: Agent,
     }
@@ -1257,13 +1057,8 @@ pub mod types {
         }
     }
     ///The tool.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateCustomToolBody {
         ///Source defining main, which must return; checked statically when written.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1295,17 +1090,8 @@ pub mod types {
         }
     }
     ///`CreateCustomToolBodyDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateCustomToolBodyDescription(::std::string::String);
     impl ::std::ops::Deref for CreateCustomToolBodyDescription {
@@ -1374,9 +1160,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum CreateCustomToolBodyLanguage {
         #[serde(rename = "python")]
         Python,
@@ -1421,17 +1207,8 @@ pub mod types {
         }
     }
     ///Lowercase kebab-case, ^[a-z0-9]+(?:-[a-z0-9]+)*$.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateCustomToolBodyName(::std::string::String);
     impl ::std::ops::Deref for CreateCustomToolBodyName {
@@ -1488,13 +1265,8 @@ pub mod types {
         }
     }
     ///The new tool.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateCustomToolResponse {
         pub data: CustomTool,
     }
@@ -1504,13 +1276,8 @@ pub mod types {
         }
     }
     ///The node.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateKnowledgeNodeBody {
         ///Content; ignored for a directory.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1537,17 +1304,8 @@ pub mod types {
         }
     }
     ///`CreateKnowledgeNodeBodyTitle`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateKnowledgeNodeBodyTitle(::std::string::String);
     impl ::std::ops::Deref for CreateKnowledgeNodeBodyTitle {
@@ -1602,13 +1360,8 @@ pub mod types {
         }
     }
     ///The new node.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateKnowledgeNodeResponse {
         pub data: KnowledgeNode,
     }
@@ -1618,13 +1371,8 @@ pub mod types {
         }
     }
     ///The skill.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateSkillBody {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_tools: ::std::vec::Vec<::std::string::String>,
@@ -1648,17 +1396,8 @@ pub mod types {
         }
     }
     ///`CreateSkillBodyBody`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateSkillBodyBody(::std::string::String);
     impl ::std::ops::Deref for CreateSkillBodyBody {
@@ -1712,17 +1451,8 @@ pub mod types {
         }
     }
     ///`CreateSkillBodyDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateSkillBodyDescription(::std::string::String);
     impl ::std::ops::Deref for CreateSkillBodyDescription {
@@ -1776,17 +1506,8 @@ pub mod types {
         }
     }
     ///`CreateSkillBodyDisplayName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateSkillBodyDisplayName(::std::string::String);
     impl ::std::ops::Deref for CreateSkillBodyDisplayName {
@@ -1840,17 +1561,8 @@ pub mod types {
         }
     }
     ///`CreateSkillBodyName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateSkillBodyName(::std::string::String);
     impl ::std::ops::Deref for CreateSkillBodyName {
@@ -1904,13 +1616,8 @@ pub mod types {
         }
     }
     ///The new skill.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateSkillResponse {
         pub data: Skill,
     }
@@ -1920,13 +1627,8 @@ pub mod types {
         }
     }
     ///The note.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateTicketNoteBody {
         ///Note text.
         pub body: CreateTicketNoteBodyBody,
@@ -1940,17 +1642,8 @@ pub mod types {
         }
     }
     ///Note text.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CreateTicketNoteBodyBody(::std::string::String);
     impl ::std::ops::Deref for CreateTicketNoteBodyBody {
@@ -2004,13 +1697,8 @@ pub mod types {
         }
     }
     ///The new note.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CreateTicketNoteResponse {
         pub data: TicketNote,
     }
@@ -2020,14 +1708,8 @@ pub mod types {
         }
     }
     ///A user-written Python or JavaScript function agents can call.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CustomTool {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code: ::std::option::Option<::std::string::String>,
@@ -2070,14 +1752,8 @@ pub mod types {
         }
     }
     ///How a custom tool declares one parameter.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct CustomToolParameter {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
@@ -2098,13 +1774,8 @@ pub mod types {
         }
     }
     ///What one language's runtime offers: entrypoint signature, return shape, starter template, built-in modules and packages installed on demand. The reference does not name the fields.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct CustomToolRuntime(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -2133,14 +1804,8 @@ pub mod types {
         }
     }
     ///A chat escalation with the agent's context.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Escalation {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub agent_id: ::std::option::Option<::std::string::String>,
@@ -2188,14 +1853,8 @@ pub mod types {
         }
     }
     ///A chat escalation as the list returns it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct EscalationSummary {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub contact_id: ::std::option::Option<::std::string::String>,
@@ -2232,13 +1891,8 @@ pub mod types {
         }
     }
     ///One agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetAgentResponse {
         pub data: Agent,
     }
@@ -2248,13 +1902,8 @@ pub mod types {
         }
     }
     ///One run.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetAgentRunResponse {
         pub data: AgentRunDetail,
     }
@@ -2264,13 +1913,8 @@ pub mod types {
         }
     }
     ///One appointment.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetAppointmentResponse {
         pub data: Appointment,
     }
@@ -2280,13 +1924,8 @@ pub mod types {
         }
     }
     ///One call.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetCallResponse {
         pub data: Call,
     }
@@ -2296,13 +1935,8 @@ pub mod types {
         }
     }
     ///One contact.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetContactResponse {
         pub data: Contact,
     }
@@ -2312,13 +1946,8 @@ pub mod types {
         }
     }
     ///One conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetConversationResponse {
         pub data: Conversation,
     }
@@ -2328,13 +1957,8 @@ pub mod types {
         }
     }
     ///One custom tool.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetCustomToolResponse {
         pub data: CustomTool,
     }
@@ -2344,13 +1968,8 @@ pub mod types {
         }
     }
     ///One helpdesk ticket.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetHelpdeskTicketResponse {
         pub data: HelpdeskTicket,
     }
@@ -2360,13 +1979,8 @@ pub mod types {
         }
     }
     ///One reservation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetReservationResponse {
         pub data: Reservation,
     }
@@ -2376,13 +1990,8 @@ pub mod types {
         }
     }
     ///One skill.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct GetSkillResponse {
         pub data: Skill,
     }
@@ -2392,14 +2001,8 @@ pub mod types {
         }
     }
     ///A ticket mirrored from an external helpdesk (Zendesk, Pylon, Plain).
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct HelpdeskTicket {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub channel: ::std::option::Option<::std::string::String>,
@@ -2447,14 +2050,8 @@ pub mod types {
         }
     }
     ///`HelpdeskTicketRequester`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct HelpdeskTicketRequester {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -2469,14 +2066,8 @@ pub mod types {
         }
     }
     ///A kind of inbox.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct InboxType {
         ///A slug such as guest for reserved types, an opaque id for custom ones.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2490,14 +2081,8 @@ pub mod types {
         }
     }
     ///One matching chunk.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct KbSearchResult {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub chunk_id: ::std::option::Option<::std::string::String>,
@@ -2524,14 +2109,8 @@ pub mod types {
         }
     }
     ///A knowledge base entry: a file or a directory.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct KnowledgeNode {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub ancestors: ::std::vec::Vec<::std::string::String>,
@@ -2590,13 +2169,8 @@ pub mod types {
         }
     }
     ///A page of runs.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListAgentRunsResponse {
         pub data: ::std::vec::Vec<AgentRun>,
         ///Whether another page follows.
@@ -2621,9 +2195,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListAgentRunsStatus {
         #[serde(rename = "accepted")]
         Accepted,
@@ -2675,13 +2249,8 @@ pub mod types {
         }
     }
     ///A page of agents.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListAgentsResponse {
         pub data: ::std::vec::Vec<Agent>,
         ///Whether another page follows.
@@ -2706,9 +2275,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListAppointmentsOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -2757,13 +2326,8 @@ pub mod types {
         }
     }
     ///A page of appointments.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListAppointmentsResponse {
         pub data: ::std::vec::Vec<Appointment>,
         ///Whether another page follows.
@@ -2788,9 +2352,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListContactHelpdeskTicketsOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -2840,13 +2404,8 @@ pub mod types {
         }
     }
     ///A page of helpdesk tickets.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListContactHelpdeskTicketsResponse {
         pub data: ::std::vec::Vec<HelpdeskTicket>,
         ///Whether another page follows.
@@ -2871,9 +2430,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListContactsArchived {
         #[serde(rename = "true")]
         True,
@@ -2927,9 +2486,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListContactsOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -2973,13 +2532,8 @@ pub mod types {
         }
     }
     ///A page of contacts.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListContactsResponse {
         pub data: ::std::vec::Vec<ContactSummary>,
         ///Whether another page follows.
@@ -3004,9 +2558,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListContactsSortBy {
         #[serde(rename = "last_message_at")]
         LastMessageAt,
@@ -3060,9 +2614,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListConversationMessagesOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -3107,13 +2661,8 @@ pub mod types {
         }
     }
     ///A page of messages.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListConversationMessagesResponse {
         pub data: ::std::vec::Vec<Message>,
         ///Whether another page follows.
@@ -3128,13 +2677,8 @@ pub mod types {
         }
     }
     ///A page of conversations.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListConversationsResponse {
         pub data: ::std::vec::Vec<ConversationSummary>,
         ///Whether another page follows.
@@ -3149,13 +2693,8 @@ pub mod types {
         }
     }
     ///One entry per runtime.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListCustomToolRuntimesResponse {
         pub data: ::std::vec::Vec<CustomToolRuntime>,
     }
@@ -3165,13 +2704,8 @@ pub mod types {
         }
     }
     ///A page of custom tools.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListCustomToolsResponse {
         pub data: ::std::vec::Vec<CustomTool>,
         ///Whether another page follows.
@@ -3186,13 +2720,8 @@ pub mod types {
         }
     }
     ///A page of escalations.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListEscalationsResponse {
         pub data: ::std::vec::Vec<EscalationSummary>,
         ///Whether another page follows.
@@ -3217,9 +2746,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListEscalationsStatus {
         #[serde(rename = "pending")]
         Pending,
@@ -3271,13 +2800,8 @@ pub mod types {
         }
     }
     ///Every inbox type; not paged.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListInboxTypesResponse {
         pub data: ::std::vec::Vec<InboxType>,
     }
@@ -3297,9 +2821,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListReservationsOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -3348,13 +2872,8 @@ pub mod types {
         }
     }
     ///A page of reservations.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListReservationsResponse {
         pub data: ::std::vec::Vec<Reservation>,
         ///Whether another page follows.
@@ -3369,13 +2888,8 @@ pub mod types {
         }
     }
     ///A page of skills.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListSkillsResponse {
         pub data: ::std::vec::Vec<Skill>,
         ///Whether another page follows.
@@ -3400,9 +2914,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTicketNotesOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -3446,13 +2960,8 @@ pub mod types {
         }
     }
     ///A page of notes.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListTicketNotesResponse {
         pub data: ::std::vec::Vec<TicketNote>,
         ///Whether another page follows.
@@ -3477,9 +2986,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTicketsOrder {
         #[serde(rename = "asc")]
         Asc,
@@ -3523,13 +3032,8 @@ pub mod types {
         }
     }
     ///A page of tickets.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListTicketsResponse {
         pub data: ::std::vec::Vec<Ticket>,
         ///Whether another page follows.
@@ -3554,9 +3058,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTicketsStatus {
         #[serde(rename = "open")]
         Open,
@@ -3622,9 +3126,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ListTicketsWaitingOn {
         #[serde(rename = "team")]
         Team,
@@ -3676,13 +3180,8 @@ pub mod types {
         }
     }
     ///Every template; not paged.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListWhatsappTemplatesResponse {
         pub data: ::std::vec::Vec<WhatsAppTemplate>,
     }
@@ -3692,13 +3191,8 @@ pub mod types {
         }
     }
     ///Every role; not paged.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListWorkspaceRolesResponse {
         pub data: ::std::vec::Vec<Role>,
     }
@@ -3708,13 +3202,8 @@ pub mod types {
         }
     }
     ///Every sender; not paged.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListWorkspaceSendersResponse {
         pub data: ::std::vec::Vec<Sender>,
     }
@@ -3724,13 +3213,8 @@ pub mod types {
         }
     }
     ///A page of members.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListWorkspaceUsersResponse {
         pub data: ::std::vec::Vec<WorkspaceUser>,
         ///Whether another page follows.
@@ -3745,13 +3229,8 @@ pub mod types {
         }
     }
     ///The workspaces.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ListWorkspacesResponse {
         pub data: ::std::vec::Vec<Workspace>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3765,14 +3244,8 @@ pub mod types {
         }
     }
     ///One message of a conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Message {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub body: ::std::option::Option<::std::string::String>,
@@ -3803,14 +3276,8 @@ pub mod types {
         }
     }
     ///`MessageSender`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct MessageSender {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub external_id: ::std::option::Option<::std::string::String>,
@@ -3825,14 +3292,8 @@ pub mod types {
         }
     }
     ///A reservation synced from the workspace's property management system.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Reservation {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ai_paused: ::std::option::Option<bool>,
@@ -3908,14 +3369,8 @@ pub mod types {
         }
     }
     ///Airbnb payout figures, in the newer example only; the reference's list is cut after these, so more fields may come.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ReservationAirbnbPayment {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub airbnb_collected_tax_amount: ::std::option::Option<f64>,
@@ -3946,14 +3401,8 @@ pub mod types {
         }
     }
     ///`ReservationGuest`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ReservationGuest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub city: ::std::option::Option<::std::string::String>,
@@ -3980,14 +3429,8 @@ pub mod types {
         }
     }
     ///`ReservationPayment`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ReservationPayment {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub currency: ::std::option::Option<::std::string::String>,
@@ -4004,13 +3447,8 @@ pub mod types {
         }
     }
     ///The outcome.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ResolveEscalationBody {
         ///The outcome; resolved when absent.
         #[serde(default = "defaults::resolve_escalation_body_status")]
@@ -4039,9 +3477,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum ResolveEscalationBodyStatus {
         #[serde(rename = "reviewed")]
         Reviewed,
@@ -4094,13 +3532,8 @@ pub mod types {
         }
     }
     ///The escalation after the change.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct ResolveEscalationResponse {
         pub data: Escalation,
     }
@@ -4110,14 +3543,8 @@ pub mod types {
         }
     }
     ///A role members can hold.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Role {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub is_default: ::std::option::Option<bool>,
@@ -4135,14 +3562,8 @@ pub mod types {
         }
     }
     ///Which trigger to fire, and with what.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RunAgentBody {
         ///Input for webhook and workflow triggers; cron ignores it. Defaults to an empty object.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4157,13 +3578,8 @@ pub mod types {
         }
     }
     ///What was started.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RunAgentResponse {
         pub data: RunAgentResponseData,
     }
@@ -4173,14 +3589,8 @@ pub mod types {
         }
     }
     ///`RunAgentResponseData`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RunAgentResponseData {
         ///Whether the run was started.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4198,14 +3608,8 @@ pub mod types {
         }
     }
     ///Request body for running a custom code tool. Requires a token with write access since execution can have side effects.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RunCustomToolBody {
         ///Arguments passed to the tool's `main` entrypoint, keyed by parameter name. Every parameter the tool marks as `required` must be present.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -4220,13 +3624,8 @@ pub mod types {
         }
     }
     ///Result of executing a custom code tool. A non-2xx is only returned when the tool could not be found or the arguments were rejected; a tool whose code fails returns 200 with `success: false`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RunCustomToolResponse {
         pub data: RunCustomToolResponseData,
     }
@@ -4236,13 +3635,8 @@ pub mod types {
         }
     }
     ///`RunCustomToolResponseData`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RunCustomToolResponseData {
         ///Failure reason when `success` is false, otherwise null.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
@@ -4266,13 +3660,8 @@ pub mod types {
         }
     }
     ///The search.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SearchKnowledgeBaseBody {
         ///Only knowledge for these entities.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -4287,17 +3676,8 @@ pub mod types {
         }
     }
     ///`SearchKnowledgeBaseBodyQuery`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SearchKnowledgeBaseBodyQuery(::std::string::String);
     impl ::std::ops::Deref for SearchKnowledgeBaseBodyQuery {
@@ -4352,13 +3732,8 @@ pub mod types {
         }
     }
     ///The matching chunks.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SearchKnowledgeBaseResponse {
         pub data: ::std::vec::Vec<KbSearchResult>,
     }
@@ -4368,14 +3743,8 @@ pub mod types {
         }
     }
     ///The search.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SearchKnowledgeNodesBody {
         ///Which nodes to return; the page's example uses source, enabled and parent_id.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
@@ -4393,13 +3762,8 @@ pub mod types {
         }
     }
     ///A page of nodes.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SearchKnowledgeNodesResponse {
         pub data: ::std::vec::Vec<KnowledgeNode>,
         pub has_more: bool,
@@ -4415,13 +3779,8 @@ pub mod types {
         }
     }
     ///What to send and where.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendContactMessageBody {
         ///Message text; needed unless whatsapp_template is given.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4445,17 +3804,8 @@ pub mod types {
         }
     }
     ///Message text; needed unless whatsapp_template is given.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SendContactMessageBodyBody(::std::string::String);
     impl ::std::ops::Deref for SendContactMessageBodyBody {
@@ -4509,14 +3859,8 @@ pub mod types {
         }
     }
     ///A template to send instead of body; WhatsApp channels only.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendContactMessageBodyWhatsappTemplate {
         ///The template's content id.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4537,13 +3881,8 @@ pub mod types {
         }
     }
     ///The accepted message.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendContactMessageResponse {
         pub data: ContactMessageResult,
     }
@@ -4553,13 +3892,8 @@ pub mod types {
         }
     }
     ///The reply.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendConversationMessageBody {
         ///Message text.
         pub body: SendConversationMessageBodyBody,
@@ -4570,17 +3904,8 @@ pub mod types {
         }
     }
     ///Message text.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SendConversationMessageBodyBody(::std::string::String);
     impl ::std::ops::Deref for SendConversationMessageBodyBody {
@@ -4636,13 +3961,8 @@ pub mod types {
         }
     }
     ///The accepted message.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendConversationMessageResponse {
         pub data: SendResult,
     }
@@ -4652,14 +3972,8 @@ pub mod types {
         }
     }
     ///A reply accepted for delivery.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendResult {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub channel: ::std::option::Option<::std::string::String>,
@@ -4680,13 +3994,8 @@ pub mod types {
         }
     }
     ///The reply.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendTicketMessageBody {
         ///Message text.
         pub body: SendTicketMessageBodyBody,
@@ -4697,17 +4006,8 @@ pub mod types {
         }
     }
     ///Message text.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct SendTicketMessageBodyBody(::std::string::String);
     impl ::std::ops::Deref for SendTicketMessageBodyBody {
@@ -4761,13 +4061,8 @@ pub mod types {
         }
     }
     ///The accepted message.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct SendTicketMessageResponse {
         pub data: SendResult,
     }
@@ -4777,14 +4072,8 @@ pub mod types {
         }
     }
     ///An outbound sender configured for the workspace.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Sender {
         ///email, sms or whatsapp.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4809,14 +4098,8 @@ pub mod types {
         }
     }
     ///A skill that V2 chat agents can use.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Skill {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub allowed_tools: ::std::vec::Vec<::std::string::String>,
@@ -4849,14 +4132,8 @@ pub mod types {
         }
     }
     ///A queue item tied to a conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Ticket {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub ai_paused: ::std::option::Option<bool>,
@@ -4907,14 +4184,8 @@ pub mod types {
         }
     }
     ///`TicketAssignee`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TicketAssignee {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -4931,14 +4202,8 @@ pub mod types {
         }
     }
     ///An internal note on a ticket.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TicketNote {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub author: ::std::option::Option<TicketNoteAuthor>,
@@ -4965,14 +4230,8 @@ pub mod types {
         }
     }
     ///`TicketNoteAuthor`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TicketNoteAuthor {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
@@ -4989,14 +4248,8 @@ pub mod types {
         }
     }
     ///A trigger that starts a V2 chat agent.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct Trigger {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub config: ::std::option::Option<TriggerConfig>,
@@ -5026,14 +4279,8 @@ pub mod types {
         }
     }
     ///Trigger settings; only inboxTypeId and channels are named on the reference.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct TriggerConfig {
         ///Channels the trigger covers, such as unthreaded_email.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -5051,14 +4298,8 @@ pub mod types {
         }
     }
     ///The fields to change; all optional.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateAgentBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub auto_mark_as_done: ::std::option::Option<bool>,
@@ -5091,17 +4332,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateAgentBodyDescription(::std::string::String);
     impl ::std::ops::Deref for UpdateAgentBodyDescription {
@@ -5155,14 +4387,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyGuardrailsItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateAgentBodyGuardrailsItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub knowledge: ::std::option::Option<::std::string::String>,
@@ -5175,17 +4401,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyInstructions`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateAgentBodyInstructions(::std::string::String);
     impl ::std::ops::Deref for UpdateAgentBodyInstructions {
@@ -5239,17 +4456,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateAgentBodyName(::std::string::String);
     impl ::std::ops::Deref for UpdateAgentBodyName {
@@ -5313,9 +4521,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UpdateAgentBodyOperationMode {
         #[serde(rename = "autopilot")]
         Autopilot,
@@ -5364,14 +4572,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyOutputSchemaItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateAgentBodyOutputSchemaItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
@@ -5398,9 +4600,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UpdateAgentBodyResponseLanguage {
         English,
         Original,
@@ -5458,14 +4660,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyTriggersItem`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateAgentBodyTriggersItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub config: ::std::option::Option<UpdateAgentBodyTriggersItemConfig>,
@@ -5484,14 +4680,8 @@ pub mod types {
         }
     }
     ///`UpdateAgentBodyTriggersItemConfig`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateAgentBodyTriggersItemConfig {
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub channels: ::std::vec::Vec<::std::string::String>,
@@ -5507,13 +4697,8 @@ pub mod types {
         }
     }
     ///The agent after the change.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateAgentResponse {
         pub data: Agent,
     }
@@ -5523,14 +4708,8 @@ pub mod types {
         }
     }
     ///The fields to change; all optional.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateCustomToolBody {
         ///Source defining main, which must return; checked statically when written.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5562,17 +4741,8 @@ pub mod types {
         }
     }
     ///`UpdateCustomToolBodyDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateCustomToolBodyDescription(::std::string::String);
     impl ::std::ops::Deref for UpdateCustomToolBodyDescription {
@@ -5641,9 +4811,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub enum UpdateCustomToolBodyLanguage {
         #[serde(rename = "python")]
         Python,
@@ -5688,17 +4858,8 @@ pub mod types {
         }
     }
     ///Lowercase kebab-case, ^[a-z0-9]+(?:-[a-z0-9]+)*$.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateCustomToolBodyName(::std::string::String);
     impl ::std::ops::Deref for UpdateCustomToolBodyName {
@@ -5755,13 +4916,8 @@ pub mod types {
         }
     }
     ///The tool after the change.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateCustomToolResponse {
         pub data: CustomTool,
     }
@@ -5771,14 +4927,8 @@ pub mod types {
         }
     }
     ///The fields to change; all optional.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateKnowledgeNodeBody {
         ///New content; re-indexed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5806,17 +4956,8 @@ pub mod types {
         }
     }
     ///`UpdateKnowledgeNodeBodyTitle`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateKnowledgeNodeBodyTitle(::std::string::String);
     impl ::std::ops::Deref for UpdateKnowledgeNodeBodyTitle {
@@ -5871,13 +5012,8 @@ pub mod types {
         }
     }
     ///The node after the change.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateKnowledgeNodeResponse {
         pub data: KnowledgeNode,
     }
@@ -5887,14 +5023,8 @@ pub mod types {
         }
     }
     ///The fields to change; all optional.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateSkillBody {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub allowed_tools: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5917,17 +5047,8 @@ pub mod types {
         }
     }
     ///`UpdateSkillBodyBody`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateSkillBodyBody(::std::string::String);
     impl ::std::ops::Deref for UpdateSkillBodyBody {
@@ -5981,17 +5102,8 @@ pub mod types {
         }
     }
     ///`UpdateSkillBodyDescription`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateSkillBodyDescription(::std::string::String);
     impl ::std::ops::Deref for UpdateSkillBodyDescription {
@@ -6045,17 +5157,8 @@ pub mod types {
         }
     }
     ///`UpdateSkillBodyName`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct UpdateSkillBodyName(::std::string::String);
     impl ::std::ops::Deref for UpdateSkillBodyName {
@@ -6109,13 +5212,8 @@ pub mod types {
         }
     }
     ///The skill after the change.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct UpdateSkillResponse {
         pub data: Skill,
     }
@@ -6125,14 +5223,8 @@ pub mod types {
         }
     }
     ///An approved or pending WhatsApp message template.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WhatsAppTemplate {
         ///Text with numbered placeholders such as {{1}}.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6178,13 +5270,8 @@ pub mod types {
         }
     }
     ///A workspace the token can reach. The reference names no fields.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     #[serde(transparent)]
     pub struct Workspace(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -6213,14 +5300,8 @@ pub mod types {
         }
     }
     ///A member of a workspace.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct WorkspaceUser {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,

@@ -82,7 +82,8 @@ pub fn generate(doc: &Value) -> Result<Generated> {
     let table: syn::File = syn::parse2(operation_table(&surface))
         .map_err(|e| Error::Generate(format!("operation table: {e}")))?;
     file.items.extend(table.items);
-    let types = split_types(&mut file)?;
+    let mut types = split_types(&mut file)?;
+    crate::json_schema::gate(&mut types)?;
     Ok(Generated {
         code: prettyplease::unparse(&file),
         types: prettyplease::unparse(&types),

@@ -6,7 +6,8 @@
 //! [`mod@generate`] runs progenitor, takes out the `api-version` header it
 //! adds to every request (Conduit defines none), builds request URLs that
 //! refuse a path parameter leaving its segment, and adds the operation
-//! table; [`surface`] reads the generated API off its output and renders
+//! table, and puts the types' `JsonSchema` derive behind a feature;
+//! [`surface`] reads the generated API off its output and renders
 //! the reviewable summary; [`sdk`] generates the SDK's per-operation layer
 //! from the same output, and [`cli`] the `conduit` command line's actions
 //! over that layer. [`json`] holds what the rewrites and the merge share.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod error;
 pub mod generate;
 pub mod json;
+mod json_schema;
 pub mod merge;
 pub mod normalize;
 mod request_url;
