@@ -3,9 +3,9 @@
 //!
 //! Few applications want a JSON Schema of the API's payloads, and the
 //! derive costs every application's build: schemars and its derive macro
-//! come before the types can compile, and their 170-odd expansions add a
-//! fifth to the types' own time. Progenitor (typify) derives it for every
-//! type or none, so the derive is moved into a `cfg_attr` here.
+//! must be built before the types, and each type's derive expands to code
+//! of its own. Progenitor (typify) derives it for every type or none, so
+//! the derive is moved into a `cfg_attr` here.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;

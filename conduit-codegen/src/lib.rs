@@ -10,7 +10,8 @@
 //! [`surface`] reads the generated API off its output and renders
 //! the reviewable summary; [`sdk`] generates the SDK's per-operation layer
 //! from the same output, and [`cli`] the `conduit` command line's actions
-//! over that layer. [`json`] holds what the rewrites and the merge share.
+//! over that layer. [`json`] holds what the rewrites and the merge share;
+//! [`out_dir`] is what the generated crates' build scripts run.
 
 mod api_version;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod json;
 mod json_schema;
 pub mod merge;
 pub mod normalize;
+pub mod out_dir;
 mod request_url;
 mod rewrite;
 pub mod sdk;

@@ -54,6 +54,8 @@ use std::time::{Duration, Instant};
 pub(crate) use partition::Partition;
 pub use rate::Rate;
 
+use crate::time::Clock;
+
 /// How a call got through the gate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Passed {
@@ -87,8 +89,6 @@ pub(crate) enum Slot {
     /// Beyond an assumed window, to probe it.
     Probe,
 }
-
-use crate::time::Clock;
 
 /// The longest jitter added after a cooldown.
 const MAX_JITTER: Duration = Duration::from_millis(500);

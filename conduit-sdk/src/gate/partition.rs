@@ -405,11 +405,11 @@ impl Partition {
     fn next_step(&self, now: Instant) -> Step {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(until) = state.cooldown_until.filter(|until| *until > now) {
-            let jitter = match state.jitter {
-                true => self
-                    .clock
-                    .jitter(self.interval(&state, now).min(MAX_JITTER)),
-                false => Duration::ZERO,
+            let jitter = if state.jitter {
+                self.clock
+                    .jitter(self.interval(&state, now).min(MAX_JITTER))
+            } else {
+                Duration::ZERO
             };
             return Step::Cooldown { until, jitter };
         }
