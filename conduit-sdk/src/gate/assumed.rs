@@ -5,9 +5,9 @@
 //! window frees. Pacing evenly at the rate that burst shows ends a long job
 //! about one window later than sending each window's allowance as it frees.
 //! So [`Adaptive`](super::adaptive::Adaptive) reads the first 429 of a burst
-//! as a window: as many requests as were accepted, in the time they took
-//! plus the `Retry-After`. That window is then kept as an explicit rate's
-//! is ([`Window`]), with two checks:
+//! as a window: as many requests as were accepted, in the whole seconds of
+//! the time they took plus the `Retry-After`. That window is then kept as
+//! an explicit rate's is ([`Window`]), with two checks:
 //!
 //! - **Slow start.** When the window first frees, one request goes, then
 //!   two more for each accepted answer (doubling each round trip), until
@@ -17,9 +17,10 @@
 //!   nothing: a request still goes every [`Rate::interval`].
 //! - **Probe.** When the window is full for half a span or more and its
 //!   requests have been answered (so that none can be overtaken), one
-//!   request more goes, at most one round a span. A 429 to it costs
-//!   nothing: the window was full, and its `Retry-After` ends about when
-//!   the next slot frees. An accepted answer may only mean that the server
+//!   request more goes, at most one round a span, a whole number of
+//!   seconds before the next slot frees. A 429 to it costs no more than
+//!   its round trip: the window was full, and its `Retry-After`, in whole
+//!   seconds, ends when the slot frees. An accepted answer may only mean that the server
 //!   freed a slot before this window did (it holds each a little longer,
 //!   to be safe), so the round goes on: a second probe once the first is
 //!   accepted, then two more per accepted answer, until a 429 or the
@@ -134,37 +135,48 @@ impl Assumed {
                 }
                 Ok(Slot::Within)
             }
-            Err(free) if self.trial.is_none() && self.may_probe(now, free) => {
-                let span = self.window.rate().per();
-                let probe = match &mut self.probe {
-                    Some(p) if now < p.at + span => p,
-                    _ => self.probe.insert(Probe::new(now)),
-                };
-                probe.sent += 1;
-                Ok(Slot::Probe)
-            }
+            Err(free) if self.trial.is_none() => match self.probe_at(now, free) {
+                Some(at) if at <= now => {
+                    let span = self.window.rate().per();
+                    let probe = match &mut self.probe {
+                        Some(p) if now < p.at + span => p,
+                        _ => self.probe.insert(Probe::new(now)),
+                    };
+                    probe.sent += 1;
+                    Ok(Slot::Probe)
+                }
+                Some(at) => Err(at),
+                None => Err(free),
+            },
             Err(free) => Err(free),
         }
     }
 
-    /// Whether a probe may go at `now`, the window being full until `free`:
-    /// a round a span, each probe on the evidence of the ones before. Not
+    /// When a probe may go, at `now` or later, the window being full until
+    /// `free`; `None` before the slot frees.
+    ///
+    /// A round a span, each probe on the evidence of the ones before. Not
     /// while the window's slots are freeing one after another (the server
     /// frees them a little sooner, and would accept probes that say
     /// nothing), nor while the window's requests of the last span are
     /// unanswered (a probe may reach the server first, and take the slot
-    /// of one of them).
-    fn may_probe(&self, now: Instant, free: Instant) -> bool {
+    /// of one of them). A round's first probe goes whole seconds before the
+    /// slot frees ([`probe_time`]).
+    fn probe_at(&self, now: Instant, free: Instant) -> Option<Instant> {
         let span = self.window.rate().per();
-        if free < now + span / 2 || self.window.unanswered_since(now.checked_sub(span)) > 0 {
-            return false;
+        if self.window.unanswered_since(now.checked_sub(span)) > 0 {
+            return None;
         }
-        match self.probe {
+        let from = match self.probe {
             Some(p) if now < p.at + span => {
-                p.refused == 0 && p.until.is_none() && p.sent < p.accepted + p.accepted.max(1)
+                if p.refused == 0 && p.until.is_none() && p.sent < p.accepted + p.accepted.max(1) {
+                    return (free >= now + span / 2).then_some(now);
+                }
+                p.at + span
             }
-            _ => true,
-        }
+            _ => now,
+        };
+        probe_time(from, free, span)
     }
 
     /// A request `sent` was answered, not with a 429, at `now`.
@@ -202,14 +214,40 @@ impl Assumed {
         if sent.at < self.from {
             return Verdict::Holds;
         }
-        match &mut self.probe {
-            Some(probe) if sent.probe => {
-                probe.refused += 1;
-                Verdict::Holds
-            }
-            _ => Verdict::Refuted,
+        if !sent.probe {
+            return Verdict::Refuted;
         }
+        if let Some(probe) = &mut self.probe {
+            probe.refused += 1;
+        }
+        Verdict::Holds
     }
+}
+
+/// How late past a whole second before the slot a probe may still go: how
+/// much longer than the window its 429 may hold calls.
+const PROBE_LATE: Duration = Duration::from_millis(2);
+
+/// When a probe may go, from `from`, the window of `span` being full until
+/// `free`: the soonest a whole number of seconds (one at least) before
+/// `free`, or up to [`PROBE_LATE`] past one. With no whole second in reach
+/// (in a window under two seconds), at once if `free` is half a span away
+/// or more. `None` if neither.
+///
+/// A server's `Retry-After` counts whole seconds, rounded up, from when the
+/// request arrived. So the 429 to a request sent a whole number of seconds
+/// before a slot frees asks to wait about until the slot frees; sent at
+/// any other time, it asks to wait up to a second longer, and that second
+/// holds every call behind it. Both keep probes clear of the slots freeing
+/// one after another, which the server frees a little sooner and would
+/// let probes take.
+fn probe_time(from: Instant, free: Instant, span: Duration) -> Option<Instant> {
+    let ahead = free.checked_duration_since(from)?;
+    let before = Duration::from_secs((ahead + PROBE_LATE).as_secs());
+    if !before.is_zero() {
+        return Some(free.checked_sub(before).map_or(from, |at| at.max(from)));
+    }
+    (ahead >= span / 2).then_some(from)
 }
 
 #[cfg(test)]
@@ -217,6 +255,7 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    const SECOND: Duration = Duration::from_secs(1);
 
     fn within(at: Instant) -> Sent {
         at.into()
@@ -306,7 +345,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_probes_once_its_requests_are_answered_and_its_next_slot_is_far() {
+    fn a_full_window_probes_once_its_requests_are_answered_a_whole_second_before_its_next_slot() {
         let t0 = Instant::now();
         let mut a = four_a_second(t0);
         a.trial = None;
@@ -320,23 +359,48 @@ mod tests {
         // Full for a span, but its requests are out: a probe might reach
         // the server before them.
         assert_eq!(a.take(open + 4 * MS), Err(open + 1010 * MS));
-        // Answered: one probe, then nothing until the first slot frees.
+        // Answered: one probe, a second before the first slot frees, then
+        // nothing until it does.
         for i in 0..4 {
             a.accepted(within(open + i * MS), open + 5 * MS);
         }
         let free = open + 1015 * MS;
-        assert_eq!(a.take(open + 6 * MS), Ok(Slot::Probe));
-        assert_eq!(a.take(open + 7 * MS), Err(free));
+        assert_eq!(a.take(open + 6 * MS), Err(free - SECOND));
+        assert_eq!(a.take(free - SECOND), Ok(Slot::Probe));
+        assert_eq!(a.take(free - SECOND + MS), Err(free));
+    }
+
+    #[test]
+    fn a_probe_goes_whole_seconds_before_the_slot_so_that_its_429_ends_with_it() {
+        let from = Instant::now();
+        let minute = 60 * SECOND;
+        // Retry-After: 42 from 0.3 s on ends when the slot frees.
+        let free = from + 42_300 * MS;
+        assert_eq!(probe_time(from, free, minute), Some(free - 42 * SECOND));
+        // A little late for 42 s: at once, held 1 ms past the slot.
+        assert_eq!(probe_time(from, from + 41_999 * MS, minute), Some(from));
+        // Later: at 41 s.
+        let free = from + 41_990 * MS;
+        assert_eq!(probe_time(from, free, minute), Some(free - 41 * SECOND));
+        // Under a second to go, in a minute's window: none.
+        assert_eq!(probe_time(from, from + 900 * MS, minute), None);
+        // A window of a second has no whole second in reach: at once if the
+        // slot is half a span away.
+        assert_eq!(probe_time(from, from + 900 * MS, SECOND), Some(from));
+        assert_eq!(probe_time(from, from + 400 * MS, SECOND), None);
+        assert_eq!(probe_time(from + SECOND, from, SECOND), None);
     }
 
     #[test]
     fn a_probes_429_holds_the_window_and_ends_the_round() {
         let t0 = Instant::now();
         let (mut a, open) = full(t0);
-        assert_eq!(a.take(open + 2 * MS), Ok(Slot::Probe));
-        assert_eq!(a.throttled(probe(open + 2 * MS)), Verdict::Holds);
-        // No more probes this span.
         let free = open + 1011 * MS;
+        let t = free - SECOND;
+        assert_eq!(a.take(open + 2 * MS), Err(t));
+        assert_eq!(a.take(t), Ok(Slot::Probe));
+        assert_eq!(a.throttled(probe(t)), Verdict::Holds);
+        // No more probes this span.
         assert_eq!(a.take(open + 500 * MS), Err(free));
         // A 429 to a request of the window refutes it.
         assert_eq!(a.take(free), Ok(Slot::Within));
@@ -347,7 +411,7 @@ mod tests {
     fn probes_go_on_while_accepted_and_half_an_allowance_more_lifts_the_window() {
         let t0 = Instant::now();
         let (mut a, open) = full(t0);
-        let t = open + 2 * MS;
+        let t = open + 11 * MS;
         assert_eq!(a.take(t), Ok(Slot::Probe));
         // One probe at a time until the first is accepted.
         assert!(a.take(t).is_err());
