@@ -53,10 +53,6 @@ pub(crate) struct Partition {
 #[derive(Debug, Default)]
 struct State {
     cooldown_until: Option<Instant>,
-    /// Whether the first call after the cooldown goes a random part of an
-    /// interval late, so that clients held by it do not all go at once. Not
-    /// after a probe's 429 alone: the window holds the calls then.
-    jitter: bool,
     adaptive: Adaptive,
     /// The allowance of an explicit rate.
     window: Option<Window>,
@@ -405,7 +401,11 @@ impl Partition {
     fn next_step(&self, now: Instant) -> Step {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(until) = state.cooldown_until.filter(|until| *until > now) {
-            let jitter = if state.jitter {
+            // The first call after the cooldown goes a random part of an
+            // interval late, so that clients held by it do not all go at
+            // once; not into an assumed window, whose slow start or slots
+            // already spread them.
+            let jitter = if !matches!(state.adaptive.holds(), Holds::Window(_)) {
                 self.clock
                     .jitter(self.interval(&state, now).min(MAX_JITTER))
             } else {
@@ -486,8 +486,6 @@ impl Partition {
         let now = self.clock.now();
         let until = now.checked_add(wait).unwrap_or(now);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let ahead = state.cooldown_until.is_some_and(|u| u > now);
-        state.jitter = !sent.probe || (ahead && state.jitter);
         state.cooldown_until = Some(state.cooldown_until.map_or(until, |u| u.max(until)));
         match &mut state.window {
             Some(window) => {

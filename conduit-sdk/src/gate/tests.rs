@@ -104,6 +104,25 @@ async fn a_probes_429_holds_calls_for_its_retry_after_and_not_a_jitter_longer() 
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_window_a_burst_shows_opens_when_its_cooldown_ends_with_no_jitter() {
+    let limiter = RateLimiter::adaptive();
+    for i in 0..20 {
+        let p = partition(&limiter, &format!("workspace:{i}"));
+        // A burst of 10 accepted, then a 429 asking for 10 s: a window of 10
+        // per 10 s, whose slow start spreads the calls it held, so the
+        // first goes as the cooldown ends rather than up to an interval
+        // (1 s) later.
+        for _ in 0..10 {
+            p.accepted(now()).await;
+        }
+        p.throttled(now(), Duration::from_secs(10)).await;
+        let start = TokioInstant::now();
+        p.wait(&TokioTime, MAX_WAIT).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10), "partition {i}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_later_longer_429_extends_the_cooldown_for_calls_already_waiting() {
     let p = partition(&RateLimiter::adaptive(), "workspace:a");
     p.throttled(now(), Duration::from_secs(2)).await;
