@@ -422,8 +422,14 @@ impl Adaptive {
 
     /// The window a 429 at `now` asking for `wait` shows, the cooldown
     /// ending at `from`: the burst's slots held.
+    ///
+    /// Limits are stated in whole seconds (Conduit's in minutes), and
+    /// `Retry-After` rounds up: the span the 429 shows is the window's plus
+    /// up to a second, and the whole seconds in it are the window's own.
     fn assume(&self, now: Instant, wait: Duration, from: Instant) -> Option<Assumed> {
-        let (count, span) = self.busiest(now, wait)?;
+        let (count, shown) = self.busiest(now, wait)?;
+        let whole = Duration::from_secs(shown.as_secs());
+        let span = if whole.is_zero() { shown } else { whole };
         let mut held: Vec<Instant> = self
             .accepted
             .range(self.accepted.len() - count..)
@@ -481,16 +487,16 @@ mod tests {
 
     #[test]
     fn the_first_429_of_a_burst_assumes_the_window_it_shows() {
-        // 120 accepted within a second, then Retry-After: 59.
+        // 120 accepted within 1.4 s, then Retry-After: 59.
         let t0 = Instant::now();
         let mut a = Adaptive::default();
         for i in 0..120 {
-            accept(&mut a, t0 + secs(i as f64 / 120.0));
+            accept(&mut a, t0 + secs(i as f64 * 1.4 / 120.0));
         }
-        let now = t0 + secs(1.0);
+        let now = t0 + secs(1.4);
         a.throttled(now, now, Duration::from_secs(59));
         assert!(a.pace.is_none() && !a.is_free());
-        // 120 in the burst's second plus the wait.
+        // 120 in the whole seconds of the burst's time plus the wait.
         let rate = a.assumed.as_ref().unwrap().rate();
         assert_eq!((rate.count(), rate.per()), (120, Duration::from_secs(60)));
         assert_eq!(a.interval(now), Some(Duration::from_millis(500)));

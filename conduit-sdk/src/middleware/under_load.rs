@@ -478,9 +478,11 @@ async fn the_default_client_ends_within_a_few_percent_of_what_a_window_allows() 
             run.requests,
             run.throttled()
         );
-        // Pacing evenly at the limit would end at 20 s at best.
+        // Pacing evenly at the limit would end at 20 s at best; a probe
+        // whose 429 outlasts the window, or a span read longer than the
+        // server's, costs more than this on every window.
         assert!(
-            run.elapsed <= ideal + ideal * 8 / 100,
+            run.elapsed <= ideal + ideal * 3 / 100,
             "seed {seed}: {:?} against {ideal:?}",
             run.elapsed
         );
