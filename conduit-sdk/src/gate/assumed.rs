@@ -15,16 +15,16 @@
 //!   windows (a token bucket, say) refuses some of the last round instead
 //!   of a burst. Answers that do not come (errors, cancelled calls) stall
 //!   nothing: a request still goes every [`Rate::interval`].
-//! - **Probe.** When the window is full for half a span or more and its
-//!   requests have been answered (so that none can be overtaken), one
-//!   request more goes, at most one round a span, a whole number of
-//!   seconds before the next slot frees. A 429 to it costs no more than
-//!   its round trip: the window was full, and its `Retry-After`, in whole
-//!   seconds, ends when the slot frees. An accepted answer may only mean that the server
-//!   freed a slot before this window did (it holds each a little longer,
-//!   to be safe), so the round goes on: a second probe once the first is
-//!   accepted, then two more per accepted answer, until a 429 or the
-//!   window's next slot ends it. Half an allowance accepted beyond the
+//! - **Probe.** When the window is full and its requests have been
+//!   answered (so that none can be overtaken), one request more goes, at
+//!   most one round a span, a whole number of seconds before the next
+//!   slot frees ([`probe_time`]). A 429 to it costs no more than its round
+//!   trip: the window was full, and its `Retry-After`, in whole seconds,
+//!   ends when the slot frees. An accepted answer may only mean that the
+//!   server freed a slot before this window did (it holds each a little
+//!   longer, to be safe), so the round goes on: a second probe once the
+//!   first is accepted, then two more per accepted answer, until a 429, the
+//!   window's next slot or a quarter of a span before it ends the round. Half an allowance accepted beyond the
 //!   window in one round says the limit is higher (lifted, or misjudged)
 //!   and ends the assumption: calls go freely until the next 429.
 //!
@@ -153,7 +153,7 @@ impl Assumed {
     }
 
     /// When a probe may go, at `now` or later, the window being full until
-    /// `free`; `None` before the slot frees.
+    /// `free`; `None` if none may before the slot frees.
     ///
     /// A round a span, each probe on the evidence of the ones before. Not
     /// while the window's slots are freeing one after another (the server
@@ -170,7 +170,10 @@ impl Assumed {
         let from = match self.probe {
             Some(p) if now < p.at + span => {
                 if p.refused == 0 && p.until.is_none() && p.sent < p.accepted + p.accepted.max(1) {
-                    return (free >= now + span / 2).then_some(now);
+                    // On the evidence of the round's first, which went a
+                    // second or half a span before the slot: a quarter of
+                    // a span still keeps clear of the slot.
+                    return (free >= now + span / 4).then_some(now);
                 }
                 p.at + span
             }
@@ -226,7 +229,7 @@ impl Assumed {
 
 /// How late past a whole second before the slot a probe may still go: how
 /// much longer than the window its 429 may hold calls.
-const PROBE_LATE: Duration = Duration::from_millis(2);
+const PROBE_LATE: Duration = Duration::from_millis(10);
 
 /// When a probe may go, from `from`, the window of `span` being full until
 /// `free`: the soonest a whole number of seconds (one at least) before
@@ -377,10 +380,10 @@ mod tests {
         // Retry-After: 42 from 0.3 s on ends when the slot frees.
         let free = from + 42_300 * MS;
         assert_eq!(probe_time(from, free, minute), Some(free - 42 * SECOND));
-        // A little late for 42 s: at once, held 1 ms past the slot.
-        assert_eq!(probe_time(from, from + 41_999 * MS, minute), Some(from));
+        // A little late for 42 s: at once, held 8 ms past the slot.
+        assert_eq!(probe_time(from, from + 41_992 * MS, minute), Some(from));
         // Later: at 41 s.
-        let free = from + 41_990 * MS;
+        let free = from + 41_985 * MS;
         assert_eq!(probe_time(from, free, minute), Some(free - 41 * SECOND));
         // Under a second to go, in a minute's window: none.
         assert_eq!(probe_time(from, from + 900 * MS, minute), None);
@@ -405,6 +408,30 @@ mod tests {
         // A 429 to a request of the window refutes it.
         assert_eq!(a.take(free), Ok(Slot::Within));
         assert_eq!(a.throttled(within(free)), Verdict::Refuted);
+    }
+
+    #[test]
+    fn a_round_that_began_a_second_before_the_slot_of_a_two_second_window_goes_on() {
+        let t0 = Instant::now();
+        let mut a = Assumed::new(4, 2 * SECOND, [t0; 4], t0 + 2 * SECOND).unwrap();
+        a.trial = None;
+        let open = t0 + 2 * SECOND;
+        for _ in 0..4 {
+            assert_eq!(a.take(open), Ok(Slot::Within));
+        }
+        for _ in 0..4 {
+            a.accepted(within(open), open + 10 * MS);
+        }
+        // Asked 20 ms after the answers, the slot frees in 1.98 s: the
+        // round starts a second before it, half a span away.
+        let free = open + 2010 * MS;
+        assert_eq!(a.take(open + 30 * MS), Err(free - SECOND));
+        let t = free - SECOND;
+        assert_eq!(a.take(t), Ok(Slot::Probe));
+        assert_eq!(a.accepted(probe(t), t + MS), Verdict::Holds);
+        assert_eq!(a.take(t + MS), Ok(Slot::Probe));
+        assert_eq!(a.take(t + MS), Err(free));
+        assert_eq!(a.accepted(probe(t + MS), t + 2 * MS), Verdict::Lifted);
     }
 
     #[test]
