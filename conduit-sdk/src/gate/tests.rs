@@ -78,16 +78,21 @@ async fn a_cooldown_holds_every_call_until_retry_after_then_spreads_them() {
     }
 }
 
+/// A burst of 10 accepted, then a 429 asking for 10 s: a window of 10 per
+/// 10 s.
+async fn burst_of_ten_then_a_429_for_ten_seconds(p: &Partition) {
+    for _ in 0..10 {
+        p.accepted(now()).await;
+    }
+    p.throttled(now(), Duration::from_secs(10)).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_probes_429_holds_calls_for_its_retry_after_and_not_a_jitter_longer() {
     let limiter = RateLimiter::adaptive();
     for i in 0..20 {
         let p = partition(&limiter, &format!("workspace:{i}"));
-        // A burst of 10, whose 429 shows a window of 10 per 10 s.
-        for _ in 0..10 {
-            p.accepted(now()).await;
-        }
-        p.throttled(now(), Duration::from_secs(10)).await;
+        burst_of_ten_then_a_429_for_ten_seconds(&p).await;
         tokio::time::advance(Duration::from_secs(10)).await;
         // A probe of that window is refused for 2 s: the window holds the
         // calls from then on, so they need no jitter of up to an interval
@@ -108,14 +113,10 @@ async fn the_window_a_burst_shows_opens_when_its_cooldown_ends_with_no_jitter() 
     let limiter = RateLimiter::adaptive();
     for i in 0..20 {
         let p = partition(&limiter, &format!("workspace:{i}"));
-        // A burst of 10 accepted, then a 429 asking for 10 s: a window of 10
-        // per 10 s, whose slow start spreads the calls it held, so the
-        // first goes as the cooldown ends rather than up to an interval
-        // (1 s) later.
-        for _ in 0..10 {
-            p.accepted(now()).await;
-        }
-        p.throttled(now(), Duration::from_secs(10)).await;
+        // The window's slow start spreads the calls the cooldown held, so
+        // the first goes as it ends rather than up to an interval (1 s)
+        // later.
+        burst_of_ten_then_a_429_for_ten_seconds(&p).await;
         let start = TokioInstant::now();
         p.wait(&TokioTime, MAX_WAIT).await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(10), "partition {i}");
