@@ -7,7 +7,8 @@
 //!
 //! - a **cooldown**: after a 429, no request of the partition goes before the
 //!   server's `Retry-After` deadline; the first one after it goes a random
-//!   part of one pacing interval later, the rest follow at the pacing rate;
+//!   part of one pacing interval later (not into an assumed window, whose
+//!   slow start spreads them), the rest follow at the pacing rate;
 //! - a **pacer**: none until the first 429 in adaptive mode (the default),
 //!   then the window that 429 shows ([`assumed`]), or where that proves
 //!   wrong, the adaptive rate of [`adaptive`]; or, with an explicit
@@ -199,7 +200,7 @@ impl RateLimiter {
     /// The default: no pacing and no cost until a workspace gets its first
     /// 429; from then on its calls wait out each `Retry-After` together and
     /// keep to the window that 429 showed (the requests accepted, over the
-    /// time they took plus the `Retry-After`), as [`fixed`](Self::fixed)
+    /// whole seconds of the time they took plus the `Retry-After`), as [`fixed`](Self::fixed)
     /// keeps to a rate given. A 429 that window did not foresee (a server
     /// that does not count in windows) and they are paced near the rate the
     /// server accepted instead. Either way they probe for a lifted limit.

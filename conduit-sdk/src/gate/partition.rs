@@ -405,11 +405,11 @@ impl Partition {
             // interval late, so that clients held by it do not all go at
             // once; not into an assumed window, whose slow start or slots
             // already spread them.
-            let jitter = if !matches!(state.adaptive.holds(), Holds::Window(_)) {
+            let jitter = if matches!(state.adaptive.holds(), Holds::Window(_)) {
+                Duration::ZERO
+            } else {
                 self.clock
                     .jitter(self.interval(&state, now).min(MAX_JITTER))
-            } else {
-                Duration::ZERO
             };
             return Step::Cooldown { until, jitter };
         }
