@@ -251,14 +251,16 @@ impl Pipeline {
                     Err(e) => Outcome::of_error(e),
                 };
                 // A 429 met while the workspace's other requests went through
-                // is the gate's turn-taking, not this call failing: it does
-                // not count against `max_retries` (a few times at most; the
+                // is the gate's turn-taking, and one to a probe is the gate's
+                // own trial of the window, not this call failing: neither
+                // counts against `max_retries` (a few times at most; the
                 // call's waits stay bounded by `max_wait`).
-                let others_progressed = matches!(outcome, Outcome::Throttled { .. })
-                    && partition
+                let gates_own = probe
+                    || partition
                         .zip(progress)
                         .is_some_and(|(p, before)| p.progress() > before);
-                let free = others_progressed
+                let free = matches!(outcome, Outcome::Throttled { .. })
+                    && gates_own
                     && self.retry.max_retries() > 0
                     && attempt - counted <= FREE_RETRIES;
                 let retry = if free { counted } else { counted + 1 };

@@ -551,3 +551,24 @@ async fn an_explicit_rate_under_the_limit_meets_no_429() {
     let (run, _) = run(p, window, 50, 200).await;
     assert_eq!((run.succeeded(), run.throttled()), (200, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_probes_429_does_not_count_against_the_calls_retries() {
+    // 20 calls from 3 tasks against 2 per 2 s, default retries: each window
+    // is probed, and the call the gate chose as its probe meets the 429
+    // with nobody else in flight. Counted as a retry, that fails a call a
+    // run (18 of 20 succeeded); it is the gate's trial, not the call's.
+    for seed in 0..8 {
+        fastrand::seed(seed);
+        let p = pipeline(RateLimiter::adaptive(), RetryPolicy::default());
+        let window = Limit::Window {
+            limit: 2,
+            window: 2.0,
+            open_at: None,
+        };
+        let (run, start) = run(p, window, 3, 20).await;
+        assert_eq!(inside_cooldowns(&run, start), vec![], "seed {seed}");
+        assert_eq!(run.succeeded(), 20, "seed {seed}: {:?}", run.calls);
+        assert!(run.throttled() > 1, "seed {seed}: no probe was refused");
+    }
+}
