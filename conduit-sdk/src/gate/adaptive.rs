@@ -423,13 +423,18 @@ impl Adaptive {
     /// The window a 429 at `now` asking for `wait` shows, the cooldown
     /// ending at `from`: the burst's slots held.
     ///
-    /// Limits are stated in whole seconds (Conduit's in minutes), and
-    /// `Retry-After` rounds up: the span the 429 shows is the window's plus
-    /// up to a second, and the whole seconds in it are the window's own.
+    /// Limits are stated in whole seconds (Conduit's in minutes), and a
+    /// `Retry-After` in whole seconds rounds up: the span the 429 shows is
+    /// the window's plus up to a second, and the whole seconds in it are the
+    /// window's own. A wait given to the millisecond is taken as it is.
     fn assume(&self, now: Instant, wait: Duration, from: Instant) -> Option<Assumed> {
         let (count, shown) = self.busiest(now, wait)?;
         let whole = Duration::from_secs(shown.as_secs());
-        let span = if whole.is_zero() { shown } else { whole };
+        let span = if whole.is_zero() || wait.subsec_nanos() != 0 {
+            shown
+        } else {
+            whole
+        };
         let mut held: Vec<Instant> = self
             .accepted
             .range(self.accepted.len() - count..)
@@ -503,6 +508,20 @@ mod tests {
         // Its first slot frees a minute after the burst's first request.
         assert_eq!(a.take_slot(t0 + secs(59.9), false), Err(t0 + secs(60.0)));
         assert_eq!(a.take_slot(t0 + secs(60.0), false), Ok(Slot::Within));
+    }
+
+    #[test]
+    fn a_wait_given_in_fractions_of_a_second_is_not_rounded_down() {
+        // 120 accepted within 1.4 s, then Retry-After: 58.9.
+        let t0 = Instant::now();
+        let mut a = Adaptive::default();
+        for i in 0..120 {
+            accept(&mut a, t0 + secs(i as f64 * 1.4 / 120.0));
+        }
+        let now = t0 + secs(1.4);
+        a.throttled(now, now, secs(58.9));
+        let rate = a.assumed.as_ref().unwrap().rate();
+        assert_eq!((rate.count(), rate.per()), (120, secs(60.3)));
     }
 
     #[test]
